@@ -1,0 +1,334 @@
+//! [`chain_future`]: run a callback or an errback on a promise's outcome and settle a
+//! next promise with what it returns, flattening returned promises.
+
+use std::future::IntoFuture;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::maybe::MaybeAsync;
+use crate::promise::Promise;
+
+/// What a chain callback may return: a `Result` (a value now, or an error), or a
+/// [`Promise`] / [`MaybeAsync`] of a later value, which is chained in (flattened)
+/// instead of becoming the value.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{Error, IntoMaybeAsync, Promise};
+/// assert!(Ok::<_, Error>(1).into_maybe_async().is_ready());
+/// assert!(!Promise::<u8>::new().into_maybe_async().is_ready());
+/// ```
+pub trait IntoMaybeAsync {
+    /// The value that is, or will be, produced.
+    type Output;
+
+    /// Converts into a [`MaybeAsync`].
+    fn into_maybe_async(self) -> MaybeAsync<Self::Output>;
+}
+
+impl<U> IntoMaybeAsync for Result<U, Error> {
+    type Output = U;
+    fn into_maybe_async(self) -> MaybeAsync<U> {
+        MaybeAsync::from(self)
+    }
+}
+
+impl<U> IntoMaybeAsync for Promise<U> {
+    type Output = U;
+    fn into_maybe_async(self) -> MaybeAsync<U> {
+        MaybeAsync::from(self)
+    }
+}
+
+impl<U> IntoMaybeAsync for MaybeAsync<U> {
+    type Output = U;
+    fn into_maybe_async(self) -> MaybeAsync<U> {
+        self
+    }
+}
+
+/// Chains a next promise to `source` (a [`Promise`] or a [`MaybeAsync`]; use
+/// [`maybe_async`](crate::maybe_async) for any other future).
+///
+/// The returned [`Chain`] is configured with [`callback`](Chain::callback),
+/// [`errback`](Chain::errback), [`next`](Chain::next) and
+/// [`timeout`](Chain::timeout), then started with [`start`](Chain::start) (or by
+/// awaiting it). When `source` finishes:
+/// - on success, next gets `callback(value)`, or the value itself without a callback;
+/// - on failure (cancellation included), next gets `errback(error)`, which may recover
+///   with `Ok`, or the same error without an errback;
+/// - if the callback or errback panics or returns `Err`, next gets that error;
+/// - if it returns a promise, that promise is chained into next (flattened, to any
+///   depth) instead of becoming the value.
+///
+/// Next is, unless given, a new promise on the source's loop; the callbacks run where
+/// the source's done-callbacks run (on its loop when it has one; at once when the
+/// source is already done and bound to no loop).
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{chain_future, Error, Promise};
+///
+/// # futures::executor::block_on(async {
+/// let source = Promise::new();
+/// let next = chain_future(source.clone())
+///     .callback(|v: u32| Ok(v * 2))
+///     .errback(|_e: Error| Ok(0))
+///     .start();
+/// source.set_result(21).unwrap();
+/// assert_eq!(next.await.unwrap(), 42);
+///
+/// // An errback recovers the chain.
+/// let failing = Promise::<u32>::new();
+/// let recovered = chain_future(failing.clone()).errback(|_| Ok(7)).start();
+/// failing.cancel();
+/// assert_eq!(recovered.await.unwrap(), 7);
+/// # });
+/// ```
+pub fn chain_future<T>(
+    source: impl Into<MaybeAsync<T>>,
+) -> Chain<T, T, fn(T) -> Result<T, Error>, fn(Error) -> Result<T, Error>> {
+    Chain {
+        source: source.into(),
+        callback: Ok,
+        errback: Err,
+        next: None,
+        timeout: None,
+        _types: PhantomData,
+    }
+}
+
+/// A chain being configured; see [`chain_future`].
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{chain_future, Promise};
+/// let source = Promise::resolved(2);
+/// let chain = chain_future(source).callback(|v: i32| Ok(v + 1));
+/// assert_eq!(chain.start().try_result().unwrap(), 3);
+/// ```
+#[must_use = "a chain does nothing until it is started or awaited"]
+pub struct Chain<T, U, C, E> {
+    source: MaybeAsync<T>,
+    callback: C,
+    errback: E,
+    next: Option<Promise<U>>,
+    timeout: Option<Duration>,
+    _types: PhantomData<fn(T) -> U>,
+}
+
+impl<T, U, C, E> Chain<T, U, C, E> {
+    /// Sets the callback run on the source's value. Set it before
+    /// [`errback`](Chain::errback) and [`next`](Chain::next): since it decides the
+    /// chain's output type, it resets them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, Promise};
+    /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
+    /// assert_eq!(p.try_result().unwrap(), 1);
+    /// ```
+    pub fn callback<C2, R>(self, callback: C2) -> Chain<T, R::Output, C2, fn(Error) -> Result<R::Output, Error>>
+    where
+        C2: FnOnce(T) -> R,
+        R: IntoMaybeAsync,
+    {
+        Chain {
+            source: self.source,
+            callback,
+            errback: Err,
+            next: None,
+            timeout: self.timeout,
+            _types: PhantomData,
+        }
+    }
+
+    /// Sets the errback run on the source's error (cancellation included). Returning
+    /// `Ok` recovers the chain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, Error, ErrorKind, Promise};
+    /// let failed = Promise::<u8>::failed(Error::from(ErrorKind::Timeout));
+    /// let p = chain_future(failed)
+    ///     .errback(|e: Error| if e.kind() == ErrorKind::Timeout { Ok(0) } else { Err(e) })
+    ///     .start();
+    /// assert_eq!(p.try_result().unwrap(), 0);
+    /// ```
+    pub fn errback<E2, R>(self, errback: E2) -> Chain<T, U, C, E2>
+    where
+        E2: FnOnce(Error) -> R,
+        R: IntoMaybeAsync<Output = U>,
+    {
+        Chain {
+            source: self.source,
+            callback: self.callback,
+            errback,
+            next: self.next,
+            timeout: self.timeout,
+            _types: PhantomData,
+        }
+    }
+
+    /// The promise to settle, instead of a new one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, Promise};
+    /// let mine = Promise::new();
+    /// let same = chain_future(Promise::resolved(1)).next(mine.clone()).start();
+    /// assert_eq!(mine.try_result().unwrap(), 1);
+    /// assert_eq!(same.try_result().unwrap(), 1);
+    /// ```
+    pub fn next(mut self, next: Promise<U>) -> Self {
+        self.next = Some(next);
+        self
+    }
+
+    /// Fails next with [`ErrorKind::Timeout`] if it is not done within `timeout` of the
+    /// start. The timer runs on the tokio runtime of the thread that starts the chain
+    /// (every loop thread has one); with no runtime there, next fails at once with
+    /// [`ErrorKind::InvalidState`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, ErrorKind, Promise};
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let never = Promise::<u8>::new();
+    /// let next = chain_future(never).timeout(Duration::from_secs(5)).start();
+    /// assert_eq!(next.await.unwrap_err().kind(), ErrorKind::Timeout);
+    /// # });
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<T, U, C, E, RC, RE> Chain<T, U, C, E>
+where
+    T: Clone + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
+    C: FnOnce(T) -> RC + Send + 'static,
+    E: FnOnce(Error) -> RE + Send + 'static,
+    RC: IntoMaybeAsync<Output = U>,
+    RE: IntoMaybeAsync<Output = U>,
+{
+    /// Starts the chain and returns next.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, Promise};
+    /// let next = chain_future(Promise::resolved(1)).callback(|v: u8| Ok(v + 1)).start();
+    /// assert_eq!(next.try_result().unwrap(), 2);
+    /// ```
+    pub fn start(self) -> Promise<U> {
+        let Chain {
+            source,
+            callback,
+            errback,
+            next,
+            timeout,
+            _types,
+        } = self;
+        let next = next.unwrap_or_else(|| Promise::with_scheduler(source.scheduler()));
+        if let Some(timeout) = timeout {
+            arm_timeout(&next, timeout);
+        }
+        match source.into_ready() {
+            Ok(outcome) => settle(outcome, callback, errback, &next),
+            Err(pending) => {
+                let target = next.clone();
+                pending
+                    .into_promise()
+                    .add_done_callback(move |outcome| settle(outcome.clone(), callback, errback, &target));
+            }
+        }
+        next
+    }
+}
+
+impl<T, U, C, E, RC, RE> IntoFuture for Chain<T, U, C, E>
+where
+    T: Clone + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
+    C: FnOnce(T) -> RC + Send + 'static,
+    E: FnOnce(Error) -> RE + Send + 'static,
+    RC: IntoMaybeAsync<Output = U>,
+    RE: IntoMaybeAsync<Output = U>,
+{
+    type Output = Result<U, Error>;
+    type IntoFuture = Promise<U>;
+
+    fn into_future(self) -> Promise<U> {
+        self.start()
+    }
+}
+
+/// Runs the callback or errback on `outcome` and settles `next` with what it gives,
+/// chaining a returned promise in.
+fn settle<T, U, C, E, RC, RE>(outcome: Result<T, Error>, callback: C, errback: E, next: &Promise<U>)
+where
+    U: Clone + Send + Sync + 'static,
+    C: FnOnce(T) -> RC,
+    E: FnOnce(Error) -> RE,
+    RC: IntoMaybeAsync<Output = U>,
+    RE: IntoMaybeAsync<Output = U>,
+{
+    if next.is_done() {
+        return;
+    }
+    let step = catch_unwind(AssertUnwindSafe(|| match outcome {
+        Ok(value) => callback(value).into_maybe_async(),
+        Err(error) => errback(error).into_maybe_async(),
+    }))
+    .unwrap_or_else(|payload| MaybeAsync::failed(Error::from_panic(payload)));
+    forward(step, next);
+}
+
+/// Settles `next` with `step`, now if it is ready, else when it is.
+pub(crate) fn forward<U: Clone + Send + Sync + 'static>(step: MaybeAsync<U>, next: &Promise<U>) {
+    match step.into_ready() {
+        Ok(outcome) => {
+            let _ = next.set(outcome);
+        }
+        Err(pending) => {
+            let target = next.clone();
+            pending.into_promise().add_done_callback(move |outcome| {
+                let _ = target.set(outcome.clone());
+            });
+        }
+    }
+}
+
+fn arm_timeout<U: Send + Sync + 'static>(next: &Promise<U>, timeout: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let _ = next.set_error(Error::new(
+            ErrorKind::InvalidState,
+            "chain_future: a timeout needs a tokio runtime (or a loop) on the starting thread",
+        ));
+        return;
+    };
+    let target = next.clone();
+    let timer = runtime.spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let _ = target.set_error(Error::new(
+            ErrorKind::Timeout,
+            format!("chain_future: next not done within {timeout:?}"),
+        ));
+    });
+    let abort = timer.abort_handle();
+    next.add_done_callback(move |_| abort.abort());
+}

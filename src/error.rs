@@ -1,0 +1,273 @@
+//! The crate's one error type, [`Error`], and the [`ErrorKind`] a caller matches on.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+/// What went wrong, as a value a caller can `match` on.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{ErrorKind, Promise};
+///
+/// let p = Promise::<u32>::new();
+/// p.cancel();
+/// assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::Cancelled);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The promise, call or task was cancelled before it finished.
+    Cancelled,
+    /// A deadline passed before the work finished.
+    Timeout,
+    /// An operation that the current state does not allow: setting a promise twice,
+    /// reading the result of a pending one, or a bad argument.
+    InvalidState,
+    /// The event loop that had to do the work is closed (or was dropped).
+    LoopClosed,
+    /// The work panicked; the panic message is kept in [`Error::message`].
+    Panicked,
+    /// A blocking wait on the thread of the loop that must complete the promise:
+    /// it would never return, so it fails at once instead.
+    WouldDeadlock,
+    /// An operation that must run on a loop's own thread was called from another thread.
+    WrongThread,
+    /// The user's own error, kept as [`std::error::Error::source`].
+    User,
+}
+
+impl ErrorKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::InvalidState => "invalid state",
+            ErrorKind::LoopClosed => "event loop closed",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::WouldDeadlock => "would deadlock",
+            ErrorKind::WrongThread => "wrong thread",
+            ErrorKind::User => "error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The error of every fallible operation in this crate, and the failure a
+/// [`Promise`](crate::Promise) resolves to.
+///
+/// It is cheap to clone (every clone of a promise reads the same error), carries an
+/// [`ErrorKind`], a message, and for [`ErrorKind::User`] the user's error as its
+/// [`source`](std::error::Error::source).
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{Error, ErrorKind};
+/// use std::error::Error as _;
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+/// let err = Error::user(io);
+/// assert_eq!(err.kind(), ErrorKind::User);
+/// assert_eq!(err.source().unwrap().to_string(), "disk on fire");
+/// assert!(err.downcast_ref::<std::io::Error>().is_some());
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: Option<String>,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// An error of `kind` with a message saying what happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::Timeout, "no answer within 5s");
+    /// assert_eq!(e.to_string(), "timed out: no answer within 5s");
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::build(kind, Some(message.into()), None)
+    }
+
+    /// Wraps a user's error: kind [`ErrorKind::User`], the error kept as the source.
+    ///
+    /// An [`Error`] of this crate passed in (boxed or not) is returned as it is, so
+    /// its kind is not lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, ErrorKind};
+    /// assert_eq!(Error::user("bad input").kind(), ErrorKind::User);
+    /// let cancelled = Error::from(ErrorKind::Cancelled);
+    /// assert_eq!(Error::user(cancelled).kind(), ErrorKind::Cancelled);
+    /// ```
+    pub fn user(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        let boxed = err.into();
+        match boxed.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(other) => Error::build(ErrorKind::User, None, Some(other)),
+        }
+    }
+
+    pub(crate) fn build(
+        kind: ErrorKind,
+        message: Option<String>,
+        source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind,
+                message,
+                source,
+            }),
+        }
+    }
+
+    /// The error of a panic, with the panic's message when it was a string.
+    pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a panic with a non-string payload".to_owned()
+        };
+        Error::new(ErrorKind::Panicked, message)
+    }
+
+    /// What kind of error this is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, ErrorKind};
+    /// assert_eq!(Error::from(ErrorKind::LoopClosed).kind(), ErrorKind::LoopClosed);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The message given when the error was made (for a panic, the panic message).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::InvalidState, "already set");
+    /// assert_eq!(e.message(), Some("already set"));
+    /// ```
+    pub fn message(&self) -> Option<&str> {
+        self.inner.message.as_deref()
+    }
+
+    /// `true` for [`ErrorKind::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, ErrorKind};
+    /// assert!(Error::from(ErrorKind::Cancelled).is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.kind() == ErrorKind::Cancelled
+    }
+
+    /// The user's error of type `E`, if this error wraps one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::Error;
+    /// #[derive(Debug)]
+    /// struct Mine;
+    /// impl std::fmt::Display for Mine {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("mine") }
+    /// }
+    /// impl std::error::Error for Mine {}
+    /// assert!(Error::user(Mine).downcast_ref::<Mine>().is_some());
+    /// ```
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        self.inner.source.as_deref()?.downcast_ref::<E>()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::build(kind, None, None)
+    }
+}
+
+impl PartialEq<ErrorKind> for Error {
+    fn eq(&self, other: &ErrorKind) -> bool {
+        self.kind() == *other
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.inner.message, &self.inner.source) {
+            (Some(m), _) if self.kind() == ErrorKind::User => f.write_str(m),
+            (Some(m), _) => write!(f, "{}: {m}", self.kind()),
+            (None, Some(src)) => fmt::Display::fmt(src, f),
+            (None, None) => fmt::Display::fmt(&self.kind(), f),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind());
+        if let Some(m) = &self.inner.message {
+            d.field("message", m);
+        }
+        if let Some(s) = &self.inner.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_payloads_of_both_string_types_keep_their_message() {
+        let a = Error::from_panic(Box::new("static"));
+        let b = Error::from_panic(Box::new(String::from("owned")));
+        assert_eq!(a.message(), Some("static"));
+        assert_eq!(b.message(), Some("owned"));
+        assert_eq!(a.kind(), ErrorKind::Panicked);
+    }
+
+    #[test]
+    fn user_error_displays_as_its_source() {
+        assert_eq!(Error::user("boom").to_string(), "boom");
+        assert_eq!(Error::from(ErrorKind::Timeout).to_string(), "timed out");
+    }
+}

@@ -1,0 +1,75 @@
+//! # pulsar-async
+//!
+//! The asynchronous API of the [Pulsar](https://pypi.org/project/pulsar/) framework,
+//! brought to Rust on tokio: event-loop threads you can call into from anywhere,
+//! `!Send` state kept on its own loop, promise-style futures, and helpers to chain
+//! and gather them.
+//!
+//! - [`EventLoop`]: a tokio current-thread runtime plus a local task set, on a thread
+//!   of its own or driven by its caller; its handle is `Clone + Send + Sync`.
+//! - [`Promise`]: asyncio's future, settable and awaitable from any thread and any
+//!   executor, with cancellation, done-callbacks and a blocking [`Promise::wait`].
+//! - [`run_in_loop`]: run a callable on a loop's thread from any thread, get a
+//!   promise back at once.
+//! - [`maybe_async`] / [`MaybeAsync`]: a value ready now or promised, handled alike.
+//! - [`chain_future`]: callbacks and errbacks on a promise, flattening promises.
+//! - [`Error`]: one error type with [`ErrorKind`]s to match on.
+//!
+//! # A tour
+//!
+//! ```
+//! use pulsar_async::{chain_future, run_in_loop, run_in_loop_async, EventLoop, ErrorKind};
+//! use std::{cell::RefCell, rc::Rc};
+//!
+//! // A loop on a thread of its own, holding `!Send` state.
+//! let lp = EventLoop::builder().name("state").spawn().unwrap();
+//! thread_local!(static LOG: Rc<RefCell<Vec<String>>> = Rc::default());
+//!
+//! // Any thread calls into it and gets a promise at once.
+//! let workers: Vec<_> = (0..4)
+//!     .map(|i| {
+//!         let lp = lp.clone();
+//!         std::thread::spawn(move || {
+//!             run_in_loop(&lp, move || LOG.with(|l| l.borrow_mut().push(format!("w{i}"))))
+//!                 .wait()
+//!         })
+//!     })
+//!     .collect();
+//! for w in workers {
+//!     w.join().unwrap().unwrap();
+//! }
+//! let len = run_in_loop(&lp, || LOG.with(|l| l.borrow().len()));
+//! assert_eq!(len.wait().unwrap(), 4);
+//!
+//! // Futures made on the loop may be `!Send`; panics become errors, the loop survives.
+//! let doubled = run_in_loop_async(&lp, || async { 21 * 2 });
+//! let boom = run_in_loop(&lp, || -> u8 { panic!("boom") });
+//! assert_eq!(doubled.wait().unwrap(), 42);
+//! assert_eq!(boom.wait().unwrap_err().kind(), ErrorKind::Panicked);
+//!
+//! // Chains run a callback on the outcome.
+//! let next = chain_future(doubled).callback(|v: i32| Ok(v + 1)).start();
+//! assert_eq!(next.wait().unwrap(), 43);
+//!
+//! // Dropping the last handle closes the loop and joins its thread.
+//! drop(lp);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+mod chain;
+mod error;
+mod event_loop;
+mod loom;
+mod maybe;
+mod promise;
+mod queue;
+mod run;
+
+pub use chain::{chain_future, Chain, IntoMaybeAsync};
+pub use error::{Error, ErrorKind};
+pub use event_loop::{Builder, EventLoop};
+pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
+pub use promise::{Promise, SetError, Take};
+pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
