@@ -12,30 +12,66 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 mod common;
 use common::*;
 
-/// Round trip into a loop thread that parks between calls (call from this thread,
-/// block until the result is back). Also the latency mode, whose CPU cost is the
-/// spinning loop thread.
+/// Round trip into a loop thread that is parked (call from this thread, block until
+/// the result is back): every call comes after a pause in which all threads park.
+/// Also the latency mode, which keeps the loop thread spinning (one core's worth of
+/// CPU) instead.
 fn round_trip_parked(c: &mut Criterion) {
     let mut g = c.benchmark_group("round_trip_parked");
+    // Each timed call costs a pause too: keep the number of calls small.
+    g.warm_up_time(Duration::from_millis(200));
+    g.measurement_time(Duration::from_millis(400));
+    g.sample_size(30);
+    {
+        let raw = RawWorker::new(false);
+        g.bench_function("raw_channel_oneshot_floor", |b| {
+            b.iter_custom(|n| timed_after_pause(n, || raw.round_trip()))
+        });
+    }
+    {
+        let lp = our_loop(Duration::ZERO);
+        g.bench_function("run_in_loop_no_spin", |b| {
+            b.iter_custom(|n| timed_after_pause(n, || our_round_trip(&lp)))
+        });
+    }
+    {
+        let lp = our_loop_default();
+        g.bench_function("run_in_loop", |b| b.iter_custom(|n| timed_after_pause(n, || our_round_trip(&lp))));
+    }
+    {
+        let rt = TokioThread::new(false);
+        g.bench_function("tokio_handle_spawn", |b| b.iter_custom(|n| timed_after_pause(n, || rt.round_trip())));
+    }
+    {
+        let pinned = Pinned::new(false);
+        g.bench_function("tokio_util_spawn_pinned", |b| {
+            b.iter_custom(|n| timed_after_pause(n, || pinned.round_trip()))
+        });
+    }
+    {
+        let lp = our_loop(SPIN);
+        g.bench_function("run_in_loop_spin_mode", |b| {
+            b.iter_custom(|n| timed_after_pause(n, || our_round_trip(&lp)))
+        });
+    }
+    g.finish();
+}
+
+/// Calls back to back from one thread, each waited for before the next: the default
+/// spin window of the loop catches the next call.
+fn round_trip_back_to_back(c: &mut Criterion) {
+    let mut g = c.benchmark_group("round_trip_back_to_back");
     {
         let raw = RawWorker::new(false);
         g.bench_function("raw_channel_oneshot_floor", |b| b.iter(|| black_box(raw.round_trip())));
     }
     {
-        let lp = our_loop(Duration::ZERO);
+        let lp = our_loop_default();
         g.bench_function("run_in_loop", |b| b.iter(|| black_box(our_round_trip(&lp))));
     }
     {
         let rt = TokioThread::new(false);
         g.bench_function("tokio_handle_spawn", |b| b.iter(|| black_box(rt.round_trip())));
-    }
-    {
-        let pinned = Pinned::new(false);
-        g.bench_function("tokio_util_spawn_pinned", |b| b.iter(|| black_box(pinned.round_trip())));
-    }
-    {
-        let lp = our_loop(SPIN);
-        g.bench_function("run_in_loop_spin_mode", |b| b.iter(|| black_box(our_round_trip(&lp))));
     }
     g.finish();
 }
@@ -74,7 +110,7 @@ fn burst(c: &mut Criterion) {
         g.bench_function("raw_channel_floor_no_replies", |b| b.iter(|| black_box(raw.burst_no_replies())));
     }
     {
-        let lp = our_loop(Duration::ZERO);
+        let lp = our_loop_default();
         g.bench_function("run_in_loop", |b| b.iter(|| black_box(our_burst(&lp))));
     }
     {
@@ -143,6 +179,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = round_trip_parked, round_trip_busy, burst, promise, gather
+    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, promise, gather
 }
 criterion_main!(benches);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::{join_all, FutureExt};
 use pulsar_async::{chain_future, run_in_loop, EventLoop, Promise};
@@ -25,10 +25,29 @@ pub const BURST: usize = 100_000;
 pub const GATHER: usize = 10_000;
 /// How long a loop in latency mode spins before it parks.
 pub const SPIN: Duration = Duration::from_millis(5);
+/// The pause before each call of the parked rows: longer than any spin window of the
+/// loop (without latency mode) or of the waiting thread, so both are parked.
+pub const PAUSE: Duration = Duration::from_micros(200);
+
+/// Times `iters` calls of `f`, each after a [`PAUSE`] (not timed) that lets every
+/// thread involved park.
+pub fn timed_after_pause<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        std::thread::sleep(PAUSE);
+        let start = Instant::now();
+        std::hint::black_box(f());
+        total += start.elapsed();
+    }
+    total
+}
 
 type RawJob = Box<dyn FnOnce() + Send + 'static>;
 
 /// Polls `future` without ever parking this thread: the waiting side of the busy rows.
+/// Like every spinner in these rows (ours included), it yields the CPU between polls
+/// so that, on a machine with more ready threads than cores, it does not starve the
+/// thread it waits for.
 pub fn spin_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
@@ -36,13 +55,22 @@ pub fn spin_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
+        polite_spin();
+    }
+}
+
+/// One round of a spin: a few pause hints, then the CPU is offered to others.
+pub fn polite_spin() {
+    for _ in 0..32 {
         std::hint::spin_loop();
     }
+    std::thread::yield_now();
 }
 
 /// A task that keeps a tokio runtime from parking until `stop` is set.
 async fn keep_busy(stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
+        polite_spin();
         tokio::task::yield_now().await;
     }
 }
@@ -53,6 +81,11 @@ async fn keep_busy(stop: Arc<AtomicBool>) {
 /// A loop on its own thread; `spin` is its latency mode (zero: parks at once).
 pub fn our_loop(spin: Duration) -> EventLoop {
     EventLoop::builder().name("bench").spin(spin).spawn().unwrap()
+}
+
+/// A loop on its own thread with the default settings.
+pub fn our_loop_default() -> EventLoop {
+    EventLoop::new().unwrap()
 }
 
 /// One call into the loop, waited for from this thread.
@@ -103,7 +136,7 @@ impl RawWorker {
                 while !flag.load(Ordering::Relaxed) {
                     match rx.try_recv() {
                         Ok(job) => job(),
-                        Err(mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
+                        Err(mpsc::TryRecvError::Empty) => polite_spin(),
                         Err(mpsc::TryRecvError::Disconnected) => return,
                     }
                 }

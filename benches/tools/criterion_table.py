@@ -13,6 +13,7 @@ ROOT = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
 BASE = {
     "round_trip_parked": "raw_channel_oneshot_floor",
     "round_trip_busy": "raw_channel_oneshot_floor",
+    "round_trip_back_to_back": "raw_channel_oneshot_floor",
     "burst_100k": "raw_channel_floor_no_replies",
     "promise": "tokio_oneshot",
     "chain_resolved": "promise_create_set_await",
