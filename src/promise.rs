@@ -76,9 +76,28 @@ pub(crate) struct Shared<T> {
 struct Waiters<T> {
     done: bool,
     wakers: Vec<Option<Waker>>,
+    /// Boxed, since most promises have neither callbacks nor a cancel hook: it keeps
+    /// a promise's allocation small (a fast-bin size of the common allocators).
+    extras: Option<Box<Extras<T>>>,
+}
+
+/// The done-callbacks and the cancel hook of a promise.
+struct Extras<T> {
     callbacks: Vec<Callback<T>>,
     dispatch: Option<Dispatch<T>>,
     on_cancel: Option<Job>,
+}
+
+impl<T> Waiters<T> {
+    fn extras(&mut self) -> &mut Extras<T> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(Extras {
+                callbacks: Vec::new(),
+                dispatch: None,
+                on_cancel: None,
+            })
+        })
+    }
 }
 
 /// What settling took out of the waiters, to act on once the lock is released.
@@ -193,9 +212,7 @@ impl<T> Promise<T> {
                 waiters: Mutex::new(Waiters {
                     done: false,
                     wakers: Vec::new(),
-                    callbacks: Vec::new(),
-                    dispatch: None,
-                    on_cancel: None,
+                    extras: None,
                 }),
                 scheduler,
             }),
@@ -385,7 +402,7 @@ impl<T> Promise<T> {
     pub(crate) fn on_cancel(&self, hook: Job) {
         let mut w = lock(&self.shared.waiters);
         if !w.done {
-            w.on_cancel = Some(hook);
+            w.extras().on_cancel = Some(hook);
             return;
         }
         drop(w);
@@ -585,6 +602,9 @@ impl<T: Clone> Promise<T> {
     /// assert_eq!(run_in_loop(&lp, || 6 * 7).wait().unwrap(), 42);
     /// ```
     pub fn wait(&self) -> Result<T, Error> {
+        if let Some(outcome) = self.peek() {
+            return outcome.clone();
+        }
         self.clone().block_until_done(None)?;
         self.try_result()
     }
@@ -641,8 +661,9 @@ impl<T: Send + Sync + 'static> Promise<T> {
     pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, Error>) + Send + 'static) {
         let mut w = lock(&self.shared.waiters);
         if !w.done {
-            w.callbacks.push(Box::new(callback));
-            w.dispatch = Some(dispatch_callbacks::<T>);
+            let extras = w.extras();
+            extras.callbacks.push(Box::new(callback));
+            extras.dispatch = Some(dispatch_callbacks::<T>);
             return;
         }
         drop(w);
@@ -674,13 +695,22 @@ impl<T> Shared<T> {
         self.outcome.set(outcome)?;
         w.done = true;
         let wakers = std::mem::take(&mut w.wakers);
-        let callbacks = std::mem::take(&mut w.callbacks);
-        let dispatch = w.dispatch.take();
-        let on_cancel = w.on_cancel.take();
+        let extras = w.extras.take();
         drop(w);
-        let callbacks = match dispatch {
-            Some(dispatch) if !callbacks.is_empty() => Some(self.callback_job(callbacks, dispatch)),
-            _ => None,
+        let (callbacks, on_cancel) = match extras {
+            Some(extras) => {
+                let Extras {
+                    callbacks,
+                    dispatch,
+                    on_cancel,
+                } = *extras;
+                let callbacks = match dispatch {
+                    Some(dispatch) if !callbacks.is_empty() => Some(self.callback_job(callbacks, dispatch)),
+                    _ => None,
+                };
+                (callbacks, on_cancel)
+            }
+            None => (None, None),
         };
         Ok(Settled {
             wakers,
@@ -901,4 +931,13 @@ mod loom_tests {
     }
 
     use crate::loom::{AtomicUsize, Ordering};
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!("Shared<u64> = {}", std::mem::size_of::<super::Shared<u64>>());
+        eprintln!("Waiters<u64> = {}", std::mem::size_of::<super::Waiters<u64>>());
+        eprintln!("OnceLock = {}", std::mem::size_of::<std::sync::OnceLock<Result<u64, crate::Error>>>());
+    }
 }

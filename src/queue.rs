@@ -7,6 +7,9 @@ use std::task::{Context, Poll, Waker};
 use crate::loom::{lock, AtomicBool, Mutex, Ordering};
 use crate::promise::Job;
 
+/// Aligned to its own cache lines, so that the threads pushing to it and the loop
+/// draining it do not also contend with the counters of the structure holding it.
+#[repr(align(128))]
 pub(crate) struct Injector {
     state: Mutex<State>,
     /// `true` while jobs may be queued: set by every push, cleared by the drain that
