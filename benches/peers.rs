@@ -36,11 +36,15 @@ fn round_trip_parked(c: &mut Criterion) {
     }
     {
         let lp = our_loop_default();
-        g.bench_function("run_in_loop", |b| b.iter_custom(|n| timed_after_pause(n, || our_round_trip(&lp))));
+        g.bench_function("run_in_loop", |b| {
+            b.iter_custom(|n| timed_after_pause(n, || our_round_trip(&lp)))
+        });
     }
     {
         let rt = TokioThread::new(false);
-        g.bench_function("tokio_handle_spawn", |b| b.iter_custom(|n| timed_after_pause(n, || rt.round_trip())));
+        g.bench_function("tokio_handle_spawn", |b| {
+            b.iter_custom(|n| timed_after_pause(n, || rt.round_trip()))
+        });
     }
     {
         let pinned = Pinned::new(false);
@@ -63,7 +67,9 @@ fn round_trip_back_to_back(c: &mut Criterion) {
     let mut g = c.benchmark_group("round_trip_back_to_back");
     {
         let raw = RawWorker::new(false);
-        g.bench_function("raw_channel_oneshot_floor", |b| b.iter(|| black_box(raw.round_trip())));
+        g.bench_function("raw_channel_oneshot_floor", |b| {
+            b.iter(|| black_box(raw.round_trip()))
+        });
     }
     {
         let lp = our_loop_default();
@@ -71,7 +77,9 @@ fn round_trip_back_to_back(c: &mut Criterion) {
     }
     {
         let rt = TokioThread::new(false);
-        g.bench_function("tokio_handle_spawn", |b| b.iter(|| black_box(rt.round_trip())));
+        g.bench_function("tokio_handle_spawn", |b| {
+            b.iter(|| black_box(rt.round_trip()))
+        });
     }
     g.finish();
 }
@@ -82,19 +90,27 @@ fn round_trip_busy(c: &mut Criterion) {
     let mut g = c.benchmark_group("round_trip_busy");
     {
         let raw = RawWorker::new(true);
-        g.bench_function("raw_channel_oneshot_floor", |b| b.iter(|| black_box(raw.round_trip_spin())));
+        g.bench_function("raw_channel_oneshot_floor", |b| {
+            b.iter(|| black_box(raw.round_trip_spin()))
+        });
     }
     {
         let lp = our_loop(SPIN);
-        g.bench_function("run_in_loop_spin_mode", |b| b.iter(|| black_box(our_round_trip(&lp))));
+        g.bench_function("run_in_loop_spin_mode", |b| {
+            b.iter(|| black_box(our_round_trip(&lp)))
+        });
     }
     {
         let rt = TokioThread::new(true);
-        g.bench_function("tokio_handle_spawn", |b| b.iter(|| black_box(rt.round_trip_spin())));
+        g.bench_function("tokio_handle_spawn", |b| {
+            b.iter(|| black_box(rt.round_trip_spin()))
+        });
     }
     {
         let pinned = Pinned::new(true);
-        g.bench_function("tokio_util_spawn_pinned", |b| b.iter(|| black_box(pinned.round_trip())));
+        g.bench_function("tokio_util_spawn_pinned", |b| {
+            b.iter(|| black_box(pinned.round_trip()))
+        });
     }
     g.finish();
 }
@@ -107,7 +123,9 @@ fn burst(c: &mut Criterion) {
     g.throughput(Throughput::Elements(BURST as u64));
     {
         let raw = RawWorker::new(false);
-        g.bench_function("raw_channel_floor_no_replies", |b| b.iter(|| black_box(raw.burst_no_replies())));
+        g.bench_function("raw_channel_floor_no_replies", |b| {
+            b.iter(|| black_box(raw.burst_no_replies()))
+        });
     }
     {
         let lp = our_loop_default();
@@ -119,7 +137,9 @@ fn burst(c: &mut Criterion) {
     }
     {
         let pinned = Pinned::new(false);
-        g.bench_function("tokio_util_spawn_pinned", |b| b.iter(|| black_box(pinned.burst())));
+        g.bench_function("tokio_util_spawn_pinned", |b| {
+            b.iter(|| black_box(pinned.burst()))
+        });
     }
     g.finish();
 }
@@ -127,16 +147,26 @@ fn burst(c: &mut Criterion) {
 /// Promise create + set + await on one thread, and chain_future on a resolved source.
 fn promise(c: &mut Criterion) {
     let mut g = c.benchmark_group("promise");
-    g.bench_function("promise_create_set_await", |b| b.iter(|| black_box(our_promise())));
+    g.bench_function("promise_create_set_await", |b| {
+        b.iter(|| black_box(our_promise()))
+    });
     g.bench_function("tokio_oneshot", |b| b.iter(|| black_box(tokio_oneshot())));
-    g.bench_function("futures_shared_oneshot", |b| b.iter(|| black_box(futures_shared())));
+    g.bench_function("futures_shared_oneshot", |b| {
+        b.iter(|| black_box(futures_shared()))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("chain_resolved");
-    g.bench_function("chain_future_callback", |b| b.iter(|| black_box(our_chain())));
-    g.bench_function("promise_create_set_await", |b| b.iter(|| black_box(our_promise())));
+    g.bench_function("chain_future_callback", |b| {
+        b.iter(|| black_box(our_chain()))
+    });
+    g.bench_function("promise_create_set_await", |b| {
+        b.iter(|| black_box(our_promise()))
+    });
     g.bench_function("futures_then_map", |b| b.iter(|| black_box(then_map())));
-    g.bench_function("futures_then_map_boxed", |b| b.iter(|| black_box(then_map_boxed())));
+    g.bench_function("futures_then_map_boxed", |b| {
+        b.iter(|| black_box(then_map_boxed()))
+    });
     g.finish();
 }
 
@@ -165,8 +195,12 @@ fn gather(c: &mut Criterion) {
     let values = plain_values();
     let map = plain_map();
     let mut g = c.benchmark_group("gather_10k_plain");
-    g.bench_function("collect_vec", |b| b.iter(|| black_box(collect_plain(&values))));
-    g.bench_function("rebuild_hashmap", |b| b.iter(|| black_box(rebuild_map(&map))));
+    g.bench_function("collect_vec", |b| {
+        b.iter(|| black_box(collect_plain(&values)))
+    });
+    g.bench_function("rebuild_hashmap", |b| {
+        b.iter(|| black_box(rebuild_map(&map)))
+    });
     g.finish();
 }
 

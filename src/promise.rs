@@ -246,11 +246,24 @@ impl<T> Promise<T> {
     }
 
     pub(crate) fn settled(outcome: Result<T, Error>) -> Self {
-        let p = Promise::new();
-        if let Ok(settled) = p.shared.settle(outcome) {
-            settled.finish(false);
+        Promise::settled_in(outcome, None)
+    }
+
+    /// A promise born done with `outcome`, bound to `scheduler`: nobody can be
+    /// waiting on it yet, so it is built done instead of settled.
+    pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
+        Promise {
+            shared: Arc::new(Shared {
+                outcome: OnceLock::from(outcome),
+                waiters: Mutex::new(Waiters {
+                    done: true,
+                    wakers: Vec::new(),
+                    extras: None,
+                }),
+                scheduler,
+            }),
+            slot: 0,
         }
-        p
     }
 
     /// `true` once the promise has a value, an error, or was cancelled.
@@ -667,7 +680,9 @@ impl<T: Send + Sync + 'static> Promise<T> {
             return;
         }
         drop(w);
-        let job = self.shared.callback_job(vec![Box::new(callback)], dispatch_callbacks::<T>);
+        let job = self
+            .shared
+            .callback_job(vec![Box::new(callback)], dispatch_callbacks::<T>);
         job();
     }
 }
@@ -705,7 +720,9 @@ impl<T> Shared<T> {
                     on_cancel,
                 } = *extras;
                 let callbacks = match dispatch {
-                    Some(dispatch) if !callbacks.is_empty() => Some(self.callback_job(callbacks, dispatch)),
+                    Some(dispatch) if !callbacks.is_empty() => {
+                        Some(self.callback_job(callbacks, dispatch))
+                    }
                     _ => None,
                 };
                 (callbacks, on_cancel)
@@ -767,7 +784,10 @@ impl<T: Clone> Future for Promise<T> {
             return Poll::Ready(outcome);
         }
         Poll::Ready(this.try_result().map_err(|_| {
-            Error::new(ErrorKind::InvalidState, "the promise was polled after it completed")
+            Error::new(
+                ErrorKind::InvalidState,
+                "the promise was polled after it completed",
+            )
         }))
     }
 }
@@ -936,8 +956,17 @@ mod loom_tests {
 mod size_probe {
     #[test]
     fn print_sizes() {
-        eprintln!("Shared<u64> = {}", std::mem::size_of::<super::Shared<u64>>());
-        eprintln!("Waiters<u64> = {}", std::mem::size_of::<super::Waiters<u64>>());
-        eprintln!("OnceLock = {}", std::mem::size_of::<std::sync::OnceLock<Result<u64, crate::Error>>>());
+        eprintln!(
+            "Shared<u64> = {}",
+            std::mem::size_of::<super::Shared<u64>>()
+        );
+        eprintln!(
+            "Waiters<u64> = {}",
+            std::mem::size_of::<super::Waiters<u64>>()
+        );
+        eprintln!(
+            "OnceLock = {}",
+            std::mem::size_of::<std::sync::OnceLock<Result<u64, crate::Error>>>()
+        );
     }
 }

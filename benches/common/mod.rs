@@ -80,7 +80,11 @@ async fn keep_busy(stop: Arc<AtomicBool>) {
 
 /// A loop on its own thread; `spin` is its latency mode (zero: parks at once).
 pub fn our_loop(spin: Duration) -> EventLoop {
-    EventLoop::builder().name("bench").spin(spin).spawn().unwrap()
+    EventLoop::builder()
+        .name("bench")
+        .spin(spin)
+        .spawn()
+        .unwrap()
 }
 
 /// A loop on its own thread with the default settings.
@@ -95,7 +99,9 @@ pub fn our_round_trip(lp: &EventLoop) -> u64 {
 
 /// `BURST` calls submitted, then every result awaited.
 pub fn our_burst(lp: &EventLoop) -> u64 {
-    let promises: Vec<_> = (0..BURST as u64).map(|i| run_in_loop(lp, move || i)).collect();
+    let promises: Vec<_> = (0..BURST as u64)
+        .map(|i| run_in_loop(lp, move || i))
+        .collect();
     promises.into_iter().map(|p| p.wait().unwrap()).sum()
 }
 
@@ -214,7 +220,10 @@ pub struct TokioThread {
 impl TokioThread {
     /// `busy`: a task keeps the runtime from parking.
     pub fn new(busy: bool) -> Self {
-        let rt = RtBuilder::new_current_thread().enable_all().build().unwrap();
+        let rt = RtBuilder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let handle = rt.handle().clone();
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, wait) = tokio::sync::oneshot::channel::<()>();
@@ -283,7 +292,10 @@ impl Pinned {
     /// `busy`: tasks keep the worker and the caller's runtime from parking.
     pub fn new(busy: bool) -> Self {
         let pool = LocalPoolHandle::new(1);
-        let caller = RtBuilder::new_current_thread().enable_all().build().unwrap();
+        let caller = RtBuilder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         if busy {
             let (a, b) = (stop.clone(), stop.clone());
@@ -410,5 +422,8 @@ pub fn rebuild_map(map: &HashMap<u64, u64>) -> HashMap<u64, u64> {
 
 /// A current-thread runtime for the gather rows.
 pub fn gather_runtime() -> Runtime {
-    RtBuilder::new_current_thread().enable_all().build().unwrap()
+    RtBuilder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
