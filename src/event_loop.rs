@@ -157,7 +157,7 @@ impl Builder {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// let lp = pulsar_async::EventLoop::builder()
     ///     .spin(Duration::from_micros(50))
     ///     .spawn()
@@ -725,7 +725,7 @@ impl EventLoop {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// let lp = pulsar_async::EventLoop::new().unwrap();
     /// let later = lp.call_later(Duration::from_millis(1), || "rang");
     /// assert_eq!(later.wait().unwrap(), "rang");
@@ -749,7 +749,7 @@ impl EventLoop {
     /// # Examples
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::Duration;
     /// let lp = pulsar_async::EventLoop::new().unwrap();
     /// let at = lp.time() + Duration::from_millis(1);
     /// assert_eq!(lp.call_at(at, || 5).wait().unwrap(), 5);

@@ -952,21 +952,3 @@ mod loom_tests {
 
     use crate::loom::{AtomicUsize, Ordering};
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "Shared<u64> = {}",
-            std::mem::size_of::<super::Shared<u64>>()
-        );
-        eprintln!(
-            "Waiters<u64> = {}",
-            std::mem::size_of::<super::Waiters<u64>>()
-        );
-        eprintln!(
-            "OnceLock = {}",
-            std::mem::size_of::<std::sync::OnceLock<Result<u64, crate::Error>>>()
-        );
-    }
-}
