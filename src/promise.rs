@@ -728,12 +728,13 @@ impl<T: Clone> Future for Promise<T> {
         if let Some(outcome) = this.take_if_unique() {
             return Poll::Ready(outcome);
         }
-        Poll::Ready(this.try_result().map_err(|_| {
-            Error::new(
+        Poll::Ready(match this.shared.outcome.get() {
+            Some(outcome) => outcome.clone(),
+            None => Err(Error::new(
                 ErrorKind::InvalidState,
                 "the promise was polled after it completed",
-            )
-        }))
+            )),
+        })
     }
 }
 

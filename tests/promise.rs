@@ -107,6 +107,21 @@ async fn many_clones_awaited_on_tokio_tasks_all_wake_with_the_value() {
 }
 
 #[test]
+fn awaiting_a_shared_failed_promise_gives_its_own_error() {
+    let p = Promise::<u8>::new();
+    let keep = p.clone();
+    p.set_error(ErrorKind::Timeout.into()).unwrap();
+    assert_eq!(
+        futures::executor::block_on(p).unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+    assert_eq!(
+        futures::executor::block_on(keep).unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+}
+
+#[test]
 fn awaiting_a_non_clone_value_works_through_take() {
     struct Token(u8);
     let p = Promise::new();
