@@ -230,7 +230,7 @@ impl<T> Promise<T> {
 
     pub(crate) fn settled(outcome: Result<T, Error>) -> Self {
         let p = Promise::new();
-        if let Ok(settled) = p.shared.settle(outcome) {
+        if let Ok(settled) = Shared::settle(&p.shared, outcome) {
             settled.finish(false);
         }
         p
@@ -333,7 +333,7 @@ impl<T> Promise<T> {
     /// assert_eq!(p.try_result().unwrap(), 5);
     /// ```
     pub fn set(&self, outcome: Result<T, Error>) -> Result<(), SetError<T>> {
-        match self.shared.settle(outcome) {
+        match Shared::settle(&self.shared, outcome) {
             Ok(settled) => {
                 settled.finish(false);
                 Ok(())
@@ -356,7 +356,7 @@ impl<T> Promise<T> {
     /// assert!(!p.cancel());
     /// ```
     pub fn cancel(&self) -> bool {
-        match self.shared.settle(Err(Error::from(ErrorKind::Cancelled))) {
+        match Shared::settle(&self.shared, Err(Error::from(ErrorKind::Cancelled))) {
             Ok(settled) => {
                 settled.finish(true);
                 true
@@ -368,7 +368,7 @@ impl<T> Promise<T> {
     /// Settles the promise and releases this handle before waking anyone, so that a
     /// woken reader that holds the last user handle can move the value out.
     pub(crate) fn complete(self, outcome: Result<T, Error>) {
-        let settled = self.shared.settle(outcome);
+        let settled = Shared::settle(&self.shared, outcome);
         drop(self);
         if let Ok(settled) = settled {
             settled.finish(false);
@@ -636,9 +636,11 @@ impl<T: Send + Sync + 'static> Promise<T> {
             return;
         }
         drop(w);
-        let job = self
-            .shared
-            .callback_job(vec![Box::new(callback)], dispatch_callbacks::<T>);
+        let job = Shared::callback_job(
+            &self.shared,
+            vec![Box::new(callback)],
+            dispatch_callbacks::<T>,
+        );
         job();
     }
 }
@@ -658,12 +660,12 @@ fn dispatch_callbacks<T: Send + Sync + 'static>(
 
 impl<T> Shared<T> {
     /// Stores `outcome` if the promise is pending; gives it back otherwise.
-    fn settle(self: &Arc<Self>, outcome: Result<T, Error>) -> Result<Settled<T>, Result<T, Error>> {
-        let mut w = lock(&self.waiters);
+    fn settle(this: &Arc<Self>, outcome: Result<T, Error>) -> Result<Settled<T>, Result<T, Error>> {
+        let mut w = lock(&this.waiters);
         if w.done {
             return Err(outcome);
         }
-        self.outcome.set(outcome)?;
+        this.outcome.set(outcome)?;
         w.done = true;
         let wakers = std::mem::take(&mut w.wakers);
         let callbacks = std::mem::take(&mut w.callbacks);
@@ -671,7 +673,9 @@ impl<T> Shared<T> {
         let on_cancel = w.on_cancel.take();
         drop(w);
         let callbacks = match dispatch {
-            Some(dispatch) if !callbacks.is_empty() => Some(self.callback_job(callbacks, dispatch)),
+            Some(dispatch) if !callbacks.is_empty() => {
+                Some(Shared::callback_job(this, callbacks, dispatch))
+            }
             _ => None,
         };
         Ok(Settled {
@@ -684,9 +688,9 @@ impl<T> Shared<T> {
 
     /// The job that runs `callbacks`: on the promise's loop when it has an open one,
     /// else inline.
-    fn callback_job(self: &Arc<Self>, callbacks: Vec<Callback<T>>, dispatch: Dispatch<T>) -> Job {
-        let job = dispatch(self.clone(), callbacks);
-        match &self.scheduler {
+    fn callback_job(this: &Arc<Self>, callbacks: Vec<Callback<T>>, dispatch: Dispatch<T>) -> Job {
+        let job = dispatch(this.clone(), callbacks);
+        match &this.scheduler {
             Some(scheduler) => {
                 let scheduler = scheduler.clone();
                 Box::new(move || {
@@ -835,11 +839,11 @@ impl<T> Drop for Completer<T> {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use loom::thread;
+    use ::loom::thread;
 
     #[test]
     fn set_and_cancel_race_leaves_exactly_one_outcome_for_every_clone() {
-        loom::model(|| {
+        ::loom::model(|| {
             let p = Promise::<u32>::new();
             let (a, b) = (p.clone(), p.clone());
             let setter = thread::spawn(move || a.set_result(7).is_ok());
@@ -856,11 +860,11 @@ mod loom_tests {
 
     #[test]
     fn await_on_one_thread_sees_the_value_set_on_another() {
-        loom::model(|| {
+        ::loom::model(|| {
             let p = Promise::<u32>::new();
             let setter = p.clone();
             let t = thread::spawn(move || setter.set_result(3).unwrap());
-            let got = loom::future::block_on(p.clone());
+            let got = ::loom::future::block_on(p.clone());
             t.join().unwrap();
             assert_eq!(got.unwrap(), 3);
             assert_eq!(p.try_result().unwrap(), 3);
@@ -869,7 +873,7 @@ mod loom_tests {
 
     #[test]
     fn blocking_wait_wakes_when_the_promise_is_cancelled() {
-        loom::model(|| {
+        ::loom::model(|| {
             let p = Promise::<u32>::new();
             let c = p.clone();
             let t = thread::spawn(move || c.cancel());
@@ -881,7 +885,7 @@ mod loom_tests {
 
     #[test]
     fn callback_added_while_settling_runs_exactly_once() {
-        loom::model(|| {
+        ::loom::model(|| {
             let count = Arc::new(AtomicUsize::new(0));
             let p = Promise::<u32>::new();
             let s = p.clone();
@@ -893,6 +897,30 @@ mod loom_tests {
             });
             t.join().unwrap();
             assert_eq!(count.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn set_cancel_await_and_add_callback_racing_all_observe_one_outcome() {
+        ::loom::model(|| {
+            let p = Promise::<u32>::new();
+            let seen_by_callback = Arc::new(Mutex::new(None));
+            let (a, b, c) = (p.clone(), p.clone(), p.clone());
+            let setter = thread::spawn(move || a.set_result(5).is_ok());
+            let canceller = thread::spawn(move || b.cancel());
+            let slot = seen_by_callback.clone();
+            c.add_done_callback(move |r| *lock(&slot) = Some(r.clone().map_err(|e| e.kind())));
+            let awaited = ::loom::future::block_on(p.clone()).map_err(|e| e.kind());
+            let (set, cancelled) = (setter.join().unwrap(), canceller.join().unwrap());
+            assert!(set ^ cancelled);
+            let expected = if set {
+                Ok(5)
+            } else {
+                Err(ErrorKind::Cancelled)
+            };
+            assert_eq!(awaited, expected);
+            assert_eq!(p.try_result().map_err(|e| e.kind()), expected);
+            assert_eq!(*lock(&seen_by_callback), Some(expected));
         });
     }
 
