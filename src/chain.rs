@@ -375,8 +375,9 @@ fn arm_timeout<U: Send + Sync + 'static>(next: &Promise<U>, timeout: Duration) {
         return;
     };
     let target = next.clone();
+    let deadline = crate::event_loop::deadline_after(timeout);
     let timer = runtime.spawn(async move {
-        tokio::time::sleep(timeout).await;
+        tokio::time::sleep_until(deadline).await;
         let _ = target.set_error(Error::new(
             ErrorKind::Timeout,
             format!("chain_future: next not done within {timeout:?}"),

@@ -737,10 +737,7 @@ impl EventLoop {
         F: FnOnce() -> T + Send + 'static,
         T: Send + Sync + 'static,
     {
-        self.spawn(async move {
-            tokio::time::sleep(delay).await;
-            f()
-        })
+        self.call_at(deadline_after(delay), f)
     }
 
     /// Runs `f` on the loop at `when` (on tokio's clock); callable from any thread.
@@ -932,6 +929,12 @@ impl EventLoop {
             ));
         }
         let local = self.local()?;
+        if local.parts.borrow().is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "the loop is already running",
+            ));
+        }
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::new(
                 ErrorKind::WouldDeadlock,
@@ -1035,6 +1038,14 @@ impl EventLoop {
             local.local_jobs.borrow_mut().clear();
         }
     }
+}
+
+/// The instant `delay` from now on tokio's clock; a delay too large to represent
+/// gives a deadline decades away instead of a panic.
+pub(crate) fn deadline_after(delay: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30))
 }
 
 /// Drops a task set (failing its tasks' promises) and its runtime without blocking,

@@ -363,7 +363,7 @@ impl<T> Promise<T> {
     /// assert_eq!(p.try_result().unwrap(), 5);
     /// ```
     pub fn set(&self, outcome: Result<T, Error>) -> Result<(), SetError<T>> {
-        match self.shared.settle(outcome) {
+        match Shared::settle(&self.shared, outcome) {
             Ok(settled) => {
                 settled.finish(false);
                 Ok(())
@@ -386,7 +386,7 @@ impl<T> Promise<T> {
     /// assert!(!p.cancel());
     /// ```
     pub fn cancel(&self) -> bool {
-        match self.shared.settle(Err(Error::from(ErrorKind::Cancelled))) {
+        match Shared::settle(&self.shared, Err(Error::from(ErrorKind::Cancelled))) {
             Ok(settled) => {
                 settled.finish(true);
                 true
@@ -398,7 +398,7 @@ impl<T> Promise<T> {
     /// Settles the promise and releases this handle before waking anyone, so that a
     /// woken reader that holds the last user handle can move the value out.
     pub(crate) fn complete(self, outcome: Result<T, Error>) {
-        let settled = self.shared.settle(outcome);
+        let settled = Shared::settle(&self.shared, outcome);
         drop(self);
         if let Ok(settled) = settled {
             settled.finish(false);
@@ -680,9 +680,11 @@ impl<T: Send + Sync + 'static> Promise<T> {
             return;
         }
         drop(w);
-        let job = self
-            .shared
-            .callback_job(vec![Box::new(callback)], dispatch_callbacks::<T>);
+        let job = Shared::callback_job(
+            &self.shared,
+            vec![Box::new(callback)],
+            dispatch_callbacks::<T>,
+        );
         job();
     }
 }
@@ -702,12 +704,12 @@ fn dispatch_callbacks<T: Send + Sync + 'static>(
 
 impl<T> Shared<T> {
     /// Stores `outcome` if the promise is pending; gives it back otherwise.
-    fn settle(self: &Arc<Self>, outcome: Result<T, Error>) -> Result<Settled<T>, Result<T, Error>> {
-        let mut w = lock(&self.waiters);
+    fn settle(this: &Arc<Self>, outcome: Result<T, Error>) -> Result<Settled<T>, Result<T, Error>> {
+        let mut w = lock(&this.waiters);
         if w.done {
             return Err(outcome);
         }
-        self.outcome.set(outcome)?;
+        this.outcome.set(outcome)?;
         w.done = true;
         let wakers = std::mem::take(&mut w.wakers);
         let extras = w.extras.take();
@@ -721,7 +723,7 @@ impl<T> Shared<T> {
                 } = *extras;
                 let callbacks = match dispatch {
                     Some(dispatch) if !callbacks.is_empty() => {
-                        Some(self.callback_job(callbacks, dispatch))
+                        Some(Shared::callback_job(this, callbacks, dispatch))
                     }
                     _ => None,
                 };
@@ -739,9 +741,9 @@ impl<T> Shared<T> {
 
     /// The job that runs `callbacks`: on the promise's loop when it has an open one,
     /// else inline.
-    fn callback_job(self: &Arc<Self>, callbacks: Vec<Callback<T>>, dispatch: Dispatch<T>) -> Job {
-        let job = dispatch(self.clone(), callbacks);
-        match &self.scheduler {
+    fn callback_job(this: &Arc<Self>, callbacks: Vec<Callback<T>>, dispatch: Dispatch<T>) -> Job {
+        let job = dispatch(this.clone(), callbacks);
+        match &this.scheduler {
             Some(scheduler) => {
                 let scheduler = scheduler.clone();
                 Box::new(move || {
@@ -783,12 +785,13 @@ impl<T: Clone> Future for Promise<T> {
         if let Some(outcome) = this.take_if_unique() {
             return Poll::Ready(outcome);
         }
-        Poll::Ready(this.try_result().map_err(|_| {
-            Error::new(
+        Poll::Ready(match this.shared.outcome.get() {
+            Some(outcome) => outcome.clone(),
+            None => Err(Error::new(
                 ErrorKind::InvalidState,
                 "the promise was polled after it completed",
-            )
-        }))
+            )),
+        })
     }
 }
 
@@ -889,11 +892,11 @@ impl<T> Drop for Completer<T> {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use loom::thread;
+    use ::loom::thread;
 
     #[test]
     fn set_and_cancel_race_leaves_exactly_one_outcome_for_every_clone() {
-        loom::model(|| {
+        ::loom::model(|| {
             let p = Promise::<u32>::new();
             let (a, b) = (p.clone(), p.clone());
             let setter = thread::spawn(move || a.set_result(7).is_ok());
@@ -910,11 +913,11 @@ mod loom_tests {
 
     #[test]
     fn await_on_one_thread_sees_the_value_set_on_another() {
-        loom::model(|| {
+        ::loom::model(|| {
             let p = Promise::<u32>::new();
             let setter = p.clone();
             let t = thread::spawn(move || setter.set_result(3).unwrap());
-            let got = loom::future::block_on(p.clone());
+            let got = ::loom::future::block_on(p.clone());
             t.join().unwrap();
             assert_eq!(got.unwrap(), 3);
             assert_eq!(p.try_result().unwrap(), 3);
@@ -923,7 +926,7 @@ mod loom_tests {
 
     #[test]
     fn blocking_wait_wakes_when_the_promise_is_cancelled() {
-        loom::model(|| {
+        ::loom::model(|| {
             let p = Promise::<u32>::new();
             let c = p.clone();
             let t = thread::spawn(move || c.cancel());
@@ -935,7 +938,7 @@ mod loom_tests {
 
     #[test]
     fn callback_added_while_settling_runs_exactly_once() {
-        loom::model(|| {
+        ::loom::model(|| {
             let count = Arc::new(AtomicUsize::new(0));
             let p = Promise::<u32>::new();
             let s = p.clone();
@@ -947,6 +950,30 @@ mod loom_tests {
             });
             t.join().unwrap();
             assert_eq!(count.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn set_cancel_await_and_add_callback_racing_all_observe_one_outcome() {
+        ::loom::model(|| {
+            let p = Promise::<u32>::new();
+            let seen_by_callback = Arc::new(Mutex::new(None));
+            let (a, b, c) = (p.clone(), p.clone(), p.clone());
+            let setter = thread::spawn(move || a.set_result(5).is_ok());
+            let canceller = thread::spawn(move || b.cancel());
+            let slot = seen_by_callback.clone();
+            c.add_done_callback(move |r| *lock(&slot) = Some(r.clone().map_err(|e| e.kind())));
+            let awaited = ::loom::future::block_on(p.clone()).map_err(|e| e.kind());
+            let (set, cancelled) = (setter.join().unwrap(), canceller.join().unwrap());
+            assert!(set ^ cancelled);
+            let expected = if set {
+                Ok(5)
+            } else {
+                Err(ErrorKind::Cancelled)
+            };
+            assert_eq!(awaited, expected);
+            assert_eq!(p.try_result().map_err(|e| e.kind()), expected);
+            assert_eq!(*lock(&seen_by_callback), Some(expected));
         });
     }
 

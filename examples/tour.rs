@@ -1,0 +1,162 @@
+//! A guided run of pulsar-async: `cargo run --release --example tour`.
+//!
+//! Each section prints what it shows in a line or two; every line is checked, so
+//! the tour also fails loudly if a behaviour breaks.
+
+use pulsar_async::{
+    chain_future, maybe_async, run_in_loop, run_in_loop_async, try_run_in_loop, Error, ErrorKind,
+    EventLoop, Promise,
+};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+fn main() -> Result<(), Error> {
+    println!("pulsar-async tour\n");
+    // Panics below are part of the tour: print them in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        println!("   (a panic, as planned: {info})")
+    }));
+
+    section("1. An event loop on its own thread, reached from any thread");
+    let lp = EventLoop::builder().name("tour-loop").spawn()?;
+    let where_ = run_in_loop(&lp, || std::thread::current().name().map(String::from)).wait()?;
+    println!(
+        "   run_in_loop ran on thread {:?}",
+        where_.as_deref().unwrap_or("?")
+    );
+    assert_eq!(where_.as_deref(), Some("tour-loop"));
+
+    section("2. !Send state (Rc<RefCell<_>>) lives on the loop; 4 threads mutate it");
+    thread_local!(static COUNTS: Rc<RefCell<Vec<usize>>> = Rc::default());
+    let callers: Vec<_> = (0..4)
+        .map(|t| {
+            let lp = lp.clone();
+            std::thread::spawn(move || {
+                let calls: Vec<_> = (0..1000)
+                    .map(|_| run_in_loop(&lp, move || COUNTS.with(|c| c.borrow_mut().push(t))))
+                    .collect();
+                calls.iter().try_for_each(|p| p.wait())
+            })
+        })
+        .collect();
+    for c in callers {
+        c.join().expect("caller thread")?;
+    }
+    let total = run_in_loop(&lp, || COUNTS.with(|c| c.borrow().len())).wait()?;
+    println!("   4 threads x 1000 calls -> {total} pushes onto one Rc<RefCell<Vec>>, no locks");
+    assert_eq!(total, 4000);
+
+    section("3. Promise: set from one thread, awaited on another, cancelled, set twice");
+    let p = Promise::new();
+    let setter = p.clone();
+    std::thread::spawn(move || setter.set_result("hello from a thread"));
+    println!(
+        "   futures::executor::block_on(promise) = {:?}",
+        futures_lite_block_on(p.clone())?
+    );
+    let twice = p.set_result("again").unwrap_err();
+    let message = twice.to_string();
+    println!(
+        "   setting it again -> {message} (value handed back: {:?})",
+        twice.into_inner()?
+    );
+    let c = Promise::<u8>::new();
+    println!(
+        "   cancel() on pending -> {}, on done -> {}",
+        c.cancel(),
+        c.cancel()
+    );
+    println!(
+        "   result of a cancelled promise -> {}",
+        c.try_result().unwrap_err()
+    );
+
+    section("4. Errors are values: panics, user errors, closed loops");
+    let boom = run_in_loop(&lp, || -> u8 { panic!("a bug in a callback") })
+        .wait()
+        .unwrap_err();
+    println!("   panic in a call   -> kind {:?}: {boom}", boom.kind());
+    let parse = try_run_in_loop(&lp, || "x".parse::<u8>())
+        .wait()
+        .unwrap_err();
+    println!("   Err from a call   -> kind {:?}: {parse}", parse.kind());
+    println!(
+        "   the loop survived -> {}",
+        run_in_loop(&lp, || "still serving").wait()?
+    );
+
+    section("5. No deadlock: waiting on the loop's own thread is an error");
+    let inner = lp.clone();
+    let kind = run_in_loop(&lp, move || {
+        inner.create_promise::<u8>().wait().unwrap_err().kind()
+    });
+    println!("   wait() on the loop thread -> {:?}", kind.wait()?);
+    assert_eq!(kind.wait()?, ErrorKind::WouldDeadlock);
+
+    section("6. Futures made on the loop may be !Send; timers use tokio's clock");
+    let started = Instant::now();
+    let slept = run_in_loop_async(&lp, || {
+        let local = Rc::new(21);
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            *local * 2
+        }
+    })
+    .wait()?;
+    println!(
+        "   run_in_loop_async -> {slept} after {:?}",
+        round(started.elapsed())
+    );
+
+    section("7. maybe_async: ready futures cost no task; chain_future flattens promises");
+    let ready = maybe_async(async { 7 });
+    println!(
+        "   maybe_async(ready future).is_ready() = {}",
+        ready.is_ready()
+    );
+    let source = lp.create_promise();
+    let next = chain_future(source.clone())
+        .callback(|v: u32| {
+            let lp = EventLoop::current().expect("callbacks run on the source's loop");
+            run_in_loop(&lp, move || v * 10) // a promise: chained in, not the value
+        })
+        .errback(|_e: Error| Ok(0))
+        .start();
+    source.set_result(4).map_err(Error::from)?;
+    println!(
+        "   chain_future(4).callback(promise of x*10) -> {}",
+        next.wait()?
+    );
+
+    section("8. A caller-driven loop: run_until_complete on this thread");
+    let driven = EventLoop::builder().name("driven").build_driven()?;
+    let queued = run_in_loop(&driven, || 5);
+    println!("   queued call before running: done = {}", queued.is_done());
+    let out = driven.run_until_complete(async move { queued.await.map(|v| v + 1) })??;
+    println!("   run_until_complete -> {out}");
+
+    section("9. Closing: pending work fails with loop-closed; the thread is joined");
+    let timer = lp.call_later(Duration::from_secs(3600), || "never");
+    drop(lp);
+    println!(
+        "   timer after the last handle dropped -> {}",
+        timer.wait().unwrap_err()
+    );
+
+    println!("\ntour complete");
+    Ok(())
+}
+
+fn section(title: &str) {
+    println!("{title}");
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+/// Blocks on a promise the way a non-tokio executor would.
+fn futures_lite_block_on<T: Clone>(p: Promise<T>) -> Result<T, Error> {
+    futures::executor::block_on(p)
+}

@@ -1,0 +1,247 @@
+//! `chain_future` (SPEC Part 1): every rule, one test each.
+
+use pulsar_async::{chain_future, maybe_async, Error, ErrorKind, EventLoop, MaybeAsync, Promise};
+use std::time::Duration;
+
+fn block<F: std::future::IntoFuture>(f: F) -> F::Output {
+    futures::executor::block_on(f.into_future())
+}
+
+#[test]
+fn without_a_callback_next_gets_the_source_result_itself() {
+    let source = Promise::new();
+    let next = chain_future(source.clone()).start();
+    source.set_result(5).unwrap();
+    assert_eq!(block(next).unwrap(), 5);
+}
+
+#[test]
+fn next_gets_the_callback_result_on_success() {
+    let source = Promise::new();
+    let next = chain_future(source.clone())
+        .callback(|v: u32| Ok(v.to_string()))
+        .start();
+    source.set_result(12).unwrap();
+    assert_eq!(block(next).unwrap(), "12");
+}
+
+#[test]
+fn without_an_errback_next_gets_the_same_error() {
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .callback(|v: u8| Ok(v + 1))
+        .start();
+    source.set_error(Error::user("upstream")).unwrap();
+    assert_eq!(block(next).unwrap_err().to_string(), "upstream");
+}
+
+#[test]
+fn errback_return_value_recovers_the_chain() {
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .callback(|v: u8| Ok(v))
+        .errback(|e: Error| Ok(if e.kind() == ErrorKind::User { 100 } else { 0 }))
+        .start();
+    source.set_error(Error::user("recover me")).unwrap();
+    assert_eq!(block(next).unwrap(), 100);
+}
+
+#[test]
+fn cancellation_of_the_source_counts_as_a_failure_for_the_errback() {
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .errback(|e: Error| Ok(if e.is_cancelled() { 1 } else { 2 }))
+        .start();
+    source.cancel();
+    assert_eq!(block(next).unwrap(), 1);
+}
+
+#[test]
+fn cancellation_of_the_source_without_an_errback_cancels_next() {
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone()).start();
+    source.cancel();
+    assert!(block(next).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn a_panicking_callback_fails_next_with_the_panic() {
+    let next = chain_future(Promise::resolved(1))
+        .callback(|_: i32| -> Result<i32, Error> { panic!("callback bug") })
+        .start();
+    let err = block(next).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(err.message(), Some("callback bug"));
+}
+
+#[test]
+fn a_callback_that_returns_an_error_fails_next_with_it() {
+    let next = chain_future(Promise::resolved(1))
+        .callback(|_: i32| -> Result<i32, Error> { Err(Error::from(ErrorKind::InvalidState)) })
+        .start();
+    assert_eq!(block(next).unwrap_err().kind(), ErrorKind::InvalidState);
+}
+
+#[test]
+fn a_panicking_errback_fails_next_with_the_panic() {
+    let next = chain_future(Promise::<u8>::failed(Error::user("x")))
+        .errback(|_| -> Result<u8, Error> { panic!("errback bug") })
+        .start();
+    assert_eq!(block(next).unwrap_err().message(), Some("errback bug"));
+}
+
+#[test]
+fn a_promise_returned_by_the_callback_is_chained_in_instead_of_becoming_the_value() {
+    let inner = Promise::new();
+    let i = inner.clone();
+    let next = chain_future(Promise::resolved(2))
+        .callback(move |_: i32| i)
+        .start();
+    assert!(!next.is_done());
+    inner.set_result(20).unwrap();
+    assert_eq!(block(next).unwrap(), 20);
+}
+
+#[test]
+fn a_promise_returned_by_the_errback_is_chained_in() {
+    let next = chain_future(Promise::<u8>::failed(Error::user("x")))
+        .errback(|_| Promise::resolved(3))
+        .start();
+    assert_eq!(block(next).unwrap(), 3);
+}
+
+#[test]
+fn flattening_reaches_any_depth() {
+    let deepest = Promise::new();
+    let d = deepest.clone();
+    // The callback returns a chain whose callback returns a chain whose callback
+    // returns a pending promise: three levels, one value.
+    let next = chain_future(Promise::resolved(1))
+        .callback(move |_: i32| {
+            chain_future(Promise::resolved(2))
+                .callback(move |_: i32| {
+                    chain_future(Promise::resolved(3))
+                        .callback(move |_: i32| d)
+                        .start()
+                })
+                .start()
+        })
+        .start();
+    assert!(!next.is_done());
+    deepest.set_result("bottom").unwrap();
+    assert_eq!(block(next).unwrap(), "bottom");
+}
+
+#[test]
+fn a_failure_deep_in_the_flattened_chain_reaches_next() {
+    let next = chain_future(Promise::resolved(1))
+        .callback(|_: i32| chain_future(Promise::<i32>::failed(Error::user("deep"))).start())
+        .start();
+    assert_eq!(block(next).unwrap_err().to_string(), "deep");
+}
+
+#[test]
+fn a_given_next_is_the_promise_returned_and_settled() {
+    let mine = Promise::new();
+    let returned = chain_future(Promise::resolved(4))
+        .next(mine.clone())
+        .start();
+    assert_eq!(mine.try_result().unwrap(), 4);
+    assert_eq!(returned.try_result().unwrap(), 4);
+}
+
+#[test]
+fn a_next_already_done_is_left_alone() {
+    let mine = Promise::new();
+    mine.set_result(1).unwrap();
+    let returned = chain_future(Promise::resolved(2)).next(mine).start();
+    assert_eq!(returned.try_result().unwrap(), 1);
+}
+
+#[test]
+fn next_is_made_on_the_sources_loop_and_callbacks_run_there() {
+    let lp = EventLoop::builder().name("chain").spawn().unwrap();
+    let source = lp.create_promise();
+    let next = chain_future(source.clone())
+        .callback(|v: u8| Ok((v, std::thread::current().name().map(String::from))))
+        .start();
+    source.set_result(1).unwrap();
+    let (v, thread) = next.wait().unwrap();
+    assert_eq!((v, thread.as_deref()), (1, Some("chain")));
+    // next is bound to the same loop: waiting on it from that loop's thread fails fast.
+    let probe = next.clone();
+    let kind = pulsar_async::run_in_loop(&lp, move || {
+        let pending = chain_future(Promise::<u8>::new())
+            .next(probe_next(&probe))
+            .start();
+        pending.wait().unwrap_err().kind()
+    });
+    assert_eq!(kind.wait().unwrap(), ErrorKind::WouldDeadlock);
+}
+
+fn probe_next<T>(_: &Promise<T>) -> Promise<u8> {
+    EventLoop::current().unwrap().create_promise()
+}
+
+#[test]
+fn a_coroutine_source_is_scheduled_through_maybe_async() {
+    let lp = EventLoop::new().unwrap();
+    let source: MaybeAsync<u32> = pulsar_async::maybe_async_in(&lp, async {
+        tokio::task::yield_now().await;
+        40
+    });
+    let next = chain_future(source).callback(|v: u32| Ok(v + 2)).start();
+    assert_eq!(next.wait().unwrap(), 42);
+}
+
+#[test]
+fn a_ready_source_runs_the_callback_at_once() {
+    let next = chain_future(maybe_async(async { 1 }))
+        .callback(|v: i32| Ok(v * 10))
+        .start();
+    assert_eq!(next.try_result().unwrap(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_fails_next_when_the_source_is_too_slow() {
+    let start = tokio::time::Instant::now();
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .timeout(Duration::from_secs(10))
+        .start();
+    tokio::time::advance(Duration::from_millis(9_999)).await;
+    assert!(!next.is_done());
+    assert_eq!(next.clone().await.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    // The late value does not overwrite the timeout.
+    source.set_result(1).unwrap();
+    assert_eq!(next.try_result().unwrap_err().kind(), ErrorKind::Timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_does_not_fire_when_the_source_is_in_time() {
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .timeout(Duration::from_secs(10))
+        .start();
+    source.set_result(3).unwrap();
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(next.await.unwrap(), 3);
+}
+
+#[test]
+fn a_timeout_without_a_runtime_is_an_invalid_state_error_not_a_panic() {
+    let next = chain_future(Promise::<u8>::new())
+        .timeout(Duration::from_secs(1))
+        .start();
+    assert_eq!(
+        next.try_result().unwrap_err().kind(),
+        ErrorKind::InvalidState
+    );
+}
+
+#[test]
+fn a_chain_can_be_awaited_directly() {
+    let out = block(chain_future(Promise::resolved(1)).callback(|v: i32| Ok(v + 1)));
+    assert_eq!(out.unwrap(), 2);
+}
