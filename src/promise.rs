@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
-use crate::loom::{self, lock, Arc, Mutex};
+use crate::loom::{self, lock, Arc, AtomicUsize, Mutex, Ordering};
 
 /// A unit of work handed to a loop: runs once, on the loop's thread.
 pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -69,9 +69,19 @@ pub struct Promise<T> {
 
 pub(crate) struct Shared<T> {
     outcome: OnceLock<Result<T, Error>>,
+    /// [`DONE`] and [`WAITING`]: lets a promise nobody waits on be settled without
+    /// taking the waiters' lock.
+    state: AtomicUsize,
     waiters: Mutex<Waiters<T>>,
     scheduler: Option<Scheduler>,
 }
+
+/// Set once the outcome is stored; the settler then looks at the waiters only if
+/// [`WAITING`] was set before.
+const DONE: usize = 1;
+/// Set (under the waiters' lock) before anything is added to the waiters; an adder
+/// that finds [`DONE`] already set adds nothing and treats the promise as done.
+const WAITING: usize = 2;
 
 struct Waiters<T> {
     done: bool,
@@ -115,8 +125,10 @@ impl<T> Settled<T> {
                 run_guarded(hook, "cancel hook");
             }
         }
-        for waker in self.wakers.into_iter().flatten() {
-            waker.wake();
+        if !self.wakers.is_empty() {
+            for waker in self.wakers.into_iter().flatten() {
+                waker.wake();
+            }
         }
         if let Some(job) = self.callbacks {
             job();
@@ -209,6 +221,7 @@ impl<T> Promise<T> {
         Promise {
             shared: Arc::new(Shared {
                 outcome: OnceLock::new(),
+                state: AtomicUsize::new(0),
                 waiters: Mutex::new(Waiters {
                     done: false,
                     wakers: Vec::new(),
@@ -255,6 +268,7 @@ impl<T> Promise<T> {
         Promise {
             shared: Arc::new(Shared {
                 outcome: OnceLock::from(outcome),
+                state: AtomicUsize::new(DONE),
                 waiters: Mutex::new(Waiters {
                     done: true,
                     wakers: Vec::new(),
@@ -414,7 +428,7 @@ impl<T> Promise<T> {
     /// already was.
     pub(crate) fn on_cancel(&self, hook: Job) {
         let mut w = lock(&self.shared.waiters);
-        if !w.done {
+        if self.shared.may_wait(&w) {
             w.extras().on_cancel = Some(hook);
             return;
         }
@@ -458,7 +472,7 @@ impl<T> Promise<T> {
     /// Registers `waker` in this handle's slot; `false` if the promise is already done.
     fn register(&mut self, waker: &Waker) -> bool {
         let mut w = lock(&self.shared.waiters);
-        if w.done {
+        if !self.shared.may_wait(&w) {
             return false;
         }
         if self.slot == 0 {
@@ -673,7 +687,7 @@ impl<T: Send + Sync + 'static> Promise<T> {
     /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, Error>) + Send + 'static) {
         let mut w = lock(&self.shared.waiters);
-        if !w.done {
+        if self.shared.may_wait(&w) {
             let extras = w.extras();
             extras.callbacks.push(Box::new(callback));
             extras.dispatch = Some(dispatch_callbacks::<T>);
@@ -703,13 +717,26 @@ fn dispatch_callbacks<T: Send + Sync + 'static>(
 }
 
 impl<T> Shared<T> {
+    /// With the waiters locked, before adding to them: `true` when the promise is
+    /// pending, so that whoever settles it will look at what is added; `false` when
+    /// it is done (add nothing, act as on a done promise).
+    fn may_wait(&self, w: &Waiters<T>) -> bool {
+        !w.done && self.state.fetch_or(WAITING, Ordering::AcqRel) & DONE == 0
+    }
+
     /// Stores `outcome` if the promise is pending; gives it back otherwise.
     fn settle(this: &Arc<Self>, outcome: Result<T, Error>) -> Result<Settled<T>, Result<T, Error>> {
-        let mut w = lock(&this.waiters);
-        if w.done {
-            return Err(outcome);
-        }
         this.outcome.set(outcome)?;
+        if this.state.fetch_or(DONE, Ordering::AcqRel) & WAITING == 0 {
+            // Nobody has waited, nor can any more: no lock to take.
+            return Ok(Settled {
+                wakers: Vec::new(),
+                callbacks: None,
+                on_cancel: None,
+                _marker: std::marker::PhantomData,
+            });
+        }
+        let mut w = lock(&this.waiters);
         w.done = true;
         let wakers = std::mem::take(&mut w.wakers);
         let extras = w.extras.take();
@@ -768,7 +795,7 @@ impl<T> Clone for Promise<T> {
 
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
-        if !self.is_done() {
+        if self.slot != 0 && !self.is_done() {
             self.release_slot();
         }
     }
