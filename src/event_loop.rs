@@ -16,8 +16,8 @@ use tokio::runtime::Runtime;
 use tokio::task::LocalSet;
 
 use crate::error::{Error, ErrorKind};
-use crate::promise::{run_guarded, Completer, Job, Promise, Schedule, Scheduler};
-use crate::queue::Injector;
+use crate::promise::{run_guarded, CallTask, Completer, Job, Promise, Schedule, Scheduler};
+use crate::queue::{Injector, Task};
 
 /// A handle to an event loop: a tokio current-thread runtime plus a
 /// [`LocalSet`], so work on the loop may be `!Send` and keep `Rc`/`RefCell` state.
@@ -284,7 +284,7 @@ impl LocalLoop {
     /// parks, looking for new calls without taking the queue's lock. It spins in
     /// slices of at most [`SPIN_SLICE`] and lets its tasks, timers and I/O run
     /// between slices, so a long window never starves them.
-    fn poll_drive(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Job>) -> Poll<()> {
+    fn poll_drive(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Task>) -> Poll<()> {
         let mut ran = 0usize;
         loop {
             if self.shared.stop_requested.swap(false, Ordering::AcqRel) {
@@ -305,8 +305,8 @@ impl LocalLoop {
             match self.shared.injector.poll_drain(cx, batch) {
                 Poll::Ready(true) => {
                     self.spin_until.set(None);
-                    for job in batch.drain(..) {
-                        run_guarded(job, "callback");
+                    for task in batch.drain(..) {
+                        run_guarded(|| task.run(), "callback");
                         ran += 1;
                     }
                 }
@@ -674,6 +674,11 @@ impl EventLoop {
     /// Queues `job`; gives it back when the loop is closed.
     pub(crate) fn submit(&self, job: Job) -> Result<(), Job> {
         self.shared.injector.push(job)
+    }
+
+    /// Queues a call; gives it back when the loop is closed.
+    pub(crate) fn submit_call(&self, call: CallTask) -> Result<(), CallTask> {
+        self.shared.injector.push_call(call)
     }
 
     /// Queues `f` to run on the loop's thread; must be called on that thread, so `f`

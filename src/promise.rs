@@ -67,13 +67,160 @@ pub struct Promise<T> {
     slot: usize,
 }
 
-pub(crate) struct Shared<T> {
+/// A promise's state. `call` is the call that will settle it, kept in the same
+/// allocation for [`run_in_loop`](crate::run_in_loop) (one allocation per call, freed
+/// by the thread that drops the last handle); `()` for other promises. Handles see it
+/// as the `dyn CallSlot` default.
+pub(crate) struct Shared<T, C: ?Sized = dyn CallSlot> {
     outcome: OnceLock<Result<T, Error>>,
     /// [`DONE`] and [`WAITING`]: lets a promise nobody waits on be settled without
     /// taking the waiters' lock.
     state: AtomicUsize,
     waiters: Mutex<Waiters<T>>,
     scheduler: Option<Scheduler>,
+    // Under loom the call lives in a separate allocation (see `SeparateCall`).
+    #[cfg_attr(loom, allow(dead_code))]
+    call: C,
+}
+
+/// What a [`Shared`] may carry besides the promise: nothing, or a pending call.
+pub(crate) trait CallSlot: Send + Sync {}
+
+impl CallSlot for () {}
+
+impl<F: Send> CallSlot for CallCell<F> {}
+
+/// A call waiting to run on a loop; taken out once, when it runs or is abandoned.
+pub(crate) struct CallCell<F>(Mutex<Option<F>>);
+
+/// Builds the shared state of a new promise, erasing its call's type.
+fn new_shared<T, C: CallSlot + 'static>(shared: Shared<T, C>) -> Arc<Shared<T>> {
+    erase(std::sync::Arc::new(shared))
+}
+
+/// The handle view of a promise's state.
+#[cfg(not(loom))]
+fn erase<T, C: CallSlot + 'static>(shared: std::sync::Arc<Shared<T, C>>) -> Arc<Shared<T>> {
+    shared
+}
+
+#[cfg(loom)]
+fn erase<T, C: CallSlot + 'static>(shared: std::sync::Arc<Shared<T, C>>) -> Arc<Shared<T>> {
+    let shared: std::sync::Arc<Shared<T>> = shared;
+    Arc::from_std(shared)
+}
+
+impl<T> Waiters<T> {
+    fn pending() -> Self {
+        Waiters {
+            done: false,
+            wakers: Vec::new(),
+            extras: None,
+        }
+    }
+}
+
+/// A call queued on a loop whose outcome settles the promise it shares an allocation
+/// with. Dropped without running (its loop closed), it fails that promise with
+/// [`ErrorKind::LoopClosed`].
+pub(crate) struct CallTask(Option<std::sync::Arc<dyn RunCall>>);
+
+trait RunCall: Send + Sync {
+    fn run(self: std::sync::Arc<Self>);
+    fn abandon(self: std::sync::Arc<Self>);
+}
+
+impl CallTask {
+    /// Runs the call, unless its promise is already done (cancelled): then the call
+    /// is dropped unrun.
+    pub(crate) fn run(mut self) {
+        if let Some(call) = self.0.take() {
+            call.run();
+        }
+    }
+}
+
+impl Drop for CallTask {
+    fn drop(&mut self) {
+        if let Some(call) = self.0.take() {
+            call.abandon();
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T, F> RunCall for Shared<T, CallCell<F>>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    fn run(self: std::sync::Arc<Self>) {
+        let call = lock(&self.call.0).take();
+        let promise = Promise {
+            shared: erase(self),
+            slot: 0,
+        };
+        finish_call(call, promise);
+    }
+
+    fn abandon(self: std::sync::Arc<Self>) {
+        let call = lock(&self.call.0).take();
+        drop(call);
+        let promise = Promise {
+            shared: erase(self),
+            slot: 0,
+        };
+        promise.complete(Err(loop_closed()));
+    }
+}
+
+/// Under loom, whose `Arc` cannot share one allocation between two views, the call
+/// and its promise are two allocations; the protocol is the same.
+#[cfg(loom)]
+struct SeparateCall<T, F> {
+    promise: Promise<T>,
+    call: CallCell<F>,
+}
+
+#[cfg(loom)]
+impl<T, F> RunCall for SeparateCall<T, F>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    fn run(self: std::sync::Arc<Self>) {
+        let call = lock(&self.call.0).take();
+        finish_call(call, self.promise.clone());
+    }
+
+    fn abandon(self: std::sync::Arc<Self>) {
+        let call = lock(&self.call.0).take();
+        drop(call);
+        self.promise.clone().complete(Err(loop_closed()));
+    }
+}
+
+/// Runs `call` (once: `None` when it already ran) and settles `promise` with its
+/// outcome, unless the promise is already done (cancelled): then the call is
+/// dropped unrun.
+fn finish_call<T, F>(call: Option<F>, promise: Promise<T>)
+where
+    F: FnOnce() -> Result<T, Error>,
+{
+    let Some(call) = call else { return };
+    if promise.is_done() {
+        return;
+    }
+    let outcome =
+        catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|p| Err(Error::from_panic(p)));
+    promise.complete(outcome);
+}
+
+fn loop_closed() -> Error {
+    Error::new(
+        ErrorKind::LoopClosed,
+        "the loop closed before the work finished",
+    )
 }
 
 /// Set once the outcome is stored; the settler then looks at the waiters only if
@@ -219,17 +366,48 @@ impl<T> Promise<T> {
 
     pub(crate) fn with_scheduler(scheduler: Option<Scheduler>) -> Self {
         Promise {
-            shared: Arc::new(Shared {
+            shared: new_shared(Shared {
                 outcome: OnceLock::new(),
                 state: AtomicUsize::new(0),
-                waiters: Mutex::new(Waiters {
-                    done: false,
-                    wakers: Vec::new(),
-                    extras: None,
-                }),
+                waiters: Mutex::new(Waiters::pending()),
                 scheduler,
+                call: (),
             }),
             slot: 0,
+        }
+    }
+
+    /// A promise bound to `scheduler` that `f` settles, and the task that runs `f`:
+    /// both in one allocation.
+    pub(crate) fn for_call<F>(scheduler: Scheduler, f: F) -> (Self, CallTask)
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+    {
+        #[cfg(not(loom))]
+        {
+            let shared = std::sync::Arc::new(Shared {
+                outcome: OnceLock::new(),
+                state: AtomicUsize::new(0),
+                waiters: Mutex::new(Waiters::pending()),
+                scheduler: Some(scheduler),
+                call: CallCell(Mutex::new(Some(f))),
+            });
+            let task = CallTask(Some(shared.clone()));
+            let promise = Promise {
+                shared: erase(shared),
+                slot: 0,
+            };
+            (promise, task)
+        }
+        #[cfg(loom)]
+        {
+            let promise = Promise::with_scheduler(Some(scheduler));
+            let task = CallTask(Some(std::sync::Arc::new(SeparateCall {
+                promise: promise.clone(),
+                call: CallCell(Mutex::new(Some(f))),
+            })));
+            (promise, task)
         }
     }
 
@@ -266,7 +444,7 @@ impl<T> Promise<T> {
     /// waiting on it yet, so it is built done instead of settled.
     pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
         Promise {
-            shared: Arc::new(Shared {
+            shared: new_shared(Shared {
                 outcome: OnceLock::from(outcome),
                 state: AtomicUsize::new(DONE),
                 waiters: Mutex::new(Waiters {
@@ -275,6 +453,7 @@ impl<T> Promise<T> {
                     extras: None,
                 }),
                 scheduler,
+                call: (),
             }),
             slot: 0,
         }

@@ -5,7 +5,23 @@ use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use crate::loom::{lock, AtomicBool, Mutex, Ordering};
-use crate::promise::Job;
+use crate::promise::{CallTask, Job};
+
+/// What a loop runs: a boxed job, or a call that shares its promise's allocation.
+pub(crate) enum Task {
+    Job(Job),
+    Call(CallTask),
+}
+
+impl Task {
+    /// Runs the task (a call whose promise is already done is dropped unrun).
+    pub(crate) fn run(self) {
+        match self {
+            Task::Job(job) => job(),
+            Task::Call(call) => call.run(),
+        }
+    }
+}
 
 /// Aligned to its own cache lines, so that the threads pushing to it and the loop
 /// draining it do not also contend with the counters of the structure holding it.
@@ -19,7 +35,7 @@ pub(crate) struct Injector {
 }
 
 struct State {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Task>,
     /// The loop's waker while it waits for jobs; taken by the push that wakes it, so a
     /// burst of pushes costs one wake-up.
     waker: Option<Waker>,
@@ -40,11 +56,26 @@ impl Injector {
 
     /// Queues `job`; gives it back if the queue is closed.
     pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
+        self.push_task(Task::Job(job)).map_err(|task| match task {
+            Task::Job(job) => job,
+            Task::Call(_) => unreachable!("push_task gives back what it was given"),
+        })
+    }
+
+    /// Queues a call; gives it back if the queue is closed.
+    pub(crate) fn push_call(&self, call: CallTask) -> Result<(), CallTask> {
+        self.push_task(Task::Call(call)).map_err(|task| match task {
+            Task::Call(call) => call,
+            Task::Job(_) => unreachable!("push_task gives back what it was given"),
+        })
+    }
+
+    fn push_task(&self, task: Task) -> Result<(), Task> {
         let mut state = lock(&self.state);
         if state.closed {
-            return Err(job);
+            return Err(task);
         }
-        state.jobs.push_back(job);
+        state.jobs.push_back(task);
         self.has_jobs.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
@@ -57,7 +88,11 @@ impl Injector {
     /// Moves every queued job into `batch` (which must be empty). `Ready(true)` when
     /// jobs were moved, `Ready(false)` once closed, `Pending` (with the waker stored)
     /// when there is nothing to do.
-    pub(crate) fn poll_drain(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Job>) -> Poll<bool> {
+    pub(crate) fn poll_drain(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut VecDeque<Task>,
+    ) -> Poll<bool> {
         let mut state = lock(&self.state);
         if !state.jobs.is_empty() {
             std::mem::swap(&mut state.jobs, batch);
@@ -77,7 +112,7 @@ impl Injector {
     /// Closes the queue: later pushes fail. Returns the jobs that never ran (the caller
     /// drops them outside any lock, which fails their promises with loop-closed), and
     /// wakes the loop so it sees the close.
-    pub(crate) fn close(&self) -> VecDeque<Job> {
+    pub(crate) fn close(&self) -> VecDeque<Task> {
         let mut state = lock(&self.state);
         state.closed = true;
         self.has_jobs.store(true, Ordering::Release);
@@ -119,7 +154,7 @@ mod loom_tests {
                 return;
             }
             for job in batch.drain(..) {
-                job();
+                job.run();
             }
         }
     }
@@ -163,6 +198,42 @@ mod loom_tests {
                 }
             }
             assert_eq!(ok, ran.load(Ordering::SeqCst));
+        });
+    }
+
+    /// A scheduler for promises whose loop is gone.
+    struct NoLoop;
+
+    impl crate::promise::Schedule for NoLoop {
+        fn schedule(&self, job: Job) -> Result<(), Job> {
+            Err(job)
+        }
+        fn is_loop_thread(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_call_sharing_its_promise_runs_or_fails_with_loop_closed_when_close_races_submit() {
+        ::loom::model(|| {
+            let q = Arc::new(Injector::new());
+            let (p, call) = Promise::for_call(std::sync::Arc::new(NoLoop), || Ok(1usize));
+            let submitter = {
+                let q = q.clone();
+                // A refused call is dropped here, which fails its promise.
+                thread::spawn(move || drop(q.push_call(call)))
+            };
+            let closer = {
+                let q = q.clone();
+                thread::spawn(move || drop(q.close()))
+            };
+            drain_until_closed(&q);
+            submitter.join().unwrap();
+            closer.join().unwrap();
+            match p.try_result() {
+                Ok(v) => assert_eq!(v, 1),
+                Err(e) => assert_eq!(e.kind(), crate::ErrorKind::LoopClosed),
+            }
         });
     }
 

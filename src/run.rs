@@ -3,11 +3,10 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
 use crate::event_loop::EventLoop;
-use crate::promise::{Completer, Job, Promise};
+use crate::promise::Promise;
 
 /// Runs `f` on the thread of `lp` and returns at once a promise of its value.
 ///
@@ -121,17 +120,8 @@ where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + Sync + 'static,
 {
-    let promise = lp.create_promise();
-    let completer = Completer::new(promise.clone());
-    let job: Job = Box::new(move || {
-        if completer.is_done() {
-            return;
-        }
-        let outcome =
-            catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::from_panic(p)));
-        completer.complete(outcome);
-    });
-    // A refused job is dropped here, failing the promise with loop-closed.
-    let _ = lp.submit(job);
+    let (promise, call) = Promise::for_call(lp.scheduler(), f);
+    // A refused call is dropped here, failing the promise with loop-closed.
+    let _ = lp.submit_call(call);
     promise
 }
