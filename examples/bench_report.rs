@@ -279,14 +279,14 @@ fn main() {
 
     // Promise.
     let rows = vec![
-        row("tokio oneshot", median_of(101, 10_000, || tokio_oneshot())),
+        row("tokio oneshot", median_of(101, 10_000, tokio_oneshot)),
         row(
             "Promise create + set + await",
-            median_of(101, 10_000, || our_promise()),
+            median_of(101, 10_000, our_promise),
         ),
         row(
             "futures Shared oneshot",
-            median_of(101, 10_000, || futures_shared()),
+            median_of(101, 10_000, futures_shared),
         ),
     ];
     print_group(
@@ -299,16 +299,16 @@ fn main() {
     let rows = vec![
         row(
             "Promise create + set + await",
-            median_of(101, 10_000, || our_promise()),
+            median_of(101, 10_000, our_promise),
         ),
         row(
             "chain_future + callback, resolved",
-            median_of(101, 10_000, || our_chain()),
+            median_of(101, 10_000, our_chain),
         ),
-        row("futures then + map", median_of(101, 10_000, || then_map())),
+        row("futures then + map", median_of(101, 10_000, then_map)),
         row(
             "futures then + map, boxed",
-            median_of(101, 10_000, || then_map_boxed()),
+            median_of(101, 10_000, then_map_boxed),
         ),
     ];
     print_group(

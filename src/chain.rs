@@ -89,6 +89,7 @@ impl<U> IntoMaybeAsync for MaybeAsync<U> {
 /// assert_eq!(recovered.await.unwrap(), 7);
 /// # });
 /// ```
+#[allow(clippy::type_complexity)] // the default callback and errback, spelled out
 pub fn chain_future<T>(
     source: impl Into<MaybeAsync<T>>,
 ) -> Chain<T, T, fn(T) -> Result<T, Error>, fn(Error) -> Result<T, Error>> {
@@ -134,6 +135,7 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
+    #[allow(clippy::type_complexity)] // the default errback, spelled out
     pub fn callback<C2, R>(
         self,
         callback: C2,

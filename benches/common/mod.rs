@@ -407,7 +407,7 @@ pub fn plain_values() -> Vec<u64> {
 
 /// Collecting plain values into a new `Vec`.
 pub fn collect_plain(values: &[u64]) -> Vec<u64> {
-    values.iter().copied().collect()
+    values.to_vec()
 }
 
 /// A `GATHER`-entry map of plain values.
