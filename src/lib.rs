@@ -67,7 +67,7 @@ mod promise;
 mod queue;
 mod run;
 
-pub use chain::{chain_future, Chain, IntoMaybeAsync};
+pub use chain::{chain_future, Chain, IntoMaybeAsync, Passthrough, Propagate};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{Builder, EventLoop};
 pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
