@@ -65,7 +65,7 @@ pub type Passthrough<T> = fn(T) -> Result<T, Error>;
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{Error, ErrorKind};
+/// use pulsar_async::ErrorKind;
 /// let propagate: pulsar_async::Propagate<u8> = Err;
 /// assert_eq!(propagate(ErrorKind::Timeout.into()).unwrap_err().kind(), ErrorKind::Timeout);
 /// ```
