@@ -264,18 +264,37 @@ where
             timeout,
             _types,
         } = self;
-        let next = next.unwrap_or_else(|| Promise::with_scheduler(source.scheduler()));
+        let next = match next {
+            Some(next) => next,
+            // A new next on a ready source with no timeout: when the callback gives a
+            // ready outcome too, next is born done with it.
+            None if timeout.is_none() && source.is_ready() => {
+                let scheduler = source.scheduler();
+                let step = match source.into_ready() {
+                    Ok(outcome) => run_step(outcome, callback, errback),
+                    Err(pending) => {
+                        let next = Promise::with_scheduler(scheduler);
+                        chain_pending(pending, callback, errback, &next);
+                        return next;
+                    }
+                };
+                return match step.into_ready() {
+                    Ok(outcome) => Promise::settled_in(outcome, scheduler),
+                    Err(pending) => {
+                        let next = Promise::with_scheduler(scheduler);
+                        forward(pending, &next);
+                        next
+                    }
+                };
+            }
+            None => Promise::with_scheduler(source.scheduler()),
+        };
         if let Some(timeout) = timeout {
             arm_timeout(&next, timeout);
         }
         match source.into_ready() {
             Ok(outcome) => settle(outcome, callback, errback, &next),
-            Err(pending) => {
-                let target = next.clone();
-                pending.into_promise().add_done_callback(move |outcome| {
-                    settle(outcome.clone(), callback, errback, &target)
-                });
-            }
+            Err(pending) => chain_pending(pending, callback, errback, &next),
         }
         next
     }
@@ -298,6 +317,26 @@ where
     }
 }
 
+/// Settles `next` from `pending` once it is done: a done-callback on its promise.
+fn chain_pending<T, U, C, E, RC, RE>(
+    pending: MaybeAsync<T>,
+    callback: C,
+    errback: E,
+    next: &Promise<U>,
+) where
+    T: Clone + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
+    C: FnOnce(T) -> RC + Send + 'static,
+    E: FnOnce(Error) -> RE + Send + 'static,
+    RC: IntoMaybeAsync<Output = U>,
+    RE: IntoMaybeAsync<Output = U>,
+{
+    let target = next.clone();
+    pending
+        .into_promise()
+        .add_done_callback(move |outcome| settle(outcome.clone(), callback, errback, &target));
+}
+
 /// Runs the callback or errback on `outcome` and settles `next` with what it gives,
 /// chaining a returned promise in.
 fn settle<T, U, C, E, RC, RE>(outcome: Result<T, Error>, callback: C, errback: E, next: &Promise<U>)
@@ -311,12 +350,23 @@ where
     if next.is_done() {
         return;
     }
-    let step = catch_unwind(AssertUnwindSafe(|| match outcome {
+    forward(run_step(outcome, callback, errback), next);
+}
+
+/// Runs the callback on a value or the errback on an error; a panic becomes the
+/// step's error.
+fn run_step<T, U, C, E, RC, RE>(outcome: Result<T, Error>, callback: C, errback: E) -> MaybeAsync<U>
+where
+    C: FnOnce(T) -> RC,
+    E: FnOnce(Error) -> RE,
+    RC: IntoMaybeAsync<Output = U>,
+    RE: IntoMaybeAsync<Output = U>,
+{
+    catch_unwind(AssertUnwindSafe(|| match outcome {
         Ok(value) => callback(value).into_maybe_async(),
         Err(error) => errback(error).into_maybe_async(),
     }))
-    .unwrap_or_else(|payload| MaybeAsync::failed(Error::from_panic(payload)));
-    forward(step, next);
+    .unwrap_or_else(|payload| MaybeAsync::failed(Error::from_panic(payload)))
 }
 
 /// Settles `next` with `step`, now if it is ready, else when it is.

@@ -76,9 +76,28 @@ pub(crate) struct Shared<T> {
 struct Waiters<T> {
     done: bool,
     wakers: Vec<Option<Waker>>,
+    /// Boxed, since most promises have neither callbacks nor a cancel hook: it keeps
+    /// a promise's allocation small (a fast-bin size of the common allocators).
+    extras: Option<Box<Extras<T>>>,
+}
+
+/// The done-callbacks and the cancel hook of a promise.
+struct Extras<T> {
     callbacks: Vec<Callback<T>>,
     dispatch: Option<Dispatch<T>>,
     on_cancel: Option<Job>,
+}
+
+impl<T> Waiters<T> {
+    fn extras(&mut self) -> &mut Extras<T> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(Extras {
+                callbacks: Vec::new(),
+                dispatch: None,
+                on_cancel: None,
+            })
+        })
+    }
 }
 
 /// What settling took out of the waiters, to act on once the lock is released.
@@ -193,9 +212,7 @@ impl<T> Promise<T> {
                 waiters: Mutex::new(Waiters {
                     done: false,
                     wakers: Vec::new(),
-                    callbacks: Vec::new(),
-                    dispatch: None,
-                    on_cancel: None,
+                    extras: None,
                 }),
                 scheduler,
             }),
@@ -229,11 +246,24 @@ impl<T> Promise<T> {
     }
 
     pub(crate) fn settled(outcome: Result<T, Error>) -> Self {
-        let p = Promise::new();
-        if let Ok(settled) = Shared::settle(&p.shared, outcome) {
-            settled.finish(false);
+        Promise::settled_in(outcome, None)
+    }
+
+    /// A promise born done with `outcome`, bound to `scheduler`: nobody can be
+    /// waiting on it yet, so it is built done instead of settled.
+    pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
+        Promise {
+            shared: Arc::new(Shared {
+                outcome: OnceLock::from(outcome),
+                waiters: Mutex::new(Waiters {
+                    done: true,
+                    wakers: Vec::new(),
+                    extras: None,
+                }),
+                scheduler,
+            }),
+            slot: 0,
         }
-        p
     }
 
     /// `true` once the promise has a value, an error, or was cancelled.
@@ -385,7 +415,7 @@ impl<T> Promise<T> {
     pub(crate) fn on_cancel(&self, hook: Job) {
         let mut w = lock(&self.shared.waiters);
         if !w.done {
-            w.on_cancel = Some(hook);
+            w.extras().on_cancel = Some(hook);
             return;
         }
         drop(w);
@@ -475,15 +505,21 @@ impl<T> Promise<T> {
         #[cfg(not(loom))]
         {
             // A short spin catches a loop that is answering right now without the
-            // cost of parking this thread and waking it again.
+            // cost of parking this thread and waking it again. It yields the CPU
+            // between rounds, so that on a busy machine it does not keep the loop's
+            // thread from running.
             let spin_until = Instant::now() + SPIN_BEFORE_PARK;
-            while Instant::now() < spin_until {
-                for _ in 0..64 {
+            loop {
+                for _ in 0..SPIN_CHECKS {
                     if self.is_done() {
                         return Ok(());
                     }
                     std::hint::spin_loop();
                 }
+                if Instant::now() >= spin_until {
+                    break;
+                }
+                std::thread::yield_now();
             }
         }
         let waker = Waker::from(std::sync::Arc::new(ThreadWaker(loom::current_thread())));
@@ -520,6 +556,10 @@ fn park_timeout(_: Duration) {
 /// How long a blocking wait spins before it parks the thread.
 #[cfg(not(loom))]
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
+
+/// How many times a spinning wait looks at the promise between two yields.
+#[cfg(not(loom))]
+const SPIN_CHECKS: u32 = 32;
 
 struct ThreadWaker(loom::Thread);
 
@@ -575,6 +615,9 @@ impl<T: Clone> Promise<T> {
     /// assert_eq!(run_in_loop(&lp, || 6 * 7).wait().unwrap(), 42);
     /// ```
     pub fn wait(&self) -> Result<T, Error> {
+        if let Some(outcome) = self.peek() {
+            return outcome.clone();
+        }
         self.clone().block_until_done(None)?;
         self.try_result()
     }
@@ -631,8 +674,9 @@ impl<T: Send + Sync + 'static> Promise<T> {
     pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, Error>) + Send + 'static) {
         let mut w = lock(&self.shared.waiters);
         if !w.done {
-            w.callbacks.push(Box::new(callback));
-            w.dispatch = Some(dispatch_callbacks::<T>);
+            let extras = w.extras();
+            extras.callbacks.push(Box::new(callback));
+            extras.dispatch = Some(dispatch_callbacks::<T>);
             return;
         }
         drop(w);
@@ -668,15 +712,24 @@ impl<T> Shared<T> {
         this.outcome.set(outcome)?;
         w.done = true;
         let wakers = std::mem::take(&mut w.wakers);
-        let callbacks = std::mem::take(&mut w.callbacks);
-        let dispatch = w.dispatch.take();
-        let on_cancel = w.on_cancel.take();
+        let extras = w.extras.take();
         drop(w);
-        let callbacks = match dispatch {
-            Some(dispatch) if !callbacks.is_empty() => {
-                Some(Shared::callback_job(this, callbacks, dispatch))
+        let (callbacks, on_cancel) = match extras {
+            Some(extras) => {
+                let Extras {
+                    callbacks,
+                    dispatch,
+                    on_cancel,
+                } = *extras;
+                let callbacks = match dispatch {
+                    Some(dispatch) if !callbacks.is_empty() => {
+                        Some(Shared::callback_job(this, callbacks, dispatch))
+                    }
+                    _ => None,
+                };
+                (callbacks, on_cancel)
             }
-            _ => None,
+            None => (None, None),
         };
         Ok(Settled {
             wakers,

@@ -4,11 +4,18 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::{lock, Mutex};
+use crate::loom::{lock, AtomicBool, Mutex, Ordering};
 use crate::promise::Job;
 
+/// Aligned to its own cache lines, so that the threads pushing to it and the loop
+/// draining it do not also contend with the counters of the structure holding it.
+#[repr(align(128))]
 pub(crate) struct Injector {
     state: Mutex<State>,
+    /// `true` while jobs may be queued: set by every push, cleared by the drain that
+    /// empties the queue (both under the lock). Lets a lingering loop look for work
+    /// without taking the lock, so it does not slow down the threads pushing to it.
+    has_jobs: AtomicBool,
 }
 
 struct State {
@@ -27,6 +34,7 @@ impl Injector {
                 waker: None,
                 closed: false,
             }),
+            has_jobs: AtomicBool::new(false),
         }
     }
 
@@ -37,6 +45,7 @@ impl Injector {
             return Err(job);
         }
         state.jobs.push_back(job);
+        self.has_jobs.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
@@ -52,6 +61,7 @@ impl Injector {
         let mut state = lock(&self.state);
         if !state.jobs.is_empty() {
             std::mem::swap(&mut state.jobs, batch);
+            self.has_jobs.store(false, Ordering::Relaxed);
             return Poll::Ready(true);
         }
         if state.closed {
@@ -70,6 +80,7 @@ impl Injector {
     pub(crate) fn close(&self) -> VecDeque<Job> {
         let mut state = lock(&self.state);
         state.closed = true;
+        self.has_jobs.store(true, Ordering::Release);
         let jobs = std::mem::take(&mut state.jobs);
         let waker = state.waker.take();
         drop(state);
@@ -77,6 +88,13 @@ impl Injector {
             waker.wake();
         }
         jobs
+    }
+
+    /// `true` when a job may be waiting (or the queue was closed); without locking.
+    /// A hint for a loop that spins before it parks: `false` can be stale, so the
+    /// loop still goes through [`poll_drain`](Injector::poll_drain) before parking.
+    pub(crate) fn may_have_jobs(&self) -> bool {
+        self.has_jobs.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_closed(&self) -> bool {

@@ -1,0 +1,373 @@
+//! Our operations against the tokio / tokio-util / futures way of doing the same job,
+//! as ratios, on your machine, in about a minute:
+//!
+//! ```sh
+//! cargo run --release --example bench_report
+//! ```
+//!
+//! The workloads are the ones of `benches/peers.rs` (the same file is included), timed
+//! with a plain median-of-N loop instead of criterion. Each group runs its rows one
+//! after the other, so compare ratios within a group; on a busy machine run it twice.
+//! `BENCHMARKS.md` explains the rows and the targets.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+use common::*;
+
+/// One measured row: median time per operation, and CPU time per operation of the
+/// whole process (every thread) when asked for.
+struct Row {
+    name: &'static str,
+    /// Nanoseconds per operation.
+    median: f64,
+    cpu: Option<f64>,
+}
+
+/// The median of `samples` runs of `op`, each run timing `per_sample` operations.
+fn median_of<T>(samples: usize, per_sample: u64, mut op: impl FnMut() -> T) -> f64 {
+    black_box(op()); // warm up
+    let times = (0..samples)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..per_sample {
+                black_box(op());
+            }
+            nanos(start.elapsed()) / per_sample as f64
+        })
+        .collect();
+    median(times)
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn nanos(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e9
+}
+
+/// The median of `samples` single calls, each made after a pause in which every
+/// thread parks; also the process's CPU time per call (pauses included, which is
+/// where a spinning loop burns it).
+fn median_after_pause<T>(samples: usize, mut op: impl FnMut() -> T) -> (f64, f64) {
+    black_box(op());
+    let cpu_start = process_cpu();
+    let times = (0..samples)
+        .map(|_| nanos(timed_after_pause(1, &mut op)))
+        .collect();
+    let cpu = nanos(process_cpu().saturating_sub(cpu_start)) / samples as f64;
+    (median(times), cpu)
+}
+
+/// CPU time used so far by every thread of this process (Linux; zero elsewhere).
+fn process_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+fn fmt(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} us", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// Prints a group: each row's median, its ratio to the first row, and the target.
+fn print_group(title: &str, rows: &[Row], target: &str) {
+    let base = rows[0].median;
+    let mut out = format!("\n{title}\n");
+    for row in rows {
+        let ratio = row.median / base;
+        let _ = write!(
+            out,
+            "  {:34} {:>11}  {:>6.2}x",
+            row.name,
+            fmt(row.median),
+            ratio
+        );
+        if let Some(cpu) = row.cpu {
+            let _ = write!(out, "   cpu/call {:>10}", fmt(cpu));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "  target: {target}");
+    print!("{out}");
+}
+
+fn main() {
+    let started = Instant::now();
+    println!("pulsar-async bench report (medians; ratios to the first row of each group)");
+    println!(
+        "{} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // Round trip into a parked loop thread.
+    let mut rows = Vec::new();
+    let calls = 1001;
+    let mut parked = |name, (median, cpu): (f64, f64)| {
+        rows.push(Row {
+            name,
+            median,
+            cpu: Some(cpu),
+        })
+    };
+    {
+        let raw = RawWorker::new(false);
+        parked(
+            "raw channel + oneshot floor",
+            median_after_pause(calls, || raw.round_trip()),
+        );
+    }
+    {
+        let lp = our_loop_default();
+        parked(
+            "run_in_loop",
+            median_after_pause(calls, || our_round_trip(&lp)),
+        );
+    }
+    {
+        let lp = our_loop(Duration::ZERO);
+        parked(
+            "run_in_loop, no spin",
+            median_after_pause(calls, || our_round_trip(&lp)),
+        );
+    }
+    {
+        let rt = TokioThread::new(false);
+        parked(
+            "tokio Handle::spawn",
+            median_after_pause(calls, || rt.round_trip()),
+        );
+    }
+    {
+        let pinned = Pinned::new(false);
+        parked(
+            "tokio-util spawn_pinned",
+            median_after_pause(calls, || pinned.round_trip()),
+        );
+    }
+    {
+        let lp = our_loop(SPIN);
+        parked(
+            "run_in_loop, 5 ms spin (latency mode)",
+            median_after_pause(calls, || our_round_trip(&lp)),
+        );
+    }
+    print_group(
+        "round trip into a parked loop thread (per call)",
+        &rows,
+        "run_in_loop within 1.05x of the floor",
+    );
+
+    // Back to back.
+    let mut rows = Vec::new();
+    {
+        let raw = RawWorker::new(false);
+        rows.push(row(
+            "raw channel + oneshot floor",
+            median_of(101, 200, || raw.round_trip()),
+        ));
+    }
+    {
+        let lp = our_loop_default();
+        rows.push(row(
+            "run_in_loop",
+            median_of(101, 200, || our_round_trip(&lp)),
+        ));
+    }
+    {
+        let rt = TokioThread::new(false);
+        rows.push(row(
+            "tokio Handle::spawn",
+            median_of(101, 200, || rt.round_trip()),
+        ));
+    }
+    print_group(
+        "round trip, calls back to back (per call)",
+        &rows,
+        "informative",
+    );
+
+    // Busy.
+    let mut rows = Vec::new();
+    {
+        let raw = RawWorker::new(true);
+        rows.push(row(
+            "raw channel + oneshot floor",
+            median_of(101, 200, || raw.round_trip_spin()),
+        ));
+    }
+    {
+        let lp = our_loop(SPIN);
+        rows.push(row(
+            "run_in_loop, latency mode",
+            median_of(101, 200, || our_round_trip(&lp)),
+        ));
+    }
+    {
+        let rt = TokioThread::new(true);
+        rows.push(row(
+            "tokio Handle::spawn",
+            median_of(101, 200, || rt.round_trip_spin()),
+        ));
+    }
+    {
+        let pinned = Pinned::new(true);
+        rows.push(row(
+            "tokio-util spawn_pinned",
+            median_of(101, 200, || pinned.round_trip()),
+        ));
+    }
+    print_group(
+        "round trip when neither thread parks (per call)",
+        &rows,
+        "within 1.3x of the floor, ahead of tokio spawn",
+    );
+
+    // Burst.
+    let mut rows = Vec::new();
+    let per_call = |ns: f64| ns / BURST as f64;
+    {
+        let raw = RawWorker::new(false);
+        rows.push(row(
+            "raw channel floor, no replies",
+            per_call(median_of(7, 1, || raw.burst_no_replies())),
+        ));
+    }
+    {
+        let lp = our_loop_default();
+        rows.push(row(
+            "run_in_loop",
+            per_call(median_of(7, 1, || our_burst(&lp))),
+        ));
+    }
+    {
+        let rt = TokioThread::new(false);
+        rows.push(row(
+            "tokio Handle::spawn",
+            per_call(median_of(5, 1, || rt.burst())),
+        ));
+    }
+    {
+        let pinned = Pinned::new(false);
+        rows.push(row(
+            "tokio-util spawn_pinned",
+            per_call(median_of(5, 1, || pinned.burst())),
+        ));
+    }
+    print_group(
+        "100,000 calls submitted, then every result awaited (per call)",
+        &rows,
+        "at most 250 ns/call with every result delivered",
+    );
+
+    // Promise.
+    let rows = vec![
+        row("tokio oneshot", median_of(101, 10_000, || tokio_oneshot())),
+        row(
+            "Promise create + set + await",
+            median_of(101, 10_000, || our_promise()),
+        ),
+        row(
+            "futures Shared oneshot",
+            median_of(101, 10_000, || futures_shared()),
+        ),
+    ];
+    print_group(
+        "promise create + set + await, one thread",
+        &rows,
+        "at most 1.5x tokio oneshot",
+    );
+
+    // Chain.
+    let rows = vec![
+        row(
+            "Promise create + set + await",
+            median_of(101, 10_000, || our_promise()),
+        ),
+        row(
+            "chain_future + callback, resolved",
+            median_of(101, 10_000, || our_chain()),
+        ),
+        row("futures then + map", median_of(101, 10_000, || then_map())),
+        row(
+            "futures then + map, boxed",
+            median_of(101, 10_000, || then_map_boxed()),
+        ),
+    ];
+    print_group(
+        "chain_future with a callback on a resolved source",
+        &rows,
+        "at most 2x a Promise create + set + await",
+    );
+
+    // Gather peers.
+    let rt = gather_runtime();
+    let seq = median_with_setup(11, completed_receivers, |rxs| {
+        black_box(rt.block_on(sequential_completed(rxs)));
+    });
+    let joined = median_with_setup(11, completed_receivers, |rxs| {
+        black_box(rt.block_on(join_all_completed(rxs)));
+    });
+    print_group(
+        "10,000 completed futures in a tokio runtime (multi_async: not merged yet)",
+        &[
+            row("sequential await loop", seq),
+            row("futures join_all", joined),
+        ],
+        "multi_async at most 1.5x the sequential loop",
+    );
+    let values = plain_values();
+    let map = plain_map();
+    print_group(
+        "10,000 plain values (multi_async: not merged yet)",
+        &[
+            row(
+                "collect into a Vec",
+                median_of(31, 20, || collect_plain(&values)),
+            ),
+            row("rebuild a HashMap", median_of(11, 2, || rebuild_map(&map))),
+        ],
+        "multi_async at most 2x the plain collect / rebuild",
+    );
+
+    println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The median of `samples` runs of `op`, each on a fresh input made (untimed) by
+/// `setup`.
+fn median_with_setup<I>(samples: usize, setup: impl Fn() -> I, op: impl Fn(I)) -> f64 {
+    let times = (0..samples)
+        .map(|_| {
+            let input = setup();
+            let start = Instant::now();
+            op(input);
+            nanos(start.elapsed())
+        })
+        .collect();
+    median(times)
+}
+
+fn row(name: &'static str, median: f64) -> Row {
+    Row {
+        name,
+        median,
+        cpu: None,
+    }
+}
