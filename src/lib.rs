@@ -59,6 +59,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod chain;
+mod debug;
 mod error;
 mod event_loop;
 mod loom;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Wake, Waker};
@@ -20,6 +20,8 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     fn schedule(&self, job: Job) -> Result<(), Job>;
     /// `true` when the current thread is the one that runs the loop.
     fn is_loop_thread(&self) -> bool;
+    /// The loop's debug flag.
+    fn is_debug(&self) -> bool;
 }
 
 pub(crate) type Scheduler = std::sync::Arc<dyn Schedule>;
@@ -71,6 +73,11 @@ pub(crate) struct Shared<T> {
     outcome: OnceLock<Result<T, Error>>,
     waiters: Mutex<Waiters<T>>,
     scheduler: Option<Scheduler>,
+    /// Where the promise was made, for debug reports.
+    created_at: &'static Location<'static>,
+    /// Set when anything reads the outcome; a failure nobody read is reported in
+    /// debug mode when the promise goes away.
+    retrieved: std::sync::atomic::AtomicBool,
 }
 
 struct Waiters<T> {
@@ -201,10 +208,12 @@ impl<T> Promise<T> {
     /// let p = Promise::<String>::new();
     /// assert!(!p.is_done());
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
         Promise::with_scheduler(None)
     }
 
+    #[track_caller]
     pub(crate) fn with_scheduler(scheduler: Option<Scheduler>) -> Self {
         Promise {
             shared: Arc::new(Shared {
@@ -215,6 +224,8 @@ impl<T> Promise<T> {
                     extras: None,
                 }),
                 scheduler,
+                created_at: Location::caller(),
+                retrieved: std::sync::atomic::AtomicBool::new(false),
             }),
             slot: 0,
         }
@@ -228,6 +239,7 @@ impl<T> Promise<T> {
     /// use pulsar_async::Promise;
     /// assert_eq!(Promise::resolved(3).try_result().unwrap(), 3);
     /// ```
+    #[track_caller]
     pub fn resolved(value: T) -> Self {
         Promise::settled(Ok(value))
     }
@@ -241,16 +253,19 @@ impl<T> Promise<T> {
     /// let p = Promise::<u8>::failed(Error::from(ErrorKind::Timeout));
     /// assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::Timeout);
     /// ```
+    #[track_caller]
     pub fn failed(error: Error) -> Self {
         Promise::settled(Err(error))
     }
 
+    #[track_caller]
     pub(crate) fn settled(outcome: Result<T, Error>) -> Self {
         Promise::settled_in(outcome, None)
     }
 
     /// A promise born done with `outcome`, bound to `scheduler`: nobody can be
     /// waiting on it yet, so it is built done instead of settled.
+    #[track_caller]
     pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
         Promise {
             shared: Arc::new(Shared {
@@ -261,6 +276,8 @@ impl<T> Promise<T> {
                     extras: None,
                 }),
                 scheduler,
+                created_at: Location::caller(),
+                retrieved: std::sync::atomic::AtomicBool::new(false),
             }),
             slot: 0,
         }
@@ -308,7 +325,7 @@ impl<T> Promise<T> {
     /// assert_eq!(p.peek().unwrap().as_ref().unwrap(), &vec![1, 2]);
     /// ```
     pub fn peek(&self) -> Option<&Result<T, Error>> {
-        self.shared.outcome.get()
+        self.shared.read()
     }
 
     /// Settles the promise with `value`.
@@ -590,7 +607,7 @@ impl<T: Clone> Promise<T> {
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
     pub fn try_result(&self) -> Result<T, Error> {
-        match self.shared.outcome.get() {
+        match self.shared.read() {
             Some(outcome) => outcome.clone(),
             None => Err(Error::new(
                 ErrorKind::InvalidState,
@@ -694,7 +711,7 @@ fn dispatch_callbacks<T: Send + Sync + 'static>(
     callbacks: Vec<Callback<T>>,
 ) -> Job {
     Box::new(move || {
-        if let Some(outcome) = shared.outcome.get() {
+        if let Some(outcome) = shared.read() {
             for callback in callbacks {
                 run_guarded(|| callback(outcome), "done-callback");
             }
@@ -757,6 +774,32 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T> Shared<T> {
+    /// The outcome, marked as read.
+    fn read(&self) -> Option<&Result<T, Error>> {
+        let outcome = self.outcome.get();
+        if outcome.is_some() {
+            self.retrieved
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        if let Some(Err(error)) = self.outcome.get() {
+            let debug = match &self.scheduler {
+                Some(scheduler) => scheduler.is_debug(),
+                None => crate::debug::env_debug(),
+            };
+            if debug && !error.is_cancelled() && !*self.retrieved.get_mut() {
+                crate::debug::report_unretrieved(error, self.created_at);
+            }
+        }
+    }
+}
+
 impl<T> Clone for Promise<T> {
     fn clone(&self) -> Self {
         Promise {
@@ -785,7 +828,7 @@ impl<T: Clone> Future for Promise<T> {
         if let Some(outcome) = this.take_if_unique() {
             return Poll::Ready(outcome);
         }
-        Poll::Ready(match this.shared.outcome.get() {
+        Poll::Ready(match this.shared.read() {
             Some(outcome) => outcome.clone(),
             None => Err(Error::new(
                 ErrorKind::InvalidState,
