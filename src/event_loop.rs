@@ -880,7 +880,7 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: Send + Sync + 'static,
     {
-        self.spawn_settling(move || {
+        self.spawn_settling(std::any::type_name::<F>(), move || {
             let future = make();
             async move { Ok(future.await) }
         })
@@ -888,7 +888,7 @@ impl EventLoop {
 
     /// Runs the future made by `make` on the loop; its `Result` settles the promise.
     #[track_caller]
-    pub(crate) fn spawn_settling<M, F, T>(&self, make: M) -> Promise<T>
+    pub(crate) fn spawn_settling<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
@@ -896,7 +896,6 @@ impl EventLoop {
     {
         let promise = self.create_promise();
         let completer = Completer::new(promise.clone());
-        let what = std::any::type_name::<F>();
         let origin = self.shared.origin(what);
         let job: Job = Box::new(move || {
             if completer.is_done() {

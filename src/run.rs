@@ -115,7 +115,7 @@ where
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     T: Send + Sync + 'static,
 {
-    lp.spawn_settling(move || {
+    lp.spawn_settling(std::any::type_name::<Fut>(), move || {
         let future = f();
         async move { future.await.map_err(Error::user) }
     })
