@@ -58,18 +58,22 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod bench;
 mod chain;
 mod error;
 mod event_loop;
 mod loom;
 mod maybe;
+mod multi;
 mod promise;
 mod queue;
 mod run;
 
+pub use bench::{Bench, BenchBuilder, BenchCallError, BenchFuture, Latency};
 pub use chain::{chain_future, Chain, IntoMaybeAsync};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{Builder, EventLoop};
 pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
+pub use multi::{multi_async, multi_async_settled, Gather, MultiFuture};
 pub use promise::{Promise, SetError, Take};
 pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
