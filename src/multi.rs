@@ -38,6 +38,7 @@ use crate::promise::Promise;
 /// use pulsar_async::{multi_async, Error, Gather};
 ///
 /// /// A pair, gathered as a pair.
+/// #[derive(Clone, Debug, PartialEq)]
 /// struct Pair<V>(V, V);
 ///
 /// impl<V> Gather for Pair<V> {
@@ -65,7 +66,7 @@ use crate::promise::Promise;
 /// }
 ///
 /// let pair = multi_async(Pair(Ok(1), Ok(2))).try_result().unwrap();
-/// assert_eq!((pair.0, pair.1), (1, 2));
+/// assert_eq!(pair, Pair(1, 2));
 /// ```
 pub trait Gather {
     /// What names an entry: its index for a sequence, its key for a map. It is what
