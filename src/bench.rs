@@ -829,7 +829,11 @@ impl<Fut, T> Run<Fut, T> {
             self.free.push(id);
             self.in_flight -= 1;
             match outcome {
-                Ok(value) => self.record(index, value, Instant::now() - started),
+                Ok(value) => self.record(
+                    index,
+                    value,
+                    Instant::now().saturating_duration_since(started),
+                ),
                 Err(error) => return Err(BenchCallError::into_error(index, error)),
             }
         }
@@ -866,7 +870,7 @@ impl<Fut, T> Run<Fut, T> {
             let now = Instant::now();
             match step {
                 Step::Done(Ok(value)) => {
-                    self.record(index, value, now - started);
+                    self.record(index, value, now.saturating_duration_since(started));
                     self.free.push(id);
                     self.spare = Some(future);
                 }

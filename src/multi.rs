@@ -401,6 +401,7 @@ where
 /// assert_eq!(all.wait_timeout(Duration::from_secs(5)).unwrap(), [1, 2]);
 /// ```
 #[doc(alias = "gather")]
+#[must_use = "a gather runs anyway; its outcome is lost unless it is read"]
 pub struct MultiFuture<O, K = usize> {
     promise: Promise<O>,
     log: Option<Arc<Log<K>>>,
@@ -878,11 +879,11 @@ fn settled<O>(outcome: Result<O, Error>) -> Promise<O> {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use loom::thread;
+    use ::loom::thread;
 
     #[test]
     fn inputs_finished_on_two_threads_complete_the_gather_exactly_once() {
-        loom::model(|| {
+        ::loom::model(|| {
             let (a, b) = (Promise::<u32>::new(), Promise::<u32>::new());
             let all = multi_async(vec![a.clone(), b.clone()]);
             let ta = thread::spawn(move || a.set_result(1).unwrap());
@@ -895,7 +896,7 @@ mod loom_tests {
 
     #[test]
     fn a_failure_racing_the_last_success_settles_the_gather_once() {
-        loom::model(|| {
+        ::loom::model(|| {
             let (a, b) = (Promise::<u32>::new(), Promise::<u32>::new());
             let all = multi_async_settled(vec![a.clone(), b.clone()]);
             let ta = thread::spawn(move || a.set_error(Error::user("no")).unwrap());
