@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -751,7 +752,7 @@ impl<K: Clone, T, S, O> Engine<K, T, S, O> {
         let shape = state.shape.take();
         drop(state);
         let outcome = match shape {
-            Some(shape) => (self.build)(shape, slots),
+            Some(shape) => guarded(|| (self.build)(shape, slots)),
             None => Err(Error::new(
                 ErrorKind::InvalidState,
                 "multi_async: the gather was completed twice",
@@ -788,6 +789,12 @@ where
         Some(error) => Err(error),
         None => out,
     }
+}
+
+/// Runs a build, turning a panic (in a value's `Clone`, a key's `Hash`...) into the
+/// gather's [`ErrorKind::Panicked`] error, so that the result is always settled.
+fn guarded<O>(build: impl FnOnce() -> Result<O, Error>) -> Result<O, Error> {
+    catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|payload| Err(Error::from_panic(payload)))
 }
 
 /// A pending promise for the output, bound to the current thread's loop if any.
@@ -839,7 +846,7 @@ where
             })
         });
         return MultiFuture {
-            promise: settled(build::<C, M, _>(shape, slots)),
+            promise: settled(guarded(|| build::<C, M, _>(shape, slots))),
             log,
         };
     }

@@ -600,3 +600,28 @@ fn multi_future_is_send_sync_and_unpin_exactly_when_its_parts_are() {
     let _ = <MultiFuture<Vec<Rc<u8>>> as AmbiguousIfSync<_>>::some_item;
     let _ = <MultiFuture<Vec<u8>, Rc<u8>> as AmbiguousIfSend<_>>::some_item;
 }
+
+#[test]
+fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
+    #[derive(Debug)]
+    struct Fragile;
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            panic!("cannot clone")
+        }
+    }
+    let p = Promise::new();
+    let keep = p.clone(); // a second handle: the value must be cloned out
+    let all = multi_async(vec![p]);
+    keep.set_result(Fragile).unwrap();
+    let err = all
+        .promise()
+        .peek()
+        .unwrap()
+        .as_ref()
+        .map(|_| ())
+        .unwrap_err()
+        .clone();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(err.message(), Some("cannot clone"));
+}
