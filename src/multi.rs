@@ -3,9 +3,10 @@
 //!
 //! A gather takes a container ([`Gather`]) of values that are ready now or promised
 //! ([`IntoMaybeAsync`]: a `Result`, a [`MaybeAsync`] or a [`Promise`]). Ready values are
-//! stored at once; each pending one gets a single done-callback that stores nothing
-//! but a count, so that finishing `n` inputs costs `O(n)` whatever order they finish
-//! in, from whatever threads and loops they finish on. The last one to finish builds
+//! stored at once; each pending one gets a single done-callback that counts it down
+//! (and records its failure, if any) under atomics and a mutex, so that finishing `n`
+//! inputs costs `O(n)` whatever order they finish in, from whatever threads and loops
+//! they finish on: no input is ever polled again to find out whether it finished. The last one to finish builds
 //! the output container and settles one result [`Promise`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -287,7 +288,9 @@ impl<I: Iterator> Gather for Seq<I> {
 /// callback; only pending promises are waited for, each through one done-callback that
 /// counts it. When nothing is left pending the output is built and the MultiFuture is
 /// done: an empty input, or one whose values are all ready, is done when
-/// `multi_async` returns, with no loop iteration.
+/// `multi_async` returns, with no loop iteration. A promise's value is moved into the
+/// output when the gather holds its only handle, and cloned otherwise (hence
+/// `Clone` on the values).
 ///
 /// The first failure or cancellation among the inputs fails the whole at once with
 /// that input's error; the other inputs are not cancelled, only no longer waited for.
