@@ -6,7 +6,9 @@
 //! calls that woke it, each through a waker of its own, so that `n` calls cost `O(n)`
 //! polls. A call that is ready on its first poll costs one timestamp and one slot
 //! write, and no allocation. Since no call is spawned, the calls' futures need not be
-//! `Send`: a bench of a loop-bound object's methods runs on its loop.
+//! `Send`: a bench of a loop-bound object's methods runs on its loop. Inside tokio,
+//! the bench opts out of the cooperative budget (`tokio::task::coop::unconstrained`):
+//! like any benchmark it keeps its thread busy until its calls are all started.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -980,7 +982,14 @@ where
                 "the bench was polled after it completed",
             )));
         }
-        let out = this.drive(cx);
+        // All the calls are polled inside this one task: tokio's cooperative budget
+        // (made to stop one task starving others) would throttle them after a few
+        // polls and have them polled again and again, so the bench opts out of it.
+        let out = {
+            let drive = std::future::poll_fn(|cx| this.drive(cx));
+            let mut drive = std::pin::pin!(tokio::task::coop::unconstrained(drive));
+            drive.as_mut().poll(cx)
+        };
         if out.is_ready() {
             this.finished = true;
             // Calls still running when a call failed are dropped here.

@@ -400,3 +400,44 @@ fn bench_types_are_send_exactly_when_their_parts_are() {
     let _ = <Bench<Rc<u8>> as AmbiguousIfSend<_>>::some_item;
     let _ = <BenchFuture<SendCall, LocalFuture, u8> as AmbiguousIfSend<_>>::some_item;
 }
+
+/// A future that counts its polls.
+struct Counted<F> {
+    inner: F,
+    polls: Arc<AtomicUsize>,
+}
+
+impl<F: Future + Unpin> Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_bench_in_a_tokio_task_is_not_throttled_by_tokios_cooperative_budget() {
+    // Tokio resources answer `Pending` once a task spent its budget (128 polls); a
+    // bench polls all its calls in one task, so it opts out of the budget, else its
+    // calls would be polled again and again.
+    const N: usize = 10_000;
+    let polls = Arc::new(AtomicUsize::new(0));
+    let receivers: Vec<_> = (0..N)
+        .map(|i| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tx.send(i).unwrap();
+            Some(rx)
+        })
+        .collect();
+    let mut receivers = receivers;
+    let bench = Bench::builder(N)
+        .run(|i| Counted {
+            inner: receivers[i].take().unwrap(),
+            polls: polls.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(bench.results()[N - 1], N - 1);
+    assert_eq!(polls.load(Ordering::Relaxed), N);
+}
