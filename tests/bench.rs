@@ -441,3 +441,37 @@ async fn a_bench_in_a_tokio_task_is_not_throttled_by_tokios_cooperative_budget()
     assert_eq!(bench.results()[N - 1], N - 1);
     assert_eq!(polls.load(Ordering::Relaxed), N);
 }
+
+#[test]
+fn calls_woken_from_other_threads_are_each_seen_once() {
+    use pulsar_async::Promise;
+    const N: usize = 4_000;
+    for _ in 0..20 {
+        let promises: Vec<Promise<usize>> = (0..N).map(|_| Promise::new()).collect();
+        let barrier = Arc::new(std::sync::Barrier::new(5));
+        let settlers: Vec<_> = promises
+            .chunks(N / 4)
+            .map(|chunk| (chunk.to_vec(), barrier.clone()))
+            .map(|(chunk, barrier)| {
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    for p in chunk.into_iter().rev() {
+                        p.set_result(0).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let bench = futures::executor::block_on(Bench::builder(N).run(|i| {
+            if i == N / 2 {
+                barrier.wait(); // settling starts while calls are still being started
+            }
+            let p = promises[i].clone();
+            async move { p.await.map(|v| v + i) }
+        }))
+        .unwrap();
+        for s in settlers {
+            s.join().unwrap();
+        }
+        assert_eq!(bench.results(), (0..N).collect::<Vec<_>>());
+    }
+}
