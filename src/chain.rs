@@ -134,10 +134,7 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
-    pub fn callback<C2, R>(
-        self,
-        callback: C2,
-    ) -> Chain<T, R::Output, C2, fn(Error) -> Result<R::Output, Error>>
+    pub fn callback<C2, R>(self, callback: C2) -> Chain<T, R::Output, C2, fn(Error) -> Result<R::Output, Error>>
     where
         C2: FnOnce(T) -> R,
         R: IntoMaybeAsync,
@@ -254,9 +251,9 @@ where
             Ok(outcome) => settle(outcome, callback, errback, &next),
             Err(pending) => {
                 let target = next.clone();
-                pending.into_promise().add_done_callback(move |outcome| {
-                    settle(outcome.clone(), callback, errback, &target)
-                });
+                pending
+                    .into_promise()
+                    .add_done_callback(move |outcome| settle(outcome.clone(), callback, errback, &target));
             }
         }
         next

@@ -224,10 +224,7 @@ impl Builder {
         let runtime = new_runtime()?;
         let shared = self.shared(false);
         let _ = shared.thread.set(std::thread::current().id());
-        let local = Rc::new(LocalLoop::new(
-            shared.clone(),
-            Some((runtime, LocalSet::new())),
-        ));
+        let local = Rc::new(LocalLoop::new(shared.clone(), Some((runtime, LocalSet::new()))));
         OWNED.with(|owned| owned.borrow_mut().push(local));
         Ok(EventLoop { shared })
     }
@@ -437,11 +434,7 @@ impl EventLoop {
                 .handles
                 .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => {
-                    return Some(EventLoop {
-                        shared: shared.clone(),
-                    })
-                }
+                Ok(_) => return Some(EventLoop { shared: shared.clone() }),
                 Err(seen) => n = seen,
             }
         }
@@ -652,10 +645,7 @@ impl EventLoop {
         local_loop(self.shared.id).ok_or_else(|| {
             Error::new(
                 ErrorKind::WrongThread,
-                format!(
-                    "this call must be made on the thread of loop {:?}",
-                    self.name()
-                ),
+                format!("this call must be made on the thread of loop {:?}", self.name()),
             )
         })
     }
@@ -882,10 +872,7 @@ impl EventLoop {
             ));
         }
         let Some((runtime, set)) = local.parts.borrow_mut().take() else {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "the loop is already running",
-            ));
+            return Err(Error::new(ErrorKind::InvalidState, "the loop is already running"));
         };
         let previous = RUNNING.with(|r| r.borrow_mut().replace(local.clone()));
         self.shared.running.store(true, Ordering::Release);
@@ -955,12 +942,7 @@ impl EventLoop {
         drop(self.shared.injector.close());
         if self.owns_thread() {
             if !self.is_current_thread() {
-                let handle = self
-                    .shared
-                    .join
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
+                let handle = self.shared.join.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(handle) = handle {
                     let _ = handle.join();
                 }

@@ -636,9 +636,7 @@ impl<T: Send + Sync + 'static> Promise<T> {
             return;
         }
         drop(w);
-        let job = self
-            .shared
-            .callback_job(vec![Box::new(callback)], dispatch_callbacks::<T>);
+        let job = self.shared.callback_job(vec![Box::new(callback)], dispatch_callbacks::<T>);
         job();
     }
 }
@@ -729,10 +727,7 @@ impl<T: Clone> Future for Promise<T> {
             return Poll::Ready(outcome);
         }
         Poll::Ready(this.try_result().map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidState,
-                "the promise was polled after it completed",
-            )
+            Error::new(ErrorKind::InvalidState, "the promise was polled after it completed")
         }))
     }
 }

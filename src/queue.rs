@@ -95,8 +95,7 @@ mod loom_tests {
     fn drain_until_closed(q: &Injector) {
         let mut batch = VecDeque::new();
         loop {
-            let ready =
-                loom::future::block_on(std::future::poll_fn(|cx| q.poll_drain(cx, &mut batch)));
+            let ready = loom::future::block_on(std::future::poll_fn(|cx| q.poll_drain(cx, &mut batch)));
             if !ready {
                 return;
             }

@@ -127,8 +127,7 @@ where
         if completer.is_done() {
             return;
         }
-        let outcome =
-            catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::from_panic(p)));
+        let outcome = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::from_panic(p)));
         completer.complete(outcome);
     });
     // A refused job is dropped here, failing the promise with loop-closed.
