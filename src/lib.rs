@@ -13,6 +13,10 @@
 //!   promise back at once.
 //! - [`maybe_async`] / [`MaybeAsync`]: a value ready now or promised, handled alike.
 //! - [`chain_future`]: callbacks and errbacks on a promise, flattening promises.
+//! - [`multi_async`] / [`MultiFuture`]: one future over many values, the same shape
+//!   in and out (`Vec`, arrays, maps), counted per input so any number is cheap.
+//! - [`Bench`]: call an async function many times at once; time taken, latency
+//!   percentiles, throughput, as a table.
 //! - [`Error`]: one error type with [`ErrorKind`]s to match on.
 //!
 //! # A tour
@@ -54,23 +58,52 @@
 //! // Dropping the last handle closes the loop and joins its thread.
 //! drop(lp);
 //! ```
+//!
+//! # Gathering and benchmarking
+//!
+//! ```
+//! use pulsar_async::{multi_async, multi_async_settled, run_in_loop, Bench, Error, EventLoop};
+//! use std::collections::HashMap;
+//!
+//! let lp = EventLoop::new().unwrap();
+//!
+//! // Promises of any loop or thread, gathered into the same shape they came in.
+//! let prices = HashMap::from([("tea", run_in_loop(&lp, || 3)), ("cake", run_in_loop(&lp, || 5))]);
+//! let prices = multi_async(prices).wait().unwrap();
+//! assert_eq!(prices["cake"], 5);
+//!
+//! // Without raise-on-error, failures stay in their slots and are listed by key.
+//! let mixed = multi_async_settled(vec![Ok(1), Err(Error::user("sold out"))]);
+//! assert_eq!(mixed.failures()[0].0, 1);
+//! assert!(mixed.wait().unwrap()[1].is_err());
+//!
+//! // A bench of 1000 calls on the loop, all started at once.
+//! let bench = Bench::builder(1000).spawn(&lp, |i| async move { Ok::<_, Error>(i % 7) });
+//! let bench = bench.wait().unwrap();
+//! assert_eq!(bench.results().len(), 1000);
+//! println!("{bench}");
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod bench;
 mod chain;
 mod debug;
 mod error;
 mod event_loop;
 mod loom;
 mod maybe;
+mod multi;
 mod promise;
 mod queue;
 mod run;
 
+pub use bench::{Bench, BenchBuilder, BenchCallError, BenchFuture, Latency};
 pub use chain::{chain_future, Chain, IntoMaybeAsync, Passthrough, Propagate};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{Builder, EventLoop};
 pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
+pub use multi::{multi_async, multi_async_settled, Gather, MultiFuture};
 pub use promise::{Promise, SetError, Take};
 pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
