@@ -4,10 +4,11 @@
 //! the tour also fails loudly if a behaviour breaks.
 
 use pulsar_async::{
-    chain_future, maybe_async, run_in_loop, run_in_loop_async, try_run_in_loop, Error, ErrorKind,
-    EventLoop, Promise,
+    chain_future, maybe_async, multi_async, multi_async_settled, run_in_loop, run_in_loop_async,
+    try_run_in_loop, Error, ErrorKind, EventLoop, MaybeAsync, Promise,
 };
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -129,14 +130,48 @@ fn main() -> Result<(), Error> {
         next.wait()?
     );
 
-    section("8. A caller-driven loop: run_until_complete on this thread");
+    section("8. multi_async: one future over many, same shape in and out");
+    let mut prices = HashMap::new();
+    for (item, cents) in [("apple", 120u32), ("pear", 95), ("fig", 300)] {
+        prices.insert(item, run_in_loop(&lp, move || cents * 2)); // promises from the loop
+    }
+    let doubled: HashMap<&str, u32> = multi_async(prices).wait()?;
+    let mut shown: Vec<_> = doubled.iter().collect();
+    shown.sort();
+    println!("   HashMap of promises -> HashMap of values, keys kept: {shown:?}");
+    let (a, b) = (Promise::new(), Promise::new());
+    let gathered = multi_async(vec![
+        MaybeAsync::from(a.clone()),
+        b.clone().into(),
+        MaybeAsync::ready("bla"),
+    ]);
+    b.set_result("b").map_err(Error::from)?;
+    a.set_result("a").map_err(Error::from)?;
+    println!(
+        "   [pending a, pending b, \"bla\"], b settled first -> {:?}",
+        gathered.wait()?
+    );
+    let settled = multi_async_settled(vec![
+        Promise::resolved(1u8),
+        Promise::failed(Error::user("bad")),
+    ]);
+    println!(
+        "   raise_on_error = false -> failures() = {:?}",
+        settled
+            .failures()
+            .iter()
+            .map(|(i, e)| (*i, e.to_string()))
+            .collect::<Vec<_>>()
+    );
+
+    section("9. A caller-driven loop: run_until_complete on this thread");
     let driven = EventLoop::builder().name("driven").build_driven()?;
     let queued = run_in_loop(&driven, || 5);
     println!("   queued call before running: done = {}", queued.is_done());
     let out = driven.run_until_complete(async move { queued.await.map(|v| v + 1) })??;
     println!("   run_until_complete -> {out}");
 
-    section("9. Closing: pending work fails with loop-closed; the thread is joined");
+    section("10. Closing: pending work fails with loop-closed; the thread is joined");
     let timer = lp.call_later(Duration::from_secs(3600), || "never");
     drop(lp);
     println!(
