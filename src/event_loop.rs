@@ -239,7 +239,7 @@ impl Builder {
     /// # Errors
     ///
     /// [`ErrorKind::User`] wrapping the I/O error when the runtime or the thread could
-    /// not be created.
+    /// not be created; [`ErrorKind::InvalidState`] for a name with a NUL byte.
     ///
     /// # Examples
     ///
@@ -248,6 +248,12 @@ impl Builder {
     /// assert!(lp.owns_thread());
     /// ```
     pub fn spawn(self) -> Result<EventLoop, Error> {
+        if self.name.as_deref().is_some_and(|n| n.contains('\0')) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "a loop's name (its thread's name) may not contain a NUL byte",
+            ));
+        }
         let runtime = new_runtime()?;
         let shared = self.shared(true);
         let on_thread = shared.clone();
