@@ -58,18 +58,27 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod async_while;
 mod chain;
 mod error;
 mod event_loop;
 mod loom;
 mod maybe;
+mod object;
 mod promise;
 mod queue;
 mod run;
+mod task;
 
+pub use async_while::{async_while, AsyncClause, AsyncWhile, SyncClause, Truthy, WhileClause};
 pub use chain::{chain_future, Chain, IntoMaybeAsync};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{Builder, EventLoop};
 pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
+pub use object::{AsyncObject, Logger};
 pub use promise::{Promise, SetError, Take};
+pub use pulsar_async_macros::task;
 pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
+
+#[doc(hidden)]
+pub use task::private as __private;
