@@ -76,11 +76,13 @@ mod task;
 ///         (*hits, std::thread::current().name().unwrap_or("?").to_owned())
 ///     }
 ///
-///     /// An async method: its future runs on the loop too.
+///     /// An async method: its future runs on the loop too, so it may hold `!Send`
+///     /// values across `.await`.
 ///     #[task]
-///     async fn slow_total(&self) -> u32 {
-///         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-///         *self.hits.lock().unwrap()
+///     async fn total(&self) -> u32 {
+///         let local = std::rc::Rc::new(*self.hits.lock().unwrap());
+///         pulsar_async::Promise::resolved(()).await.unwrap();
+///         *local
 ///     }
 /// }
 ///
@@ -89,7 +91,7 @@ mod task;
 /// // Called from this thread, run on the loop's.
 /// let (total, thread) = counter.add(2).wait().unwrap();
 /// assert_eq!((total, thread.as_str()), (2, "counter"));
-/// assert_eq!(counter.slow_total().wait().unwrap(), 2);
+/// assert_eq!(counter.total().wait().unwrap(), 2);
 /// ```
 ///
 /// A function without `self` runs on the current loop; on a caller-driven loop
@@ -100,8 +102,8 @@ mod task;
 ///
 /// #[task]
 /// async fn double(x: u64) -> u64 {
-///     tokio::task::yield_now().await;
-///     x * 2
+///     let half = pulsar_async::Promise::resolved(x);
+///     half.await.unwrap() * 2
 /// }
 ///
 /// let lp = EventLoop::builder().build_driven().unwrap();
