@@ -106,7 +106,8 @@ impl Logger {
     /// assert_eq!(pulsar_async::Logger::crate_logger().name(), "pulsar_async");
     /// ```
     pub fn crate_logger() -> Self {
-        let span = tracing::info_span!(target: "pulsar_async", "pulsar_async", logger = CRATE_LOGGER);
+        let span =
+            tracing::info_span!(target: "pulsar_async", "pulsar_async", logger = CRATE_LOGGER);
         Logger {
             name: Cow::Borrowed(CRATE_LOGGER),
             span,

@@ -73,7 +73,9 @@ where
             Ok(future) => lp.spawn_local(future),
             Err(payload) => Promise::failed(Error::from_panic(payload)),
         },
-        Ok(Route::Drive(lp)) => Promise::settled(lp.run_until_complete(async move { make().await })),
+        Ok(Route::Drive(lp)) => {
+            Promise::settled(lp.run_until_complete(async move { make().await }))
+        }
         Ok(Route::Submit(lp)) => run_in_loop_async(&lp, make),
         Err(e) => Promise::failed(e),
     }

@@ -43,10 +43,12 @@ async fn intervals_grow_by_a_tenth_of_a_second_up_to_one_second() {
     let (seen, clause) = recording(12);
     let done = async_while(Duration::ZERO, clause).await;
     assert!(!done, "falsy once the condition is met");
-    let expected: Vec<Duration> = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1000, 1000]
-        .into_iter()
-        .map(ms)
-        .collect();
+    let expected: Vec<Duration> = [
+        100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1000, 1000,
+    ]
+    .into_iter()
+    .map(ms)
+    .collect();
     assert_eq!(gaps(&seen.borrow()), expected);
 }
 
@@ -69,7 +71,11 @@ async fn a_timeout_returns_the_truthy_value_exactly_at_the_deadline() {
     let (seen, clause) = recording(usize::MAX);
     let still = async_while(Duration::from_secs(10), clause).await;
     assert!(still, "truthy: timed out");
-    assert_eq!(Instant::now() - start, Duration::from_secs(10), "never later");
+    assert_eq!(
+        Instant::now() - start,
+        Duration::from_secs(10),
+        "never later"
+    );
     // Evaluated at 0, 0.1, 0.3, ... 5.5, 6.5, ... 9.5; the last sleep was cut to 0.5 s
     // and the clause was not evaluated again at the deadline.
     let last = *seen.borrow().last().unwrap();
@@ -87,7 +93,11 @@ fn a_ten_second_timeout_takes_milliseconds_of_real_time() {
         .unwrap();
     let still = runtime.block_on(async_while(Duration::from_secs(10), || Some("busy")));
     assert_eq!(still, Some("busy"));
-    assert!(real.elapsed() < Duration::from_secs(2), "took {:?}", real.elapsed());
+    assert!(
+        real.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        real.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]

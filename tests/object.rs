@@ -52,7 +52,10 @@ fn the_logger_falls_back_to_the_loops() {
 
 #[test]
 fn the_logger_falls_back_to_the_crates_without_a_loop() {
-    let obj = Object { lp: None, own: None };
+    let obj = Object {
+        lp: None,
+        own: None,
+    };
     assert_eq!(obj.logger().name(), "pulsar_async");
     assert_eq!(Logger::default().name(), "pulsar_async");
 }
@@ -64,7 +67,11 @@ fn debug_is_the_loops_debug_flag_and_false_without_a_loop() {
     assert!(obj.debug());
     lp.set_debug(false);
     assert!(!obj.debug(), "follows the loop's flag");
-    assert!(!Object { lp: None, own: None }.debug());
+    assert!(!Object {
+        lp: None,
+        own: None
+    }
+    .debug());
     let quiet = EventLoop::builder().debug(false).spawn().unwrap();
     assert!(!Minimal(quiet).debug());
 }
@@ -100,16 +107,22 @@ fn events_logged_through_a_logger_carry_its_span_and_name() {
         Minimal(lp.clone())
             .logger()
             .in_scope(|| tracing::info!("from the loop"));
-        Object { lp: None, own: None }
-            .logger()
-            .in_scope(|| tracing::info!("from the crate"));
+        Object {
+            lp: None,
+            own: None,
+        }
+        .logger()
+        .in_scope(|| tracing::info!("from the crate"));
         let custom = Logger::with_span("server", tracing::info_span!("server", port = 8080));
         futures::executor::block_on(custom.instrument(async { tracing::info!("from a span") }));
     });
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert!(text.contains("object{logger=cache}"), "{text}");
     assert!(text.contains("event_loop{logger=io}"), "{text}");
-    assert!(text.contains("pulsar_async{logger=\"pulsar_async\"}"), "{text}");
+    assert!(
+        text.contains("pulsar_async{logger=\"pulsar_async\"}"),
+        "{text}"
+    );
     assert!(text.contains("server{port=8080}"), "{text}");
 }
 
@@ -117,6 +130,9 @@ fn events_logged_through_a_logger_carry_its_span_and_name() {
 fn async_objects_can_be_trait_objects_and_loggers_cross_threads() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Logger>();
-    let objects: Vec<Box<dyn AsyncObject>> = vec![Box::new(Object { lp: None, own: None })];
+    let objects: Vec<Box<dyn AsyncObject>> = vec![Box::new(Object {
+        lp: None,
+        own: None,
+    })];
     assert!(!objects[0].debug());
 }

@@ -20,7 +20,10 @@ impl AsyncObject for Service {
 }
 
 fn thread_name() -> String {
-    std::thread::current().name().unwrap_or("unnamed").to_owned()
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned()
 }
 
 impl Service {
@@ -134,7 +137,10 @@ fn a_task_method_on_an_idle_caller_driven_loop_runs_it_to_completion() {
 
 #[test]
 fn a_task_call_from_another_thread_waits_for_the_caller_driven_loop_to_run() {
-    let lp = EventLoop::builder().name("driven-remote").build_driven().unwrap();
+    let lp = EventLoop::builder()
+        .name("driven-remote")
+        .build_driven()
+        .unwrap();
     let svc = Service::on(&lp);
     let remote = std::thread::spawn(move || svc.where_am_i("remote".into()))
         .join()
@@ -181,8 +187,14 @@ fn a_panic_in_a_task_method_becomes_its_promise_error_and_the_loop_keeps_serving
 fn a_panic_in_a_task_on_an_idle_caller_driven_loop_becomes_its_error() {
     let lp = EventLoop::builder().build_driven().unwrap();
     let svc = Service::on(&lp);
-    assert_eq!(svc.boom().try_result().unwrap_err().kind(), ErrorKind::Panicked);
-    assert_eq!(svc.boom_later().try_result().unwrap_err().kind(), ErrorKind::Panicked);
+    assert_eq!(
+        svc.boom().try_result().unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
+    assert_eq!(
+        svc.boom_later().try_result().unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
     assert_eq!(lp.run_until_complete(async { 1 }).unwrap(), 1);
 }
 
@@ -191,7 +203,9 @@ fn a_free_task_function_runs_on_the_current_loop() {
     let lp = EventLoop::builder().name("free").spawn().unwrap();
     let name = run_in_loop(&lp, current_loop_name).wait().unwrap();
     assert_eq!(name.wait().unwrap().as_deref(), Some("free"));
-    let doubled = run_in_loop(&lp, || doubled_after_a_tick(21)).wait().unwrap();
+    let doubled = run_in_loop(&lp, || doubled_after_a_tick(21))
+        .wait()
+        .unwrap();
     assert_eq!(doubled.wait().unwrap(), 42);
 }
 
@@ -209,7 +223,10 @@ fn a_free_task_function_without_a_current_loop_fails_with_wrong_thread() {
 fn a_free_task_function_on_an_idle_caller_driven_loop_runs_it() {
     let lp = EventLoop::builder().name("mine").build_driven().unwrap();
     assert_eq!(doubled_after_a_tick(4).try_result().unwrap(), 8);
-    assert_eq!(current_loop_name().try_result().unwrap().as_deref(), Some("mine"));
+    assert_eq!(
+        current_loop_name().try_result().unwrap().as_deref(),
+        Some("mine")
+    );
     drop(lp);
 }
 

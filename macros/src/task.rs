@@ -6,8 +6,8 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{
-    Attribute, FnArg, ItemFn, Lifetime, Pat, Path, Receiver, ReturnType, Token, Type,
-    TypeBareFn, TypeImplTrait, TypeReference,
+    Attribute, FnArg, ItemFn, Lifetime, Pat, Path, Receiver, ReturnType, Token, Type, TypeBareFn,
+    TypeImplTrait, TypeReference,
 };
 
 /// Expands `#[task(args)] item`. On error, the original item comes back with the
@@ -71,7 +71,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let mut errors = Errors::default();
     check_signature(&func, &mut errors);
     let kind = receiver_kind(&func, &mut errors);
-    if matches!(kind, Kind::Free) {
+    if func.sig.receiver().is_none() {
         if let Some(span) = find_self_type(func.to_token_stream()) {
             errors.push(syn::Error::new(
                 span,
@@ -191,13 +191,19 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 fn check_signature(func: &ItemFn, errors: &mut Errors) {
     let sig = &func.sig;
     if let Some(constness) = &sig.constness {
-        errors.spanned(constness, "#[task] cannot wrap a `const fn`: the call is scheduled on an event loop at run time");
+        errors.spanned(
+            constness,
+            "#[task] cannot wrap a `const fn`: the call is scheduled on an event loop at run time",
+        );
     }
     if let Some(unsafety) = &sig.unsafety {
         errors.spanned(unsafety, "#[task] cannot wrap an `unsafe fn`: the caller's safety promises do not travel to the loop's thread");
     }
     if let Some(abi) = &sig.abi {
-        errors.spanned(abi, "#[task] cannot wrap an `extern` fn: it returns a `Promise`, which is a Rust type");
+        errors.spanned(
+            abi,
+            "#[task] cannot wrap an `extern` fn: it returns a `Promise`, which is a Rust type",
+        );
     }
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "#[task] cannot wrap a variadic fn");
@@ -363,8 +369,14 @@ mod tests {
     fn a_shared_method_clones_its_receiver_and_keeps_an_inner_method() {
         let out = expand_str("", "pub fn get(&self, key: String) -> u32 { 1 }");
         assert!(out.contains("clone_receiver"), "{out}");
-        assert!(out.contains("fn __pulsar_task_get (& self , key : String) -> u32"), "{out}");
-        assert!(out.contains(":: pulsar_async :: __private :: Promise < u32 >"), "{out}");
+        assert!(
+            out.contains("fn __pulsar_task_get (& self , key : String) -> u32"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: pulsar_async :: __private :: Promise < u32 >"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -395,13 +407,19 @@ mod tests {
 
     #[test]
     fn static_references_and_fn_pointers_are_accepted() {
-        let out = expand_str("", "fn f(a: &'static str, g: fn(&str) -> usize, h: Box<dyn Fn(&u8) + Send>) {}");
+        let out = expand_str(
+            "",
+            "fn f(a: &'static str, g: fn(&str) -> usize, h: Box<dyn Fn(&u8) + Send>) {}",
+        );
         assert!(!out.contains("compile_error"), "{out}");
     }
 
     #[test]
     fn every_borrowed_argument_is_reported() {
-        let out = expand_str("", "fn f(a: &str, b: Vec<&u8>, c: std::borrow::Cow<'_, str>) {}");
+        let out = expand_str(
+            "",
+            "fn f(a: &str, b: Vec<&u8>, c: std::borrow::Cow<'_, str>) {}",
+        );
         assert_eq!(out.matches("compile_error").count(), 3, "{out}");
     }
 }
