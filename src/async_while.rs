@@ -112,6 +112,15 @@ pub trait WhileClause<Marker> {
     type Future: Future<Output = Self::Output>;
 
     /// Evaluates the clause once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{SyncClause, WhileClause};
+    /// let mut clause = || 7u8;
+    /// let value = futures::executor::block_on(WhileClause::<SyncClause>::evaluate(&mut clause));
+    /// assert_eq!(value, 7);
+    /// ```
     fn evaluate(&mut self) -> Self::Future;
 }
 

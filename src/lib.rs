@@ -13,6 +13,10 @@
 //!   promise back at once.
 //! - [`maybe_async`] / [`MaybeAsync`]: a value ready now or promised, handled alike.
 //! - [`chain_future`]: callbacks and errbacks on a promise, flattening promises.
+//! - [`async_while`]: the asynchronous `while clause():`, with a growing interval and
+//!   a timeout it never overshoots.
+//! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
+//!   run there whichever thread calls them; a [`Logger`] on `tracing` per object.
 //! - [`Error`]: one error type with [`ErrorKind`]s to match on.
 //!
 //! # A tour
@@ -53,6 +57,43 @@
 //!
 //! // Dropping the last handle closes the loop and joins its thread.
 //! drop(lp);
+//! ```
+//!
+//! # Async objects
+//!
+//! ```
+//! use pulsar_async::{async_while, task, AsyncObject, EventLoop};
+//! use std::sync::{atomic::{AtomicU32, Ordering}, Arc};
+//! use std::time::Duration;
+//!
+//! #[derive(Clone)]
+//! struct Jobs {
+//!     lp: EventLoop,
+//!     left: Arc<AtomicU32>,
+//! }
+//!
+//! impl AsyncObject for Jobs {
+//!     fn event_loop(&self) -> Option<&EventLoop> {
+//!         Some(&self.lp)
+//!     }
+//! }
+//!
+//! impl Jobs {
+//!     /// Waits, on the object's loop, while jobs are left; `true` if it timed out.
+//!     #[task]
+//!     async fn drain(&self, timeout: Duration) -> bool {
+//!         let left = self.left.clone();
+//!         async_while(timeout, move || left.fetch_sub(1, Ordering::SeqCst) > 1)
+//!             .first_interval(Duration::from_millis(1))
+//!             .await
+//!     }
+//! }
+//!
+//! let jobs = Jobs { lp: EventLoop::new().unwrap(), left: Arc::new(AtomicU32::new(3)) };
+//! // Called from this thread, run on the loop; the promise comes back at once.
+//! let timed_out = jobs.drain(Duration::from_secs(5));
+//! assert!(!timed_out.wait().unwrap());
+//! jobs.logger().in_scope(|| tracing::info!("drained")); // tagged with the loop's name
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
