@@ -72,14 +72,23 @@ fn with_renamed_crate() -> bool {
 
 fn main() {
     let lp = EventLoop::new().unwrap();
-    let store = Store { lp: lp.clone(), data: Arc::new(vec![1, 2, 3]) };
+    let store = Store {
+        lp: lp.clone(),
+        data: Arc::new(vec![1, 2, 3]),
+    };
     let len: Promise<usize> = store.len();
     assert_eq!(len.wait().unwrap(), 3);
     assert_eq!(store.get(1, "none").wait().unwrap(), Ok(2));
     assert_eq!(store.get(9, "none").wait().unwrap(), Err("none".to_owned()));
     store.nothing().wait().unwrap();
     assert_eq!(store.early(true).wait().unwrap(), 1);
-    assert_eq!(store.with_callback(str::len, Box::new(|x| *x)).wait().unwrap(), 4);
+    assert_eq!(
+        store
+            .with_callback(str::len, Box::new(|x| *x))
+            .wait()
+            .unwrap(),
+        4
+    );
     assert_eq!(store.clone().consume((1, 2), vec![4]).wait().unwrap(), 10);
     let on_loop = pulsar_async::run_in_loop(&lp, || {
         (free(1), free_async("four".into()), with_renamed_crate())
