@@ -211,7 +211,8 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// # Panics
 ///
 /// Polling the future outside a tokio runtime with timers enabled (every
-/// [`EventLoop`](crate::EventLoop) has them) panics, as [`tokio::time::sleep`] does.
+/// [`EventLoop`](crate::EventLoop) has them) panics, as [`tokio::time::sleep`] does;
+/// so does polling it again after it resolved.
 ///
 /// # Examples
 ///
