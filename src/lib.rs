@@ -17,6 +17,10 @@
 //!   in and out (`Vec`, arrays, maps), counted per input so any number is cheap.
 //! - [`Bench`]: call an async function many times at once; time taken, latency
 //!   percentiles, throughput, as a table.
+//! - [`async_while`]: the asynchronous `while clause():`, with a growing interval and
+//!   a timeout it never overshoots.
+//! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
+//!   run there whichever thread calls them; a [`Logger`] on `tracing` per object.
 //! - [`Error`]: one error type with [`ErrorKind`]s to match on.
 //!
 //! # A tour
@@ -83,10 +87,48 @@
 //! assert_eq!(bench.results().len(), 1000);
 //! println!("{bench}");
 //! ```
+//!
+//! # Async objects
+//!
+//! ```
+//! use pulsar_async::{async_while, task, AsyncObject, EventLoop};
+//! use std::sync::{atomic::{AtomicU32, Ordering}, Arc};
+//! use std::time::Duration;
+//!
+//! #[derive(Clone)]
+//! struct Jobs {
+//!     lp: EventLoop,
+//!     left: Arc<AtomicU32>,
+//! }
+//!
+//! impl AsyncObject for Jobs {
+//!     fn event_loop(&self) -> Option<&EventLoop> {
+//!         Some(&self.lp)
+//!     }
+//! }
+//!
+//! impl Jobs {
+//!     /// Waits, on the object's loop, while jobs are left; `true` if it timed out.
+//!     #[task]
+//!     async fn drain(&self, timeout: Duration) -> bool {
+//!         let left = self.left.clone();
+//!         async_while(timeout, move || left.fetch_sub(1, Ordering::SeqCst) > 1)
+//!             .first_interval(Duration::from_millis(1))
+//!             .await
+//!     }
+//! }
+//!
+//! let jobs = Jobs { lp: EventLoop::new().unwrap(), left: Arc::new(AtomicU32::new(3)) };
+//! // Called from this thread, run on the loop; the promise comes back at once.
+//! let timed_out = jobs.drain(Duration::from_secs(5));
+//! assert!(!timed_out.wait().unwrap());
+//! jobs.logger().in_scope(|| tracing::info!("drained")); // tagged with the loop's name
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod async_while;
 mod bench;
 mod chain;
 mod debug;
@@ -95,15 +137,23 @@ mod event_loop;
 mod loom;
 mod maybe;
 mod multi;
+mod object;
 mod promise;
 mod queue;
 mod run;
+mod task;
 
+pub use async_while::{async_while, AsyncClause, AsyncWhile, SyncClause, Truthy, WhileClause};
 pub use bench::{Bench, BenchBuilder, BenchCallError, BenchFuture, Latency};
 pub use chain::{chain_future, Chain, IntoMaybeAsync, Passthrough, Propagate};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{Builder, EventLoop};
 pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
 pub use multi::{multi_async, multi_async_settled, Gather, MultiFuture};
+pub use object::{AsyncObject, Logger};
 pub use promise::{Promise, SetError, Take};
+pub use pulsar_async_macros::task;
 pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
+
+#[doc(hidden)]
+pub use task::private as __private;

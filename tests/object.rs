@@ -1,0 +1,138 @@
+//! `AsyncObject`: SPEC Part 1 "AsyncObject" — the logger's fallback order and the debug
+//! flag.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use pulsar_async::{AsyncObject, EventLoop, Logger};
+
+struct Object {
+    lp: Option<EventLoop>,
+    own: Option<Logger>,
+}
+
+impl AsyncObject for Object {
+    fn event_loop(&self) -> Option<&EventLoop> {
+        self.lp.as_ref()
+    }
+    fn own_logger(&self) -> Option<&Logger> {
+        self.own.as_ref()
+    }
+}
+
+/// A struct implementing only the required method.
+struct Minimal(EventLoop);
+
+impl AsyncObject for Minimal {
+    fn event_loop(&self) -> Option<&EventLoop> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn the_logger_is_the_objects_own_when_it_has_one() {
+    let lp = EventLoop::builder().name("io").spawn().unwrap();
+    let obj = Object {
+        lp: Some(lp),
+        own: Some(Logger::new("cache")),
+    };
+    assert_eq!(obj.logger().name(), "cache");
+}
+
+#[test]
+fn the_logger_falls_back_to_the_loops() {
+    let lp = EventLoop::builder().name("io").spawn().unwrap();
+    let obj = Object {
+        lp: Some(lp.clone()),
+        own: None,
+    };
+    assert_eq!(obj.logger().name(), "io");
+    assert_eq!(Minimal(lp).logger().name(), "io");
+}
+
+#[test]
+fn the_logger_falls_back_to_the_crates_without_a_loop() {
+    let obj = Object {
+        lp: None,
+        own: None,
+    };
+    assert_eq!(obj.logger().name(), "pulsar_async");
+    assert_eq!(Logger::default().name(), "pulsar_async");
+}
+
+#[test]
+fn debug_is_the_loops_debug_flag_and_false_without_a_loop() {
+    let lp = EventLoop::builder().debug(true).spawn().unwrap();
+    let obj = Minimal(lp.clone());
+    assert!(obj.debug());
+    lp.set_debug(false);
+    assert!(!obj.debug(), "follows the loop's flag");
+    assert!(!Object {
+        lp: None,
+        own: None
+    }
+    .debug());
+    let quiet = EventLoop::builder().debug(false).spawn().unwrap();
+    assert!(!Minimal(quiet).debug());
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn events_logged_through_a_logger_carry_its_span_and_name() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let lp = EventLoop::builder().name("io").spawn().unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let own = Object {
+            lp: Some(lp.clone()),
+            own: Some(Logger::new("cache")),
+        };
+        own.logger().in_scope(|| tracing::info!("from the object"));
+        Minimal(lp.clone())
+            .logger()
+            .in_scope(|| tracing::info!("from the loop"));
+        Object {
+            lp: None,
+            own: None,
+        }
+        .logger()
+        .in_scope(|| tracing::info!("from the crate"));
+        let custom = Logger::with_span("server", tracing::info_span!("server", port = 8080));
+        futures::executor::block_on(custom.instrument(async { tracing::info!("from a span") }));
+    });
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("object{logger=cache}"), "{text}");
+    assert!(text.contains("event_loop{logger=io}"), "{text}");
+    assert!(
+        text.contains("pulsar_async{logger=\"pulsar_async\"}"),
+        "{text}"
+    );
+    assert!(text.contains("server{port=8080}"), "{text}");
+}
+
+#[test]
+fn async_objects_can_be_trait_objects_and_loggers_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Logger>();
+    let objects: Vec<Box<dyn AsyncObject>> = vec![Box::new(Object {
+        lp: None,
+        own: None,
+    })];
+    assert!(!objects[0].debug());
+}
