@@ -8,7 +8,10 @@ use std::future::Future;
 use tracing::instrument::{Instrument, Instrumented};
 use tracing::Span;
 
+use crate::bench::Bench;
+use crate::error::{Error, ErrorKind};
 use crate::event_loop::EventLoop;
+use crate::promise::Promise;
 
 /// The name of the crate's own logger, used by objects with neither a logger nor a loop.
 const CRATE_LOGGER: &str = "pulsar_async";
@@ -321,7 +324,57 @@ pub trait AsyncObject {
         self.event_loop().is_some_and(EventLoop::is_debug)
     }
 
-    // `timeit(times, |obj| obj.method(..))`, returning a `Promise<Bench>`, joins these
-    // as a provided method once `Bench` lands; adding a provided method does not break
-    // implementors.
+    /// Benchmarks one of the object's asynchronous methods: `call(&object)` is made
+    /// `times` times, all started before any is awaited, on the object's loop (or the
+    /// current loop when the object has none), and the returned promise resolves to
+    /// the [`Bench`]: time taken, latency percentiles, throughput and every result.
+    ///
+    /// One failing call fails the bench, with that call's index (see
+    /// [`BenchCallError`](crate::BenchCallError)). `times == 0` gives an empty bench.
+    /// With no loop at all the promise fails at once with
+    /// [`ErrorKind::WrongThread`](crate::ErrorKind::WrongThread).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{task, AsyncObject, EventLoop};
+    ///
+    /// #[derive(Clone)]
+    /// struct Cache { lp: EventLoop }
+    ///
+    /// impl AsyncObject for Cache {
+    ///     fn event_loop(&self) -> Option<&EventLoop> { Some(&self.lp) }
+    /// }
+    ///
+    /// impl Cache {
+    ///     #[task]
+    ///     async fn get(&self, key: u32) -> u32 {
+    ///         tokio::task::yield_now().await;
+    ///         key * 2
+    ///     }
+    /// }
+    ///
+    /// let cache = Cache { lp: EventLoop::new().unwrap() };
+    /// let bench = cache.timeit(100, |c| c.get(21)).wait().unwrap();
+    /// assert_eq!(bench.results().len(), 100);
+    /// assert!(bench.results().iter().all(|v| *v == 42));
+    /// println!("{bench}");
+    /// ```
+    fn timeit<F, Fut, T, E>(&self, times: usize, mut call: F) -> Promise<Bench<T>>
+    where
+        Self: Clone + Send + Sized + 'static,
+        F: FnMut(&Self) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + 'static,
+    {
+        let Some(lp) = self.event_loop().cloned().or_else(EventLoop::current) else {
+            return Promise::failed(Error::new(
+                ErrorKind::WrongThread,
+                "timeit: the object has no loop and this thread runs none",
+            ));
+        };
+        let object = self.clone();
+        Bench::builder(times).spawn(&lp, move |_| call(&object))
+    }
 }

@@ -136,3 +136,83 @@ fn async_objects_can_be_trait_objects_and_loggers_cross_threads() {
     })];
     assert!(!objects[0].debug());
 }
+
+mod timeit {
+    use pulsar_async::{task, AsyncObject, BenchCallError, ErrorKind, EventLoop};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Clone)]
+    struct Counter {
+        lp: Option<EventLoop>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl AsyncObject for Counter {
+        fn event_loop(&self) -> Option<&EventLoop> {
+            self.lp.as_ref()
+        }
+    }
+
+    impl Counter {
+        #[task]
+        async fn bump(&self) -> (usize, Option<String>) {
+            tokio::task::yield_now().await;
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            (n, std::thread::current().name().map(String::from))
+        }
+
+        #[task]
+        fn fail_on_third(&self) -> usize {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            assert!(n != 2, "third call fails");
+            n
+        }
+    }
+
+    fn counter(lp: Option<EventLoop>) -> Counter {
+        Counter {
+            lp,
+            calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    #[test]
+    fn timeit_benchmarks_an_async_method_on_the_objects_loop() {
+        let c = counter(Some(
+            EventLoop::builder().name("bench-loop").spawn().unwrap(),
+        ));
+        let bench = c.timeit(50, |c| c.bump()).wait().unwrap();
+        assert_eq!(bench.results().len(), 50);
+        assert_eq!(c.calls.load(Ordering::SeqCst), 50);
+        assert!(bench
+            .results()
+            .iter()
+            .all(|(_, t)| t.as_deref() == Some("bench-loop")));
+        let latency = bench.latency().unwrap();
+        assert!(latency.min <= latency.p50 && latency.p50 <= latency.max);
+        assert!(bench.to_string().contains("p99"));
+    }
+
+    #[test]
+    fn a_failing_call_fails_timeit_with_its_index() {
+        let c = counter(Some(EventLoop::new().unwrap()));
+        let err = c.timeit(5, |c| c.fail_on_third()).wait().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Panicked);
+        assert_eq!(BenchCallError::index_of(&err), Some(2));
+    }
+
+    #[test]
+    fn timeit_of_zero_calls_is_an_empty_bench() {
+        let c = counter(Some(EventLoop::new().unwrap()));
+        let bench = c.timeit(0, |c| c.bump()).wait().unwrap();
+        assert!(bench.results().is_empty());
+    }
+
+    #[test]
+    fn timeit_without_any_loop_fails_with_wrong_thread() {
+        let c = counter(None);
+        let err = c.timeit(3, |c| c.bump()).wait().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WrongThread);
+    }
+}
