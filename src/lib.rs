@@ -157,3 +157,8 @@ pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_a
 
 #[doc(hidden)]
 pub use task::private as __private;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
