@@ -702,6 +702,9 @@ impl EventLoop {
     /// thread, and a blocking [`wait`](Promise::wait) on that thread fails instead of
     /// deadlocking.
     ///
+    /// The loop runs no work for it, so closing the loop does not settle it: whoever
+    /// holds it does (its callbacks then run on the settling thread).
+    ///
     /// # Examples
     ///
     /// ```
