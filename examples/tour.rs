@@ -4,11 +4,15 @@
 //! the tour also fails loudly if a behaviour breaks.
 
 use pulsar_async::{
-    chain_future, maybe_async, run_in_loop, run_in_loop_async, try_run_in_loop, Error, ErrorKind,
-    EventLoop, Promise,
+    async_while, chain_future, maybe_async, multi_async, multi_async_settled, run_in_loop,
+    run_in_loop_async, task, try_run_in_loop, AsyncObject, Error, ErrorKind, EventLoop, MaybeAsync,
+    Promise,
 };
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Error> {
@@ -129,14 +133,66 @@ fn main() -> Result<(), Error> {
         next.wait()?
     );
 
-    section("8. A caller-driven loop: run_until_complete on this thread");
+    section("8. multi_async: one future over many, same shape in and out");
+    let mut prices = HashMap::new();
+    for (item, cents) in [("apple", 120u32), ("pear", 95), ("fig", 300)] {
+        prices.insert(item, run_in_loop(&lp, move || cents * 2)); // promises from the loop
+    }
+    let doubled: HashMap<&str, u32> = multi_async(prices).wait()?;
+    let mut shown: Vec<_> = doubled.iter().collect();
+    shown.sort();
+    println!("   HashMap of promises -> HashMap of values, keys kept: {shown:?}");
+    let (a, b) = (Promise::new(), Promise::new());
+    let gathered = multi_async(vec![
+        MaybeAsync::from(a.clone()),
+        b.clone().into(),
+        MaybeAsync::ready("bla"),
+    ]);
+    b.set_result("b").map_err(Error::from)?;
+    a.set_result("a").map_err(Error::from)?;
+    println!(
+        "   [pending a, pending b, \"bla\"], b settled first -> {:?}",
+        gathered.wait()?
+    );
+    let settled = multi_async_settled(vec![
+        Promise::resolved(1u8),
+        Promise::failed(Error::user("bad")),
+    ]);
+    println!(
+        "   raise_on_error = false -> failures() = {:?}",
+        settled
+            .failures()
+            .iter()
+            .map(|(i, e)| (*i, e.to_string()))
+            .collect::<Vec<_>>()
+    );
+
+    section("9. AsyncObject + #[task]: methods run on the object's loop, whoever calls");
+    let store = Store {
+        lp: EventLoop::builder().name("store").spawn()?,
+        hits: Arc::new(AtomicU64::new(0)),
+    };
+    let remote = store.clone();
+    let from_thread = std::thread::spawn(move || remote.get(7).wait())
+        .join()
+        .expect("caller")?;
+    println!("   store.get(7) from another thread -> {from_thread:?}");
+    let waited = async_while_hits(&store)?;
+    println!("   async_while(hits < 3) on the loop -> still waiting = {waited}");
+    let bench = store.timeit(2_000, |s| s.get(1)).wait()?;
+    println!("   store.timeit(2000, |s| s.get(1)):");
+    for line in bench.to_string().lines() {
+        println!("     {line}");
+    }
+
+    section("10. A caller-driven loop: run_until_complete on this thread");
     let driven = EventLoop::builder().name("driven").build_driven()?;
     let queued = run_in_loop(&driven, || 5);
     println!("   queued call before running: done = {}", queued.is_done());
     let out = driven.run_until_complete(async move { queued.await.map(|v| v + 1) })??;
     println!("   run_until_complete -> {out}");
 
-    section("9. Closing: pending work fails with loop-closed; the thread is joined");
+    section("11. Closing: pending work fails with loop-closed; the thread is joined");
     let timer = lp.call_later(Duration::from_secs(3600), || "never");
     drop(lp);
     println!(
@@ -146,6 +202,49 @@ fn main() -> Result<(), Error> {
 
     println!("\ntour complete");
     Ok(())
+}
+
+/// An object bound to a loop: its `#[task]` methods run there.
+#[derive(Clone)]
+struct Store {
+    lp: EventLoop,
+    hits: Arc<AtomicU64>,
+}
+
+impl AsyncObject for Store {
+    fn event_loop(&self) -> Option<&EventLoop> {
+        Some(&self.lp)
+    }
+}
+
+impl Store {
+    /// Looks `key` up (here: doubles it after a yield), counting hits.
+    #[task]
+    async fn get(&self, key: u64) -> (u64, Option<String>) {
+        tokio::task::yield_now().await;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        (key * 2, std::thread::current().name().map(String::from))
+    }
+
+    /// Waits on the loop while fewer than `n` hits were counted (at most 5 s).
+    #[task]
+    async fn wait_for_hits(&self, n: u64) -> bool {
+        let hits = self.hits.clone();
+        async_while(Duration::from_secs(5), move || {
+            hits.load(Ordering::Relaxed) < n
+        })
+        .first_interval(Duration::from_millis(1))
+        .await
+    }
+}
+
+/// Starts a wait for 3 hits, then makes them from this thread.
+fn async_while_hits(store: &Store) -> Result<bool, Error> {
+    let waiting = store.wait_for_hits(3);
+    for key in 0..2 {
+        store.get(key).wait()?;
+    }
+    waiting.wait()
 }
 
 fn section(title: &str) {

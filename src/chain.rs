@@ -50,6 +50,27 @@ impl<U> IntoMaybeAsync for MaybeAsync<U> {
     }
 }
 
+/// The callback of a chain that has none: the source's value passes through.
+///
+/// # Examples
+///
+/// ```
+/// let pass: pulsar_async::Passthrough<u8> = Ok;
+/// assert_eq!(pass(1).unwrap(), 1);
+/// ```
+pub type Passthrough<T> = fn(T) -> Result<T, Error>;
+
+/// The errback of a chain that has none: the source's error passes through.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::ErrorKind;
+/// let propagate: pulsar_async::Propagate<u8> = Err;
+/// assert_eq!(propagate(ErrorKind::Timeout.into()).unwrap_err().kind(), ErrorKind::Timeout);
+/// ```
+pub type Propagate<U> = fn(Error) -> Result<U, Error>;
+
 /// Chains a next promise to `source` (a [`Promise`] or a [`MaybeAsync`]; use
 /// [`maybe_async`](crate::maybe_async) for any other future).
 ///
@@ -92,7 +113,7 @@ impl<U> IntoMaybeAsync for MaybeAsync<U> {
 #[allow(clippy::type_complexity)] // the default callback and errback, spelled out
 pub fn chain_future<T>(
     source: impl Into<MaybeAsync<T>>,
-) -> Chain<T, T, fn(T) -> Result<T, Error>, fn(Error) -> Result<T, Error>> {
+) -> Chain<T, T, Passthrough<T>, Propagate<T>> {
     Chain {
         source: source.into(),
         callback: Ok,
@@ -135,11 +156,7 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
-    #[allow(clippy::type_complexity)] // the default errback, spelled out
-    pub fn callback<C2, R>(
-        self,
-        callback: C2,
-    ) -> Chain<T, R::Output, C2, fn(Error) -> Result<R::Output, Error>>
+    pub fn callback<C2, R>(self, callback: C2) -> Chain<T, R::Output, C2, Propagate<R::Output>>
     where
         C2: FnOnce(T) -> R,
         R: IntoMaybeAsync,

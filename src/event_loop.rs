@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::task::LocalSet;
 
+use crate::debug::Origin;
 use crate::error::{Error, ErrorKind};
 use crate::promise::{run_guarded, CallTask, Completer, Job, Promise, Schedule, Scheduler};
 use crate::queue::{Injector, Task};
@@ -59,8 +60,10 @@ pub struct EventLoop {
 /// What a loop shares between its handles, its thread and the promises bound to it.
 pub(crate) struct LoopShared {
     id: u64,
-    name: String,
+    name: Arc<str>,
     debug: AtomicBool,
+    /// Debug mode reports calls and task polls that take at least this long.
+    slow_callback: Duration,
     owns_thread: bool,
     thread: OnceLock<ThreadId>,
     injector: Injector,
@@ -79,6 +82,24 @@ impl Schedule for LoopShared {
     fn is_loop_thread(&self) -> bool {
         self.thread.get() == Some(&std::thread::current().id())
     }
+
+    fn is_debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+}
+
+impl LoopShared {
+    /// Where work submitted now comes from, when debug mode is on.
+    #[track_caller]
+    pub(crate) fn origin(&self, what: &'static str) -> Option<Origin> {
+        let at = std::panic::Location::caller();
+        self.is_debug().then(|| Origin {
+            loop_name: self.name.clone(),
+            what,
+            at,
+            threshold: self.slow_callback,
+        })
+    }
 }
 
 /// Configures and starts an [`EventLoop`].
@@ -96,12 +117,13 @@ pub struct Builder {
     name: Option<String>,
     debug: bool,
     spin: Duration,
+    slow_callback: Duration,
 }
 
 impl Builder {
     /// A builder with the defaults: a generated name, debug off (unless the
-    /// `PULSAR_ASYNC_DEBUG` environment variable is `1`), a 10 µs spin window (see
-    /// [`spin`](Builder::spin)).
+    /// `PULSAR_ASYNC_DEBUG` environment variable is `1`), a 100 ms slow-callback
+    /// threshold, a 10 µs spin window (see [`spin`](Builder::spin)).
     ///
     /// # Examples
     ///
@@ -112,8 +134,9 @@ impl Builder {
     pub fn new() -> Self {
         Builder {
             name: None,
-            debug: std::env::var("PULSAR_ASYNC_DEBUG").is_ok_and(|v| v == "1"),
+            debug: crate::debug::env_debug(),
             spin: DEFAULT_SPIN,
+            slow_callback: crate::debug::DEFAULT_SLOW_CALLBACK,
         }
     }
 
@@ -169,12 +192,37 @@ impl Builder {
         self
     }
 
+    /// In debug mode, a call or a task poll that holds the loop for at least
+    /// `threshold` is reported through `tracing` (target `pulsar_async::debug`), with
+    /// the loop's name and the place in the code the work was scheduled from.
+    /// The default is 100 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = pulsar_async::EventLoop::builder()
+    ///     .debug(true)
+    ///     .slow_callback(Duration::from_millis(5))
+    ///     .spawn()
+    ///     .unwrap();
+    /// assert_eq!(lp.slow_callback(), Duration::from_millis(5));
+    /// ```
+    pub fn slow_callback(mut self, threshold: Duration) -> Self {
+        self.slow_callback = threshold;
+        self
+    }
+
     fn shared(self, owns_thread: bool) -> Arc<LoopShared> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Arc::new(LoopShared {
             id,
-            name: self.name.unwrap_or_else(|| format!("pulsar-loop-{id}")),
+            name: self
+                .name
+                .unwrap_or_else(|| format!("pulsar-loop-{id}"))
+                .into(),
             debug: AtomicBool::new(self.debug),
+            slow_callback: self.slow_callback,
             owns_thread,
             thread: OnceLock::new(),
             injector: Injector::new(),
@@ -191,7 +239,7 @@ impl Builder {
     /// # Errors
     ///
     /// [`ErrorKind::User`] wrapping the I/O error when the runtime or the thread could
-    /// not be created.
+    /// not be created; [`ErrorKind::InvalidState`] for a name with a NUL byte.
     ///
     /// # Examples
     ///
@@ -200,11 +248,17 @@ impl Builder {
     /// assert!(lp.owns_thread());
     /// ```
     pub fn spawn(self) -> Result<EventLoop, Error> {
+        if self.name.as_deref().is_some_and(|n| n.contains('\0')) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "a loop's name (its thread's name) may not contain a NUL byte",
+            ));
+        }
         let runtime = new_runtime()?;
         let shared = self.shared(true);
         let on_thread = shared.clone();
         let handle = std::thread::Builder::new()
-            .name(shared.name.clone())
+            .name(shared.name.to_string())
             .spawn(move || thread_main(on_thread, runtime))
             .map_err(Error::user)?;
         let _ = shared.thread.set(handle.thread().id());
@@ -605,6 +659,18 @@ impl EventLoop {
         self.shared.debug.load(Ordering::Relaxed)
     }
 
+    /// The slow-callback threshold of debug mode (see [`Builder::slow_callback`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// assert_eq!(lp.slow_callback(), std::time::Duration::from_millis(100));
+    /// ```
+    pub fn slow_callback(&self) -> Duration {
+        self.shared.slow_callback
+    }
+
     /// Sets the loop's debug flag.
     ///
     /// # Examples
@@ -636,6 +702,9 @@ impl EventLoop {
     /// thread, and a blocking [`wait`](Promise::wait) on that thread fails instead of
     /// deadlocking.
     ///
+    /// The loop runs no work for it, so closing the loop does not settle it: whoever
+    /// holds it does (its callbacks then run on the settling thread).
+    ///
     /// # Examples
     ///
     /// ```
@@ -644,6 +713,7 @@ impl EventLoop {
     /// p.set_result(1).unwrap();
     /// assert_eq!(p.wait().unwrap(), 1);
     /// ```
+    #[track_caller]
     pub fn create_promise<T>(&self) -> Promise<T> {
         Promise::with_scheduler(Some(self.scheduler()))
     }
@@ -666,14 +736,25 @@ impl EventLoop {
     ///     .unwrap();
     /// assert_eq!(rx.recv().unwrap().as_deref(), Some(lp.name()));
     /// ```
+    #[track_caller]
     pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-        self.submit(Box::new(f))
+        let what = std::any::type_name_of_val(&f);
+        self.submit(Box::new(f), what)
             .map_err(|_| Error::from(ErrorKind::LoopClosed))
     }
 
     /// Queues `job`; gives it back when the loop is closed.
-    pub(crate) fn submit(&self, job: Job) -> Result<(), Job> {
-        self.shared.injector.push(job)
+    /// In debug mode the job is timed, and reported with the caller's location and
+    /// `what` if it is slow.
+    #[track_caller]
+    pub(crate) fn submit(&self, job: Job, what: &'static str) -> Result<(), Job> {
+        match self.shared.origin(what) {
+            None => self.shared.injector.push(job),
+            Some(origin) => self
+                .shared
+                .injector
+                .push(crate::debug::timed_job(origin, job)),
+        }
     }
 
     /// Queues a call; gives it back when the loop is closed.
@@ -700,9 +781,13 @@ impl EventLoop {
     /// lp.run_until_complete(tokio::task::yield_now()).unwrap();
     /// assert_eq!(hits.get(), 1);
     /// ```
+    #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<(), Error> {
         let local = self.local()?;
-        local.push_local(Box::new(f));
+        match self.shared.origin(std::any::type_name_of_val(&f)) {
+            None => local.push_local(Box::new(f)),
+            Some(origin) => local.push_local(crate::debug::timed_local_job(origin, Box::new(f))),
+        }
         Ok(())
     }
 
@@ -737,6 +822,7 @@ impl EventLoop {
     /// let never = lp.call_later(Duration::from_secs(3600), || "nope");
     /// assert!(never.cancel());
     /// ```
+    #[track_caller]
     pub fn call_later<T, F>(&self, delay: Duration, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -756,6 +842,7 @@ impl EventLoop {
     /// let at = lp.time() + Duration::from_millis(1);
     /// assert_eq!(lp.call_at(at, || 5).wait().unwrap(), 5);
     /// ```
+    #[track_caller]
     pub fn call_at<T, F>(&self, when: tokio::time::Instant, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -777,6 +864,7 @@ impl EventLoop {
     /// let p = lp.spawn(async { tokio::task::yield_now().await; "done" });
     /// assert_eq!(p.wait().unwrap(), "done");
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Promise<F::Output>
     where
         F: Future + Send + 'static,
@@ -799,20 +887,22 @@ impl EventLoop {
     /// });
     /// assert_eq!(p.wait().unwrap(), 6);
     /// ```
+    #[track_caller]
     pub fn spawn_with<M, F>(&self, make: M) -> Promise<F::Output>
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future + 'static,
         F::Output: Send + Sync + 'static,
     {
-        self.spawn_settling(move || {
+        self.spawn_settling(std::any::type_name::<F>(), move || {
             let future = make();
             async move { Ok(future.await) }
         })
     }
 
     /// Runs the future made by `make` on the loop; its `Result` settles the promise.
-    pub(crate) fn spawn_settling<M, F, T>(&self, make: M) -> Promise<T>
+    #[track_caller]
+    pub(crate) fn spawn_settling<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
@@ -820,17 +910,21 @@ impl EventLoop {
     {
         let promise = self.create_promise();
         let completer = Completer::new(promise.clone());
+        let origin = self.shared.origin(what);
         let job: Job = Box::new(move || {
             if completer.is_done() {
                 return;
             }
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(make)) {
-                Ok(future) => spawn_task(future, completer),
+                Ok(future) => match origin {
+                    None => spawn_task(future, completer),
+                    Some(origin) => spawn_task(crate::debug::timed(origin, future), completer),
+                },
                 Err(payload) => completer.complete(Err(Error::from_panic(payload))),
             }
         });
         // A refused job is dropped here, failing the promise with loop-closed.
-        let _ = self.submit(job);
+        let _ = self.submit(job, what);
         promise
     }
 
@@ -849,22 +943,30 @@ impl EventLoop {
     /// let p = lp.spawn_local({ let s = shared.clone(); async move { *s + 1 } });
     /// assert_eq!(lp.run_until_complete(p).unwrap().unwrap(), 11);
     /// ```
+    #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> Promise<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         let promise = self.create_promise();
+        let origin = self.shared.origin(std::any::type_name::<F>());
+        let future = async move {
+            Ok(match origin {
+                None => future.await,
+                Some(origin) => crate::debug::timed(origin, future).await,
+            })
+        };
         match self.local() {
             Ok(local) => {
                 let completer = Completer::new(promise.clone());
                 match &*local.parts.borrow() {
                     // A caller-driven loop that is not running: queue on its task set.
                     Some((_, set)) => {
-                        let task = set.spawn_local(run_task(async { Ok(future.await) }, completer));
+                        let task = set.spawn_local(run_task(future, completer));
                         promise.on_cancel(abort_hook(&task));
                     }
-                    None => spawn_task(async { Ok(future.await) }, completer),
+                    None => spawn_task(future, completer),
                 }
             }
             Err(e) => {
@@ -999,7 +1101,7 @@ impl EventLoop {
         }
         self.shared.stop_requested.store(true, Ordering::Release);
         // Wake the loop so it sees the request.
-        let _ = self.submit(Box::new(|| {}));
+        let _ = self.submit(Box::new(|| {}), "stop");
     }
 
     /// Closes the loop: calls still queued, tasks and timers fail with

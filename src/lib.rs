@@ -13,6 +13,14 @@
 //!   promise back at once.
 //! - [`maybe_async`] / [`MaybeAsync`]: a value ready now or promised, handled alike.
 //! - [`chain_future`]: callbacks and errbacks on a promise, flattening promises.
+//! - [`multi_async`] / [`MultiFuture`]: one future over many values, the same shape
+//!   in and out (`Vec`, arrays, maps), counted per input so any number is cheap.
+//! - [`Bench`]: call an async function many times at once; time taken, latency
+//!   percentiles, throughput, as a table.
+//! - [`async_while`]: the asynchronous `while clause():`, with a growing interval and
+//!   a timeout it never overshoots.
+//! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
+//!   run there whichever thread calls them; a [`Logger`] on `tracing` per object.
 //! - [`Error`]: one error type with [`ErrorKind`]s to match on.
 //!
 //! # A tour
@@ -54,22 +62,103 @@
 //! // Dropping the last handle closes the loop and joins its thread.
 //! drop(lp);
 //! ```
+//!
+//! # Gathering and benchmarking
+//!
+//! ```
+//! use pulsar_async::{multi_async, multi_async_settled, run_in_loop, Bench, Error, EventLoop};
+//! use std::collections::HashMap;
+//!
+//! let lp = EventLoop::new().unwrap();
+//!
+//! // Promises of any loop or thread, gathered into the same shape they came in.
+//! let prices = HashMap::from([("tea", run_in_loop(&lp, || 3)), ("cake", run_in_loop(&lp, || 5))]);
+//! let prices = multi_async(prices).wait().unwrap();
+//! assert_eq!(prices["cake"], 5);
+//!
+//! // Without raise-on-error, failures stay in their slots and are listed by key.
+//! let mixed = multi_async_settled(vec![Ok(1), Err(Error::user("sold out"))]);
+//! assert_eq!(mixed.failures()[0].0, 1);
+//! assert!(mixed.wait().unwrap()[1].is_err());
+//!
+//! // A bench of 1000 calls on the loop, all started at once.
+//! let bench = Bench::builder(1000).spawn(&lp, |i| async move { Ok::<_, Error>(i % 7) });
+//! let bench = bench.wait().unwrap();
+//! assert_eq!(bench.results().len(), 1000);
+//! println!("{bench}");
+//! ```
+//!
+//! # Async objects
+//!
+//! ```
+//! use pulsar_async::{async_while, task, AsyncObject, EventLoop};
+//! use std::sync::{atomic::{AtomicU32, Ordering}, Arc};
+//! use std::time::Duration;
+//!
+//! #[derive(Clone)]
+//! struct Jobs {
+//!     lp: EventLoop,
+//!     left: Arc<AtomicU32>,
+//! }
+//!
+//! impl AsyncObject for Jobs {
+//!     fn event_loop(&self) -> Option<&EventLoop> {
+//!         Some(&self.lp)
+//!     }
+//! }
+//!
+//! impl Jobs {
+//!     /// Waits, on the object's loop, while jobs are left; `true` if it timed out.
+//!     #[task]
+//!     async fn drain(&self, timeout: Duration) -> bool {
+//!         let left = self.left.clone();
+//!         async_while(timeout, move || left.fetch_sub(1, Ordering::SeqCst) > 1)
+//!             .first_interval(Duration::from_millis(1))
+//!             .await
+//!     }
+//! }
+//!
+//! let jobs = Jobs { lp: EventLoop::new().unwrap(), left: Arc::new(AtomicU32::new(3)) };
+//! // Called from this thread, run on the loop; the promise comes back at once.
+//! let timed_out = jobs.drain(Duration::from_secs(5));
+//! assert!(!timed_out.wait().unwrap());
+//! jobs.logger().in_scope(|| tracing::info!("drained")); // tagged with the loop's name
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+mod async_while;
+mod bench;
 mod chain;
+mod debug;
 mod error;
 mod event_loop;
 mod loom;
 mod maybe;
+mod multi;
+mod object;
 mod promise;
 mod queue;
 mod run;
+mod task;
 
-pub use chain::{chain_future, Chain, IntoMaybeAsync};
+pub use async_while::{async_while, AsyncClause, AsyncWhile, SyncClause, Truthy, WhileClause};
+pub use bench::{Bench, BenchBuilder, BenchCallError, BenchFuture, Latency};
+pub use chain::{chain_future, Chain, IntoMaybeAsync, Passthrough, Propagate};
 pub use error::{Error, ErrorKind};
 pub use event_loop::{Builder, EventLoop};
 pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
+pub use multi::{multi_async, multi_async_settled, Gather, MultiFuture};
+pub use object::{AsyncObject, Logger};
 pub use promise::{Promise, SetError, Take};
+pub use pulsar_async_macros::task;
 pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
+
+#[doc(hidden)]
+pub use task::private as __private;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -193,7 +193,8 @@ impl<T> fmt::Debug for MaybeAsync<T> {
 }
 
 /// Handles a possibly asynchronous value: polls `future` once, now. If it is ready,
-/// its output comes back as a ready [`MaybeAsync`] with no task and no allocation;
+/// its output comes back as a ready [`MaybeAsync`] with no task (the future is boxed
+/// once, so that a pending one can move on to a task);
 /// otherwise the rest of it runs as a task, on the current [`EventLoop`] when this
 /// thread has one, else on the current tokio runtime, and a promise of it comes back.
 ///
@@ -252,13 +253,17 @@ where
     F: Future + Send + 'static,
     F::Output: Send + Sync + 'static,
 {
+    // Boxed once, so that a pending future can move on to a task after this poll.
     let mut future = Box::pin(catch_panic(future));
     let mut cx = Context::from_waker(Waker::noop());
-    if let Poll::Ready(outcome) = future.as_mut().poll(&mut cx) {
+    // Outside tokio's cooperative budget: a resource that is ready must not look
+    // pending because the calling task has used up its budget.
+    let mut first_poll = tokio::task::unconstrained(&mut future);
+    if let Poll::Ready(outcome) = Pin::new(&mut first_poll).poll(&mut cx) {
         return MaybeAsync::from(outcome);
     }
     match lp {
-        Some(lp) => MaybeAsync::from(lp.spawn_settling(move || future)),
+        Some(lp) => MaybeAsync::from(lp.spawn_settling(std::any::type_name::<F>(), move || future)),
         None => match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let promise = Promise::new();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Wake, Waker};
@@ -20,6 +20,8 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     fn schedule(&self, job: Job) -> Result<(), Job>;
     /// `true` when the current thread is the one that runs the loop.
     fn is_loop_thread(&self) -> bool;
+    /// The loop's debug flag.
+    fn is_debug(&self) -> bool;
 }
 
 pub(crate) type Scheduler = std::sync::Arc<dyn Schedule>;
@@ -78,6 +80,11 @@ pub(crate) struct Shared<T, C: ?Sized = dyn CallSlot> {
     state: AtomicUsize,
     waiters: Mutex<Waiters<T>>,
     scheduler: Option<Scheduler>,
+    /// Where the promise was made, for debug reports.
+    created_at: &'static Location<'static>,
+    /// Set when anything reads the outcome; a failure nobody read is reported in
+    /// debug mode when the promise goes away.
+    retrieved: std::sync::atomic::AtomicBool,
     // Under loom the call lives in a separate allocation (see `SeparateCall`).
     #[cfg_attr(loom, allow(dead_code))]
     call: C,
@@ -360,10 +367,12 @@ impl<T> Promise<T> {
     /// let p = Promise::<String>::new();
     /// assert!(!p.is_done());
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
         Promise::with_scheduler(None)
     }
 
+    #[track_caller]
     pub(crate) fn with_scheduler(scheduler: Option<Scheduler>) -> Self {
         Promise {
             shared: new_shared(Shared {
@@ -371,6 +380,8 @@ impl<T> Promise<T> {
                 state: AtomicUsize::new(0),
                 waiters: Mutex::new(Waiters::pending()),
                 scheduler,
+                created_at: Location::caller(),
+                retrieved: std::sync::atomic::AtomicBool::new(false),
                 call: (),
             }),
             slot: 0,
@@ -379,6 +390,7 @@ impl<T> Promise<T> {
 
     /// A promise bound to `scheduler` that `f` settles, and the task that runs `f`:
     /// both in one allocation.
+    #[track_caller]
     pub(crate) fn for_call<F>(scheduler: Scheduler, f: F) -> (Self, CallTask)
     where
         T: Send + Sync + 'static,
@@ -391,6 +403,8 @@ impl<T> Promise<T> {
                 state: AtomicUsize::new(0),
                 waiters: Mutex::new(Waiters::pending()),
                 scheduler: Some(scheduler),
+                created_at: Location::caller(),
+                retrieved: std::sync::atomic::AtomicBool::new(false),
                 call: CallCell(Mutex::new(Some(f))),
             });
             let task = CallTask(Some(shared.clone()));
@@ -419,6 +433,7 @@ impl<T> Promise<T> {
     /// use pulsar_async::Promise;
     /// assert_eq!(Promise::resolved(3).try_result().unwrap(), 3);
     /// ```
+    #[track_caller]
     pub fn resolved(value: T) -> Self {
         Promise::settled(Ok(value))
     }
@@ -432,16 +447,19 @@ impl<T> Promise<T> {
     /// let p = Promise::<u8>::failed(Error::from(ErrorKind::Timeout));
     /// assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::Timeout);
     /// ```
+    #[track_caller]
     pub fn failed(error: Error) -> Self {
         Promise::settled(Err(error))
     }
 
+    #[track_caller]
     pub(crate) fn settled(outcome: Result<T, Error>) -> Self {
         Promise::settled_in(outcome, None)
     }
 
     /// A promise born done with `outcome`, bound to `scheduler`: nobody can be
     /// waiting on it yet, so it is built done instead of settled.
+    #[track_caller]
     pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
         Promise {
             shared: new_shared(Shared {
@@ -453,6 +471,8 @@ impl<T> Promise<T> {
                     extras: None,
                 }),
                 scheduler,
+                created_at: Location::caller(),
+                retrieved: std::sync::atomic::AtomicBool::new(false),
                 call: (),
             }),
             slot: 0,
@@ -501,7 +521,7 @@ impl<T> Promise<T> {
     /// assert_eq!(p.peek().unwrap().as_ref().unwrap(), &vec![1, 2]);
     /// ```
     pub fn peek(&self) -> Option<&Result<T, Error>> {
-        self.shared.outcome.get()
+        self.shared.read()
     }
 
     /// Settles the promise with `value`.
@@ -783,7 +803,7 @@ impl<T: Clone> Promise<T> {
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
     pub fn try_result(&self) -> Result<T, Error> {
-        match self.shared.outcome.get() {
+        match self.shared.read() {
             Some(outcome) => outcome.clone(),
             None => Err(Error::new(
                 ErrorKind::InvalidState,
@@ -887,7 +907,7 @@ fn dispatch_callbacks<T: Send + Sync + 'static>(
     callbacks: Vec<Callback<T>>,
 ) -> Job {
     Box::new(move || {
-        if let Some(outcome) = shared.outcome.get() {
+        if let Some(outcome) = shared.read() {
             for callback in callbacks {
                 run_guarded(|| callback(outcome), "done-callback");
             }
@@ -963,6 +983,32 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T> Shared<T> {
+    /// The outcome, marked as read.
+    fn read(&self) -> Option<&Result<T, Error>> {
+        let outcome = self.outcome.get();
+        if outcome.is_some() {
+            self.retrieved
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+impl<T, C: ?Sized> Drop for Shared<T, C> {
+    fn drop(&mut self) {
+        if let Some(Err(error)) = self.outcome.get() {
+            let debug = match &self.scheduler {
+                Some(scheduler) => scheduler.is_debug(),
+                None => crate::debug::env_debug(),
+            };
+            if debug && !error.is_cancelled() && !*self.retrieved.get_mut() {
+                crate::debug::report_unretrieved(error, self.created_at);
+            }
+        }
+    }
+}
+
 impl<T> Clone for Promise<T> {
     fn clone(&self) -> Self {
         Promise {
@@ -991,7 +1037,7 @@ impl<T: Clone> Future for Promise<T> {
         if let Some(outcome) = this.take_if_unique() {
             return Poll::Ready(outcome);
         }
-        Poll::Ready(match this.shared.outcome.get() {
+        Poll::Ready(match this.shared.read() {
             Some(outcome) => outcome.clone(),
             None => Err(Error::new(
                 ErrorKind::InvalidState,

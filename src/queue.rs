@@ -211,6 +211,9 @@ mod loom_tests {
         fn is_loop_thread(&self) -> bool {
             false
         }
+        fn is_debug(&self) -> bool {
+            false
+        }
     }
 
     #[test]

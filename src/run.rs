@@ -3,10 +3,11 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
 use crate::event_loop::EventLoop;
-use crate::promise::Promise;
+use crate::promise::{Completer, Job, Promise};
 
 /// Runs `f` on the thread of `lp` and returns at once a promise of its value.
 ///
@@ -28,12 +29,13 @@ use crate::promise::Promise;
 /// let name = run_in_loop(&lp, || std::thread::current().name().map(String::from));
 /// assert_eq!(name.wait().unwrap().as_deref(), Some(lp.name()));
 /// ```
+#[track_caller]
 pub fn run_in_loop<T, F>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + Sync + 'static,
 {
-    submit_call(lp, move || Ok(f()))
+    submit_call(lp, std::any::type_name::<F>(), move || Ok(f()))
 }
 
 /// Like [`run_in_loop`], for a callable that returns a `Result`: an `Err` becomes the
@@ -51,13 +53,16 @@ where
 /// assert_eq!(err.kind(), ErrorKind::User);
 /// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
 /// ```
+#[track_caller]
 pub fn try_run_in_loop<T, E, F>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     T: Send + Sync + 'static,
 {
-    submit_call(lp, move || f().map_err(Error::user))
+    submit_call(lp, std::any::type_name::<F>(), move || {
+        f().map_err(Error::user)
+    })
 }
 
 /// Like [`run_in_loop`], for a callable that returns a future: `f` runs on the loop's
@@ -80,6 +85,7 @@ where
 /// });
 /// assert_eq!(p.wait().unwrap(), 21);
 /// ```
+#[track_caller]
 pub fn run_in_loop_async<T, F, Fut>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -101,6 +107,7 @@ where
 /// let p = try_run_in_loop_async(&lp, || async { "7".parse::<u8>() });
 /// assert_eq!(p.wait().unwrap(), 7);
 /// ```
+#[track_caller]
 pub fn try_run_in_loop_async<T, E, F, Fut>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
@@ -108,18 +115,36 @@ where
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     T: Send + Sync + 'static,
 {
-    lp.spawn_settling(move || {
+    lp.spawn_settling(std::any::type_name::<Fut>(), move || {
         let future = f();
         async move { future.await.map_err(Error::user) }
     })
 }
 
 /// Queues a call that settles a loop-bound promise with `f`'s outcome.
-fn submit_call<T, F>(lp: &EventLoop, f: F) -> Promise<T>
+#[track_caller]
+fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + Sync + 'static,
 {
+    if lp.is_debug() {
+        // Debug mode times each call and reports where it came from: a boxed job.
+        let promise = lp.create_promise();
+        let completer = Completer::new(promise.clone());
+        let job: Job = Box::new(move || {
+            if completer.is_done() {
+                return;
+            }
+            let outcome =
+                catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::from_panic(p)));
+            completer.complete(outcome);
+        });
+        // A refused job is dropped here, failing the promise with loop-closed.
+        let _ = lp.submit(job, what);
+        return promise;
+    }
+    // The call and its promise in one allocation.
     let (promise, call) = Promise::for_call(lp.scheduler(), f);
     // A refused call is dropped here, failing the promise with loop-closed.
     let _ = lp.submit_call(call);

@@ -153,7 +153,7 @@ fn cancelling_the_promise_of_a_running_future_aborts_it_on_the_loop() {
     started.wait().unwrap();
     assert!(p.cancel());
     // Any later call runs after the abort was processed.
-    run_in_loop_async(&lp, || tokio::task::yield_now())
+    run_in_loop_async(&lp, tokio::task::yield_now)
         .wait()
         .unwrap();
     assert!(dropped.load(Ordering::SeqCst));
@@ -169,15 +169,15 @@ fn not_send_state_on_a_loop_is_mutated_by_calls_from_other_threads() {
         .map(|t| {
             let lp = lp.clone();
             thread::spawn(move || {
-                let last = (0..250)
-                    .map(|i| {
-                        run_in_loop(&lp, move || {
-                            STATE.with(|s| s.borrow_mut().push(t * 1000 + i))
-                        })
-                    })
-                    .last()
-                    .unwrap();
-                last.wait().unwrap();
+                let mut calls = Vec::new();
+                for i in 0..250 {
+                    calls.push(run_in_loop(&lp, move || {
+                        STATE.with(|s| s.borrow_mut().push(t * 1000 + i))
+                    }));
+                }
+                for call in calls {
+                    call.wait().unwrap();
+                }
             })
         })
         .collect();

@@ -1,0 +1,503 @@
+//! [`async_while`]: the asynchronous `while clause():`, re-checking a condition with a
+//! growing interval until it is false or a timeout passes.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+/// A value that reads as true or false, as a `while` condition does in Python.
+///
+/// [`async_while`] goes on while its clause returns a truthy value, and returns the
+/// last value it got: falsy when the condition was met, truthy when it timed out.
+///
+/// Implemented for `bool`, `Option<T>` (`Some` is truthy), the integer types (non-zero
+/// is truthy), and `Vec<T>`, `String` and `&str` (non-empty is truthy). Implement it
+/// for your own types to return them from a clause.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::Truthy;
+///
+/// assert!(true.is_truthy());
+/// assert!(!None::<u8>.is_truthy());
+/// assert!(Some(0).is_truthy());
+/// assert!(!0usize.is_truthy());
+/// assert!(vec![1].is_truthy());
+/// assert!(!"".is_truthy());
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read as true or false",
+    label = "an `async_while` clause must return a `Truthy` value",
+    note = "return a `bool` or an `Option`, or implement `pulsar_async::Truthy` for `{Self}`"
+)]
+pub trait Truthy {
+    /// `true` when the value counts as true (the `while` goes on).
+    fn is_truthy(&self) -> bool;
+}
+
+impl Truthy for bool {
+    fn is_truthy(&self) -> bool {
+        *self
+    }
+}
+
+impl<T> Truthy for Option<T> {
+    fn is_truthy(&self) -> bool {
+        self.is_some()
+    }
+}
+
+impl<T> Truthy for Vec<T> {
+    fn is_truthy(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+impl Truthy for String {
+    fn is_truthy(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+impl Truthy for &str {
+    fn is_truthy(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
+macro_rules! truthy_integers {
+    ($($t:ty)*) => {$(
+        impl Truthy for $t {
+            fn is_truthy(&self) -> bool {
+                *self != 0
+            }
+        }
+    )*};
+}
+
+truthy_integers!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
+
+/// The condition of an [`async_while`]: a closure returning a [`Truthy`] value, or a
+/// closure returning a future of one.
+///
+/// You never implement this trait: it is implemented for every `FnMut() -> R` with
+/// `R: Truthy` (marker [`SyncClause`]) and every `FnMut() -> F` with `F: Future` whose
+/// output is `Truthy` (marker [`AsyncClause`]). The marker only tells the two apart,
+/// and is inferred.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{AsyncClause, SyncClause, WhileClause};
+///
+/// fn takes<M>(_: impl WhileClause<M>) {}
+/// takes::<SyncClause>(|| true);
+/// takes::<AsyncClause>(|| async { None::<u8> });
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `async_while` clause",
+    label = "expected a closure returning a `Truthy` value, or a future of one",
+    note = "a clause is `|| -> bool`, `|| -> Option<T>`, or `|| async {{ .. }}` returning one of those"
+)]
+pub trait WhileClause<Marker> {
+    /// The value the clause returns.
+    type Output: Truthy;
+    /// The future of one evaluation.
+    type Future: Future<Output = Self::Output>;
+
+    /// Evaluates the clause once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{SyncClause, WhileClause};
+    /// let mut clause = || 7u8;
+    /// let value = futures::executor::block_on(WhileClause::<SyncClause>::evaluate(&mut clause));
+    /// assert_eq!(value, 7);
+    /// ```
+    fn evaluate(&mut self) -> Self::Future;
+}
+
+/// Marks a [`WhileClause`] that returns its value directly.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{SyncClause, WhileClause};
+/// fn sync_only(_: impl WhileClause<SyncClause>) {}
+/// sync_only(|| false);
+/// ```
+#[derive(Debug)]
+pub enum SyncClause {}
+
+/// Marks a [`WhileClause`] that returns a future of its value.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{AsyncClause, WhileClause};
+/// fn async_only(_: impl WhileClause<AsyncClause>) {}
+/// async_only(|| async { false });
+/// ```
+#[derive(Debug)]
+pub enum AsyncClause {}
+
+impl<F, R> WhileClause<SyncClause> for F
+where
+    F: FnMut() -> R,
+    R: Truthy,
+{
+    type Output = R;
+    type Future = std::future::Ready<R>;
+
+    fn evaluate(&mut self) -> Self::Future {
+        std::future::ready(self())
+    }
+}
+
+impl<F, Fut> WhileClause<AsyncClause> for F
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+    Fut::Output: Truthy,
+{
+    type Output = Fut::Output;
+    type Future = Fut;
+
+    fn evaluate(&mut self) -> Self::Future {
+        self()
+    }
+}
+
+/// The default first interval: 0.1 s.
+const FIRST_INTERVAL: Duration = Duration::from_millis(100);
+/// The default growth of the interval per round: 0.1 s.
+const INTERVAL_STEP: Duration = Duration::from_millis(100);
+/// The default longest interval: 1 s.
+const MAX_INTERVAL: Duration = Duration::from_secs(1);
+/// A sleep that stands for "forever" when an interval overflows the clock.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// The asynchronous `while clause():` — waits while `clause` returns a truthy value.
+///
+/// The clause is evaluated at once. While its value is truthy, the future sleeps and
+/// evaluates it again; the sleeps start at 0.1 s and grow by 0.1 s per round up to
+/// 1 s (0.1, 0.2, ..., 1.0, 1.0, ...); see
+/// [`first_interval`](AsyncWhile::first_interval),
+/// [`interval_step`](AsyncWhile::interval_step) and
+/// [`max_interval`](AsyncWhile::max_interval) to change them. It resolves to the last
+/// value of the clause: falsy when the condition was met, truthy when it timed out.
+///
+/// `timeout` counts from the first poll. [`Duration::ZERO`] means no timeout, as in
+/// Pulsar. With a timeout, the future never resolves after the deadline:
+/// - the last sleep is cut short to end at the deadline, and then the clause is not
+///   evaluated again;
+/// - the clause's own run time counts: an async clause still running at the
+///   deadline is dropped and the previous (truthy) value is returned. Only the first
+///   evaluation, which has no previous value, is always awaited to its end.
+///
+/// The clause may return its value ([`SyncClause`]) or a future of it
+/// ([`AsyncClause`]); it runs in the task that awaits the `AsyncWhile`, so it may
+/// borrow local, `!Send` state.
+///
+/// Time is tokio's clock ([`tokio::time`]), so tests can pause it.
+///
+/// # Panics
+///
+/// Polling the future outside a tokio runtime with timers enabled (every
+/// [`EventLoop`](crate::EventLoop) has them) panics, as [`tokio::time::sleep`] does;
+/// so does polling it again after it resolved.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{async_while, EventLoop};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// let lp = EventLoop::builder().build_driven().unwrap();
+/// lp.run_until_complete(async {
+///     // Wait while the job is still pending, for at most 5 s.
+///     let pending = Arc::new(AtomicU32::new(3));
+///     let p = pending.clone();
+///     let left = async_while(Duration::from_secs(5), move || p.fetch_sub(1, Ordering::SeqCst) > 1)
+///         .first_interval(Duration::from_millis(1))
+///         .interval_step(Duration::ZERO)
+///         .await;
+///     assert!(!left); // falsy: the condition was met
+///
+///     // An async clause that never gets there times out with a truthy value.
+///     let timed_out = async_while(Duration::from_millis(20), || async { Some("busy") }).await;
+///     assert_eq!(timed_out, Some("busy"));
+/// })
+/// .unwrap();
+/// ```
+pub fn async_while<C, M>(timeout: Duration, clause: C) -> AsyncWhile<C, M>
+where
+    C: WhileClause<M>,
+{
+    AsyncWhile {
+        clause,
+        timeout: (!timeout.is_zero()).then_some(timeout),
+        first: FIRST_INTERVAL,
+        step: INTERVAL_STEP,
+        max: MAX_INTERVAL,
+        deadline: None,
+        interval: FIRST_INTERVAL,
+        timer: None,
+        phase: Phase::Start,
+        _marker: PhantomData,
+    }
+}
+
+/// The future of [`async_while`]; configure its intervals before awaiting it.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::async_while;
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let mut rounds = 0;
+/// let still = async_while(Duration::ZERO, || { rounds += 1; rounds < 3 })
+///     .first_interval(Duration::from_millis(2))
+///     .interval_step(Duration::from_millis(1))
+///     .max_interval(Duration::from_millis(3))
+///     .await;
+/// assert!(!still);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct AsyncWhile<C: WhileClause<M>, M> {
+    clause: C,
+    timeout: Option<Duration>,
+    first: Duration,
+    step: Duration,
+    max: Duration,
+    /// Set on the first poll, from `timeout`.
+    deadline: Option<Instant>,
+    /// The next sleep.
+    interval: Duration,
+    /// One timer, reset for each sleep and for racing an evaluation to the deadline.
+    timer: Option<Pin<Box<Sleep>>>,
+    phase: Phase<C::Future, C::Output>,
+    _marker: PhantomData<fn() -> M>,
+}
+
+enum Phase<F, R> {
+    /// Not polled yet.
+    Start,
+    /// Evaluating the clause; `last` is the previous (truthy) value, if any.
+    Evaluating { eval: Pin<Box<F>>, last: Option<R> },
+    /// Sleeping on the timer; `last` is the truthy value that made us sleep.
+    Sleeping { last: R },
+    /// Done waiting (a sleep, or one yield for a zero interval): check the
+    /// deadline, then evaluate again.
+    Awake { last: R },
+    /// Resolved.
+    Done,
+}
+
+// No field is ever pinned in place: the clause future and the timer are boxed.
+impl<C: WhileClause<M>, M> Unpin for AsyncWhile<C, M> {}
+
+impl<C: WhileClause<M>, M> AsyncWhile<C, M> {
+    /// The first sleep (default 0.1 s). It is capped by
+    /// [`max_interval`](AsyncWhile::max_interval).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let w = pulsar_async::async_while(Duration::ZERO, || false)
+    ///     .first_interval(Duration::from_millis(10));
+    /// # drop(w);
+    /// ```
+    pub fn first_interval(mut self, first: Duration) -> Self {
+        self.first = first;
+        self
+    }
+
+    /// How much each sleep grows over the one before (default 0.1 s); zero keeps the
+    /// interval fixed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fixed = pulsar_async::async_while(Duration::ZERO, || false)
+    ///     .interval_step(Duration::ZERO);
+    /// # drop(fixed);
+    /// ```
+    pub fn interval_step(mut self, step: Duration) -> Self {
+        self.step = step;
+        self
+    }
+
+    /// The longest sleep (default 1 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let w = pulsar_async::async_while(Duration::ZERO, || false)
+    ///     .max_interval(Duration::from_secs(5));
+    /// # drop(w);
+    /// ```
+    pub fn max_interval(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// The timeout, or `None` when there is none (a zero timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pulsar_async::async_while;
+    /// assert_eq!(async_while(Duration::ZERO, || false).timeout(), None);
+    /// let t = Duration::from_secs(3);
+    /// assert_eq!(async_while(t, || false).timeout(), Some(t));
+    /// ```
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn deadline_passed(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
+    }
+
+    /// Sets the timer to `when` (creating it on first use) and polls it.
+    fn poll_timer(&mut self, when: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != when {
+                    timer.as_mut().reset(when);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(when))),
+        };
+        timer.as_mut().poll(cx)
+    }
+}
+
+impl<C: WhileClause<M>, M> Future for AsyncWhile<C, M> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.phase, Phase::Done) {
+                Phase::Start => {
+                    let now = Instant::now();
+                    this.deadline = this.timeout.and_then(|t| now.checked_add(t));
+                    this.interval = this.first.min(this.max);
+                    let eval = Box::pin(this.clause.evaluate());
+                    this.phase = Phase::Evaluating { eval, last: None };
+                }
+                Phase::Evaluating { mut eval, last } => match eval.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        if !value.is_truthy() {
+                            return Poll::Ready(value);
+                        }
+                        let now = Instant::now();
+                        if this.deadline_passed(now) {
+                            return Poll::Ready(value);
+                        }
+                        let mut wake = now
+                            .checked_add(this.interval)
+                            .or(this.deadline)
+                            .or_else(|| now.checked_add(FAR_FUTURE))
+                            .unwrap_or(now);
+                        if let Some(deadline) = this.deadline {
+                            wake = wake.min(deadline);
+                        }
+                        this.interval = this.interval.saturating_add(this.step).min(this.max);
+                        if wake <= now {
+                            // A zero interval: let others run before evaluating again.
+                            this.phase = Phase::Awake { last: value };
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        this.phase = Phase::Sleeping { last: value };
+                        // Arm the timer; the `Sleeping` arm polls it.
+                        if let Some(timer) = &mut this.timer {
+                            timer.as_mut().reset(wake);
+                        } else {
+                            this.timer = Some(Box::pin(tokio::time::sleep_until(wake)));
+                        }
+                    }
+                    Poll::Pending => {
+                        // A later evaluation races the deadline; the first has no
+                        // value to return, so it is always awaited.
+                        if let (Some(deadline), Some(previous)) = (this.deadline, last) {
+                            if this.poll_timer(deadline, cx).is_ready() {
+                                return Poll::Ready(previous);
+                            }
+                            this.phase = Phase::Evaluating {
+                                eval,
+                                last: Some(previous),
+                            };
+                        } else {
+                            this.phase = Phase::Evaluating { eval, last: None };
+                        }
+                        return Poll::Pending;
+                    }
+                },
+                Phase::Sleeping { last } => {
+                    let polled = match &mut this.timer {
+                        Some(timer) => timer.as_mut().poll(cx),
+                        None => Poll::Ready(()),
+                    };
+                    if polled.is_pending() {
+                        this.phase = Phase::Sleeping { last };
+                        return Poll::Pending;
+                    }
+                    this.phase = Phase::Awake { last };
+                }
+                Phase::Awake { last } => {
+                    if this.deadline_passed(Instant::now()) {
+                        // Timed out: stop without evaluating again.
+                        return Poll::Ready(last);
+                    }
+                    let eval = Box::pin(this.clause.evaluate());
+                    this.phase = Phase::Evaluating {
+                        eval,
+                        last: Some(last),
+                    };
+                }
+                Phase::Done => panic!("`AsyncWhile` polled after it resolved"),
+            }
+        }
+    }
+}
+
+impl<C: WhileClause<M>, M> fmt::Debug for AsyncWhile<C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match &self.phase {
+            Phase::Start => "start",
+            Phase::Evaluating { .. } => "evaluating",
+            Phase::Sleeping { .. } => "sleeping",
+            Phase::Awake { .. } => "awake",
+            Phase::Done => "done",
+        };
+        f.debug_struct("AsyncWhile")
+            .field("timeout", &self.timeout)
+            .field("first_interval", &self.first)
+            .field("interval_step", &self.step)
+            .field("max_interval", &self.max)
+            .field("deadline", &self.deadline)
+            .field("phase", &phase)
+            .finish()
+    }
+}

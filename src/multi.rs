@@ -1,0 +1,922 @@
+//! [`multi_async`] and [`MultiFuture`]: one future over many values, with the same
+//! shape in and out.
+//!
+//! A gather takes a container ([`Gather`]) of values that are ready now or promised
+//! ([`IntoMaybeAsync`]: a `Result`, a [`MaybeAsync`] or a [`Promise`]). Ready values are
+//! stored at once; each pending one gets a single done-callback that counts it down
+//! (and records its failure, if any) under atomics and a mutex, so that finishing `n`
+//! inputs costs `O(n)` whatever order they finish in, from whatever threads and loops
+//! they finish on: no input is ever polled again to find out whether it finished. The last one to finish builds
+//! the output container and settles one result [`Promise`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::chain::IntoMaybeAsync;
+use crate::error::{Error, ErrorKind};
+use crate::event_loop::EventLoop;
+use crate::loom::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::maybe::MaybeAsync;
+use crate::promise::Promise;
+
+/// A container that [`multi_async`] can gather: it comes apart into keyed entries and
+/// is rebuilt, with the same keys in the same order, around other values.
+///
+/// Implemented for `Vec`, `VecDeque` and arrays (keyed by index), `HashMap` (with any
+/// hasher that is `Clone`, the very hasher is kept), `BTreeMap`, and `indexmap::IndexMap`
+/// with the `indexmap` feature. Any iterator gathers into a `Vec` through
+/// [`MultiFuture`]'s `FromIterator`. Implement it for a container of your own to
+/// gather it the same way.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{multi_async, Error, Gather};
+///
+/// /// A pair, gathered as a pair.
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct Pair<V>(V, V);
+///
+/// impl<V> Gather for Pair<V> {
+///     type Key = usize;
+///     type Value = V;
+///     type Shape = ();
+///     type Entries = std::iter::Enumerate<std::array::IntoIter<V, 2>>;
+///     type Output<W> = Pair<W>;
+///
+///     fn into_entries(self) -> ((), Self::Entries) {
+///         ((), [self.0, self.1].into_iter().enumerate())
+///     }
+///
+///     fn rebuild<W>(
+///         _: (),
+///         _len: usize,
+///         entries: impl Iterator<Item = (usize, W)>,
+///     ) -> Result<Pair<W>, Error> {
+///         let mut values = entries.map(|(_, w)| w);
+///         match (values.next(), values.next()) {
+///             (Some(a), Some(b)) => Ok(Pair(a, b)),
+///             _ => Err(Error::user("a pair needs two values")),
+///         }
+///     }
+/// }
+///
+/// let pair = multi_async(Pair(Ok(1), Ok(2))).try_result().unwrap();
+/// assert_eq!(pair, Pair(1, 2));
+/// ```
+pub trait Gather {
+    /// What names an entry: its index for a sequence, its key for a map. It is what
+    /// [`MultiFuture::failures`] reports.
+    type Key;
+    /// The values held, each ready now or promised.
+    type Value;
+    /// What the container needs, besides its entries, to be rebuilt: a map's hasher,
+    /// or `()`.
+    type Shape;
+    /// The entries, in the container's own order.
+    type Entries: Iterator<Item = (Self::Key, Self::Value)>;
+    /// The same kind of container holding `W`s instead.
+    type Output<W>;
+
+    /// Takes the container apart.
+    fn into_entries(self) -> (Self::Shape, Self::Entries);
+
+    /// Builds the output from `shape` and the `len` entries of `entries`, given back
+    /// in the order [`into_entries`](Gather::into_entries) produced them.
+    ///
+    /// # Errors
+    ///
+    /// When the entries cannot make such a container (an array given the wrong
+    /// number of them); [`multi_async`] never does that, but a gather that fails
+    /// stops giving entries early.
+    fn rebuild<W>(
+        shape: Self::Shape,
+        len: usize,
+        entries: impl Iterator<Item = (Self::Key, W)>,
+    ) -> Result<Self::Output<W>, Error>;
+}
+
+impl<V> Gather for Vec<V> {
+    type Key = usize;
+    type Value = V;
+    type Shape = ();
+    type Entries = std::iter::Enumerate<std::vec::IntoIter<V>>;
+    type Output<W> = Vec<W>;
+
+    fn into_entries(self) -> ((), Self::Entries) {
+        ((), self.into_iter().enumerate())
+    }
+
+    fn rebuild<W>(
+        _: (),
+        len: usize,
+        entries: impl Iterator<Item = (usize, W)>,
+    ) -> Result<Vec<W>, Error> {
+        let mut out = Vec::with_capacity(len);
+        out.extend(entries.map(|(_, w)| w));
+        Ok(out)
+    }
+}
+
+impl<V> Gather for VecDeque<V> {
+    type Key = usize;
+    type Value = V;
+    type Shape = ();
+    type Entries = std::iter::Enumerate<std::collections::vec_deque::IntoIter<V>>;
+    type Output<W> = VecDeque<W>;
+
+    fn into_entries(self) -> ((), Self::Entries) {
+        ((), self.into_iter().enumerate())
+    }
+
+    fn rebuild<W>(
+        _: (),
+        len: usize,
+        entries: impl Iterator<Item = (usize, W)>,
+    ) -> Result<VecDeque<W>, Error> {
+        let mut out = VecDeque::with_capacity(len);
+        out.extend(entries.map(|(_, w)| w));
+        Ok(out)
+    }
+}
+
+impl<V, const N: usize> Gather for [V; N] {
+    type Key = usize;
+    type Value = V;
+    type Shape = ();
+    type Entries = std::iter::Enumerate<std::array::IntoIter<V, N>>;
+    type Output<W> = [W; N];
+
+    fn into_entries(self) -> ((), Self::Entries) {
+        ((), self.into_iter().enumerate())
+    }
+
+    fn rebuild<W>(
+        _: (),
+        _len: usize,
+        entries: impl Iterator<Item = (usize, W)>,
+    ) -> Result<[W; N], Error> {
+        let values: Vec<W> = entries.map(|(_, w)| w).collect();
+        values.try_into().map_err(|values: Vec<W>| {
+            Error::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "an array of {N} cannot be rebuilt from {} values",
+                    values.len()
+                ),
+            )
+        })
+    }
+}
+
+impl<K, V, S> Gather for HashMap<K, V, S>
+where
+    K: Eq + Hash,
+    S: BuildHasher + Clone,
+{
+    type Key = K;
+    type Value = V;
+    type Shape = S;
+    type Entries = std::collections::hash_map::IntoIter<K, V>;
+    type Output<W> = HashMap<K, W, S>;
+
+    fn into_entries(self) -> (S, Self::Entries) {
+        (self.hasher().clone(), self.into_iter())
+    }
+
+    fn rebuild<W>(
+        hasher: S,
+        len: usize,
+        entries: impl Iterator<Item = (K, W)>,
+    ) -> Result<HashMap<K, W, S>, Error> {
+        let mut out = HashMap::with_capacity_and_hasher(len, hasher);
+        out.extend(entries);
+        Ok(out)
+    }
+}
+
+impl<K: Ord, V> Gather for BTreeMap<K, V> {
+    type Key = K;
+    type Value = V;
+    type Shape = ();
+    type Entries = std::collections::btree_map::IntoIter<K, V>;
+    type Output<W> = BTreeMap<K, W>;
+
+    fn into_entries(self) -> ((), Self::Entries) {
+        ((), self.into_iter())
+    }
+
+    fn rebuild<W>(
+        _: (),
+        _len: usize,
+        entries: impl Iterator<Item = (K, W)>,
+    ) -> Result<BTreeMap<K, W>, Error> {
+        Ok(entries.collect())
+    }
+}
+
+#[cfg(feature = "indexmap")]
+impl<K, V, S> Gather for indexmap::IndexMap<K, V, S>
+where
+    K: Eq + Hash,
+    S: BuildHasher + Clone,
+{
+    type Key = K;
+    type Value = V;
+    type Shape = S;
+    type Entries = indexmap::map::IntoIter<K, V>;
+    type Output<W> = indexmap::IndexMap<K, W, S>;
+
+    fn into_entries(self) -> (S, Self::Entries) {
+        (self.hasher().clone(), self.into_iter())
+    }
+
+    fn rebuild<W>(
+        hasher: S,
+        len: usize,
+        entries: impl Iterator<Item = (K, W)>,
+    ) -> Result<indexmap::IndexMap<K, W, S>, Error> {
+        let mut out = indexmap::IndexMap::with_capacity_and_hasher(len, hasher);
+        out.extend(entries);
+        Ok(out)
+    }
+}
+
+/// Any iterator, gathered into a `Vec` (see [`MultiFuture`]'s `FromIterator`).
+struct Seq<I>(I);
+
+impl<I: Iterator> Gather for Seq<I> {
+    type Key = usize;
+    type Value = I::Item;
+    type Shape = ();
+    type Entries = std::iter::Enumerate<I>;
+    type Output<W> = Vec<W>;
+
+    fn into_entries(self) -> ((), Self::Entries) {
+        ((), self.0.enumerate())
+    }
+
+    fn rebuild<W>(
+        shape: (),
+        len: usize,
+        entries: impl Iterator<Item = (usize, W)>,
+    ) -> Result<Vec<W>, Error> {
+        <Vec<W> as Gather>::rebuild(shape, len, entries)
+    }
+}
+
+/// Gathers the values of `data` into one [`MultiFuture`] of the same shape:
+/// `raise_on_error = true`, the first failure (or cancellation) fails the whole.
+///
+/// `data` is a [`Gather`] container (`Vec`, array, `VecDeque`, `HashMap`,
+/// `BTreeMap`, `IndexMap` with the `indexmap` feature; any iterator through
+/// `collect::<MultiFuture<_>>()`). Its values may be:
+/// - [`Promise`]s, of any loop or thread, or none;
+/// - [`MaybeAsync`]s, such as what [`maybe_async`](crate::maybe_async) makes of any
+///   future;
+/// - plain values, written `Ok(value)` or [`MaybeAsync::ready(value)`](MaybeAsync::ready)
+///   (a plain `T` cannot be told apart from a `Promise<T>` by the trait system, so it
+///   comes in wrapped).
+///
+/// Ready values, and promises already done, are stored at once with no task and no
+/// callback; only pending promises are waited for, each through one done-callback that
+/// counts it. When nothing is left pending the output is built and the MultiFuture is
+/// done: an empty input, or one whose values are all ready, is done when
+/// `multi_async` returns, with no loop iteration. A promise's value is moved into the
+/// output when the gather holds its only handle, and cloned otherwise (hence
+/// `Clone` on the values).
+///
+/// The first failure or cancellation among the inputs fails the whole at once with
+/// that input's error; the other inputs are not cancelled, only no longer waited for.
+/// To keep every failure in its slot instead, use [`multi_async_settled`].
+///
+/// The MultiFuture's promise is bound to the current thread's [`EventLoop`] when
+/// there is one (its done-callbacks run there), else to no loop.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{maybe_async, multi_async, MaybeAsync, MultiFuture, Promise};
+/// use std::collections::HashMap;
+///
+/// # futures::executor::block_on(async {
+/// let (a, b) = (Promise::new(), Promise::new());
+/// let all = multi_async(vec![
+///     MaybeAsync::from(a.clone()),
+///     MaybeAsync::from(b.clone()),
+///     MaybeAsync::ready("bla"),
+/// ]);
+/// b.set_result("b").unwrap();
+/// a.set_result("a").unwrap();
+/// assert_eq!(all.await.unwrap(), ["a", "b", "bla"]);
+///
+/// // A map gives a map with the same keys; ready values make it done at once.
+/// let prices = HashMap::from([("tea", Ok(3)), ("cake", Ok(5))]);
+/// let gathered = multi_async(prices);
+/// assert!(gathered.is_done());
+/// assert_eq!(gathered.await.unwrap()["cake"], 5);
+///
+/// // Any futures, through maybe_async; any iterator, through collect.
+/// let squares: MultiFuture<Vec<u64>> = (1..=3u64).map(|i| maybe_async(async move { i * i })).collect();
+/// assert_eq!(squares.await.unwrap(), [1, 4, 9]);
+/// # });
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn multi_async<C>(
+    data: C,
+) -> MultiFuture<C::Output<<C::Value as IntoMaybeAsync>::Output>, C::Key>
+where
+    C: Gather,
+    C::Key: Clone + Send + 'static,
+    C::Value: IntoMaybeAsync,
+    <C::Value as IntoMaybeAsync>::Output: Clone + Send + Sync + 'static,
+    C::Shape: Send + 'static,
+    C::Output<<C::Value as IntoMaybeAsync>::Output>: Send + Sync + 'static,
+{
+    gather::<C, Raise>(data)
+}
+
+/// Gathers like [`multi_async`] with `raise_on_error = false`: every input is waited
+/// for, and each slot of the output holds that input's `Result`, so a failure sits in
+/// its slot as an [`Error`] value. The failures are also listed, with their key or
+/// index, by [`MultiFuture::failures`]. The whole itself fails only when it is
+/// cancelled.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{multi_async_settled, Error, ErrorKind, Promise};
+/// use std::collections::BTreeMap;
+///
+/// let (ok, bad) = (Promise::new(), Promise::<u8>::new());
+/// let all = multi_async_settled(BTreeMap::from([("ok", ok.clone()), ("bad", bad.clone())]));
+/// bad.set_error(Error::from(ErrorKind::Timeout)).unwrap();
+/// ok.set_result(1).unwrap();
+///
+/// let failures = all.failures();
+/// assert_eq!(failures.len(), 1);
+/// assert_eq!((failures[0].0, failures[0].1.kind()), ("bad", ErrorKind::Timeout));
+/// let out = all.wait().unwrap();
+/// assert_eq!(out["ok"].as_ref().unwrap(), &1);
+/// assert_eq!(out["bad"].as_ref().unwrap_err().kind(), ErrorKind::Timeout);
+/// ```
+#[doc(alias = "raise_on_error")]
+#[allow(clippy::type_complexity)]
+pub fn multi_async_settled<C>(
+    data: C,
+) -> MultiFuture<C::Output<Result<<C::Value as IntoMaybeAsync>::Output, Error>>, C::Key>
+where
+    C: Gather,
+    C::Key: Clone + Send + 'static,
+    C::Value: IntoMaybeAsync,
+    <C::Value as IntoMaybeAsync>::Output: Clone + Send + Sync + 'static,
+    C::Shape: Send + 'static,
+    C::Output<Result<<C::Value as IntoMaybeAsync>::Output, Error>>: Send + Sync + 'static,
+{
+    gather::<C, Settle>(data)
+}
+
+/// One future over many values, from [`multi_async`] or [`multi_async_settled`]:
+/// `O` is the output container, `K` the key (or index) of an input.
+///
+/// It is a [`Promise`] of the output plus the list of failures: await it (giving
+/// `Result<O, Error>`), get its promise with [`promise`](MultiFuture::promise) to
+/// chain on it or share it, or block a plain thread with
+/// [`wait`](MultiFuture::wait). It is thread safe: inputs may finish on any thread or
+/// loop. Dropping it does not stop the gather; cancelling it stops waiting and
+/// leaves the inputs alone.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{multi_async, MultiFuture, Promise};
+/// use std::time::Duration;
+///
+/// let p = Promise::new();
+/// let all: MultiFuture<[u32; 2]> = multi_async([p.clone(), Promise::resolved(2)]);
+/// assert!(!all.is_done());
+/// std::thread::spawn(move || p.set_result(1).unwrap());
+/// assert_eq!(all.wait_timeout(Duration::from_secs(5)).unwrap(), [1, 2]);
+/// ```
+#[doc(alias = "gather")]
+#[must_use = "a gather runs anyway; its outcome is lost unless it is read"]
+pub struct MultiFuture<O, K = usize> {
+    promise: Promise<O>,
+    log: Option<Arc<Log<K>>>,
+}
+
+/// The failures seen so far, with their keys.
+struct Log<K> {
+    failures: Mutex<Vec<(K, Error)>>,
+}
+
+impl<O, K> MultiFuture<O, K> {
+    /// `true` once the whole is done: every input finished, or (with
+    /// `raise_on_error`) one failed, or it was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, Promise};
+    /// assert!(multi_async(Vec::<Promise<u8>>::new()).is_done());
+    /// assert!(!multi_async(vec![Promise::<u8>::new()]).is_done());
+    /// ```
+    pub fn is_done(&self) -> bool {
+        self.promise.is_done()
+    }
+
+    /// The promise of the output: a clone of the handle this MultiFuture reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, multi_async, Promise};
+    /// let all = multi_async(vec![Promise::resolved(1), Promise::resolved(2)]);
+    /// let sum = chain_future(all.promise()).callback(|v: Vec<i32>| Ok(v.iter().sum::<i32>()));
+    /// assert_eq!(sum.start().try_result().unwrap(), 3);
+    /// ```
+    pub fn promise(&self) -> Promise<O> {
+        self.promise.clone()
+    }
+
+    /// The promise of the output, giving up this handle (and with it
+    /// [`failures`](MultiFuture::failures)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, Promise};
+    /// let p = multi_async([Promise::resolved('x')]).into_promise();
+    /// assert_eq!(p.wait().unwrap(), ['x']);
+    /// ```
+    pub fn into_promise(self) -> Promise<O> {
+        self.promise
+    }
+
+    /// Stops waiting: the whole becomes done with an [`ErrorKind::Cancelled`] error.
+    /// The inputs are not cancelled. Returns `false`, changing nothing, when the whole
+    /// was already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, Promise};
+    /// let input = Promise::<u8>::new();
+    /// let all = multi_async(vec![input.clone()]);
+    /// assert!(all.cancel());
+    /// assert!(all.try_result().unwrap_err().is_cancelled());
+    /// assert!(!input.is_done());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.promise.cancel()
+    }
+}
+
+impl<O, K: Clone> MultiFuture<O, K> {
+    /// The inputs that failed so far, with their key (or index), in the order the
+    /// failures were seen: ready ones in input order, then pending ones as they
+    /// finished.
+    ///
+    /// With [`multi_async_settled`] this lists every failure. With [`multi_async`] it
+    /// holds at most one: the failure that failed the whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, multi_async_settled, Error, ErrorKind, MaybeAsync};
+    ///
+    /// let inputs = || vec![
+    ///     MaybeAsync::ready(1),
+    ///     MaybeAsync::failed(Error::from(ErrorKind::Timeout)),
+    ///     MaybeAsync::failed(Error::user("no")),
+    /// ];
+    /// let settled = multi_async_settled(inputs());
+    /// let indexes: Vec<usize> = settled.failures().into_iter().map(|(i, _)| i).collect();
+    /// assert_eq!(indexes, [1, 2]);
+    ///
+    /// let raised = multi_async(inputs());
+    /// assert_eq!(raised.failures().len(), 1);
+    /// assert_eq!(raised.try_result().unwrap_err().kind(), ErrorKind::Timeout);
+    /// ```
+    pub fn failures(&self) -> Vec<(K, Error)> {
+        match &self.log {
+            Some(log) => lock(&log.failures).clone(),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl<O: Clone, K> MultiFuture<O, K> {
+    /// The output now, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// The whole's error once it failed or was cancelled;
+    /// [`ErrorKind::InvalidState`] while it is pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, ErrorKind, Promise};
+    /// let all = multi_async(vec![Promise::<u8>::new()]);
+    /// assert_eq!(all.try_result().unwrap_err().kind(), ErrorKind::InvalidState);
+    /// ```
+    pub fn try_result(&self) -> Result<O, Error> {
+        self.promise.try_result()
+    }
+
+    /// Blocks the current thread until the whole is done; for plain threads.
+    ///
+    /// # Errors
+    ///
+    /// As [`Promise::wait`]: the whole's error, or [`ErrorKind::WouldDeadlock`] on the
+    /// thread of the loop its promise is bound to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, run_in_loop, EventLoop};
+    /// let lp = EventLoop::new().unwrap();
+    /// let all = multi_async(vec![run_in_loop(&lp, || 1), run_in_loop(&lp, || 2)]);
+    /// assert_eq!(all.wait().unwrap(), [1, 2]);
+    /// ```
+    pub fn wait(&self) -> Result<O, Error> {
+        self.promise.wait()
+    }
+
+    /// Like [`wait`](MultiFuture::wait), giving up after `timeout`; the gather goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when `timeout` passes first; otherwise as
+    /// [`wait`](MultiFuture::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{multi_async, ErrorKind, Promise};
+    /// use std::time::Duration;
+    /// let all = multi_async(vec![Promise::<u8>::new()]);
+    /// let err = all.wait_timeout(Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<O, Error> {
+        self.promise.wait_timeout(timeout)
+    }
+}
+
+impl<O: Clone, K> Future for MultiFuture<O, K> {
+    type Output = Result<O, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().promise).poll(cx)
+    }
+}
+
+impl<O, K> IntoMaybeAsync for MultiFuture<O, K> {
+    type Output = O;
+
+    fn into_maybe_async(self) -> MaybeAsync<O> {
+        MaybeAsync::from(self.promise)
+    }
+}
+
+impl<O, K> From<MultiFuture<O, K>> for Promise<O> {
+    fn from(multi: MultiFuture<O, K>) -> Promise<O> {
+        multi.promise
+    }
+}
+
+/// Gathers any iterator of values into a `Vec`, in input order, like
+/// [`multi_async`] on a `Vec` (with `raise_on_error`), without collecting the inputs
+/// first.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{MultiFuture, Promise};
+/// let all: MultiFuture<Vec<u8>> = (1..=3).map(Promise::resolved).collect();
+/// assert_eq!(all.try_result().unwrap(), [1, 2, 3]);
+/// ```
+impl<V, T> FromIterator<V> for MultiFuture<Vec<T>>
+where
+    V: IntoMaybeAsync<Output = T>,
+    T: Clone + Send + Sync + 'static,
+{
+    fn from_iter<I: IntoIterator<Item = V>>(iter: I) -> Self {
+        gather::<Seq<I::IntoIter>, Raise>(Seq(iter.into_iter()))
+    }
+}
+
+impl<O, K> fmt::Debug for MultiFuture<O, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failures = self.log.as_ref().map_or(0, |log| lock(&log.failures).len());
+        f.debug_struct("MultiFuture")
+            .field("promise", &self.promise)
+            .field("failures", &failures)
+            .finish()
+    }
+}
+
+/// What a gather does with a failed input: fail the whole, or keep the error in its
+/// slot.
+trait Mode {
+    const RAISE: bool;
+    type Slot<T>;
+    fn slot<T>(outcome: Result<T, Error>) -> Result<Self::Slot<T>, Error>;
+}
+
+/// `raise_on_error = true`.
+struct Raise;
+
+impl Mode for Raise {
+    const RAISE: bool = true;
+    type Slot<T> = T;
+    fn slot<T>(outcome: Result<T, Error>) -> Result<T, Error> {
+        outcome
+    }
+}
+
+/// `raise_on_error = false`.
+struct Settle;
+
+impl Mode for Settle {
+    const RAISE: bool = false;
+    type Slot<T> = Result<T, Error>;
+    fn slot<T>(outcome: Result<T, Error>) -> Result<Result<T, Error>, Error> {
+        Ok(outcome)
+    }
+}
+
+/// An input: its outcome now, or the promise still to finish.
+enum Input<T> {
+    Ready(Result<T, Error>),
+    Pending(Promise<T>),
+}
+
+impl<T: Clone> Input<T> {
+    /// Sorts `value` into ready or pending, taking a done promise's outcome (moved when
+    /// this is its only handle, cloned otherwise).
+    fn of(value: MaybeAsync<T>) -> Input<T> {
+        match value.into_ready() {
+            Ok(outcome) => Input::Ready(outcome),
+            Err(pending) => {
+                let promise = pending.into_promise();
+                match promise.peek() {
+                    Some(outcome) => Input::Ready(outcome.clone()),
+                    None => Input::Pending(promise),
+                }
+            }
+        }
+    }
+
+    /// The outcome, once the gather has seen every input finish.
+    fn into_outcome(self) -> Result<T, Error> {
+        match self {
+            Input::Ready(outcome) => outcome,
+            Input::Pending(mut promise) => promise
+                .take_if_unique()
+                .or_else(|| promise.peek().cloned())
+                .unwrap_or_else(|| {
+                    Err(Error::new(
+                        ErrorKind::InvalidState,
+                        "multi_async: an input was pending when the gather finished",
+                    ))
+                }),
+        }
+    }
+}
+
+type Build<K, T, S, O> = fn(S, Vec<(K, Input<T>)>) -> Result<O, Error>;
+
+/// The state of a gather with pending inputs, shared by their done-callbacks.
+struct Engine<K, T, S, O> {
+    /// Pending inputs not yet finished; the callback that takes it to zero builds
+    /// the output.
+    remaining: AtomicUsize,
+    raise: bool,
+    build: Build<K, T, S, O>,
+    log: Arc<Log<K>>,
+    state: Mutex<State<K, T, S, O>>,
+}
+
+struct State<K, T, S, O> {
+    shape: Option<S>,
+    slots: Vec<(K, Input<T>)>,
+    /// Taken by whoever settles it: the last input, or the first failure.
+    result: Option<Promise<O>>,
+}
+
+impl<K: Clone, T, S, O> Engine<K, T, S, O> {
+    /// Counts input `index` as finished with `outcome`.
+    fn finished(&self, index: usize, outcome: &Result<T, Error>) {
+        if let Err(error) = outcome {
+            self.failed(index, error);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.complete();
+        }
+    }
+
+    fn failed(&self, index: usize, error: &Error) {
+        let mut state = lock(&self.state);
+        if state.result.is_none() {
+            // The whole already failed or is complete: nothing to record.
+            return;
+        }
+        if let Some((key, _)) = state.slots.get(index) {
+            lock(&self.log.failures).push((key.clone(), error.clone()));
+        }
+        if self.raise {
+            let result = state.result.take();
+            // The other inputs are no longer waited for: release them now.
+            let slots = std::mem::take(&mut state.slots);
+            drop(state);
+            drop(slots);
+            if let Some(result) = result {
+                result.complete(Err(error.clone()));
+            }
+        }
+    }
+
+    /// Builds the output from the finished inputs and settles the result.
+    fn complete(&self) {
+        let mut state = lock(&self.state);
+        let Some(result) = state.result.take() else {
+            return;
+        };
+        let slots = std::mem::take(&mut state.slots);
+        let shape = state.shape.take();
+        drop(state);
+        let outcome = match shape {
+            Some(shape) => guarded(|| (self.build)(shape, slots)),
+            None => Err(Error::new(
+                ErrorKind::InvalidState,
+                "multi_async: the gather was completed twice",
+            )),
+        };
+        result.complete(outcome);
+    }
+}
+
+/// Builds the output container from finished slots; in raise mode an error found in
+/// a slot fails the whole.
+fn build<C, M, T>(
+    shape: C::Shape,
+    slots: Vec<(C::Key, Input<T>)>,
+) -> Result<C::Output<M::Slot<T>>, Error>
+where
+    C: Gather,
+    M: Mode,
+    T: Clone,
+{
+    let len = slots.len();
+    let mut failure = None;
+    let entries = slots
+        .into_iter()
+        .map_while(|(key, slot)| match M::slot(slot.into_outcome()) {
+            Ok(value) => Some((key, value)),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+    let out = C::rebuild(shape, len, entries);
+    match failure {
+        Some(error) => Err(error),
+        None => out,
+    }
+}
+
+/// Runs a build, turning a panic (in a value's `Clone`, a key's `Hash`...) into the
+/// gather's [`ErrorKind::Panicked`] error, so that the result is always settled.
+fn guarded<O>(build: impl FnOnce() -> Result<O, Error>) -> Result<O, Error> {
+    catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|payload| Err(Error::from_panic(payload)))
+}
+
+/// A pending promise for the output, bound to the current thread's loop if any.
+fn result_promise<O>() -> Promise<O> {
+    Promise::with_scheduler(EventLoop::current().map(|lp| lp.scheduler()))
+}
+
+#[allow(clippy::type_complexity)]
+fn gather<C, M>(
+    data: C,
+) -> MultiFuture<C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>, C::Key>
+where
+    C: Gather,
+    M: Mode,
+    C::Key: Clone + Send + 'static,
+    C::Value: IntoMaybeAsync,
+    <C::Value as IntoMaybeAsync>::Output: Clone + Send + Sync + 'static,
+    C::Shape: Send + 'static,
+    C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>: Send + Sync + 'static,
+{
+    let (shape, entries) = data.into_entries();
+    let mut slots = Vec::with_capacity(entries.size_hint().0);
+    let mut pending = Vec::new();
+    let mut failures = Vec::new();
+    for (key, value) in entries {
+        let slot = Input::of(value.into_maybe_async());
+        match &slot {
+            Input::Ready(Err(error)) => {
+                failures.push((key.clone(), error.clone()));
+                if M::RAISE {
+                    let error = error.clone();
+                    return MultiFuture {
+                        promise: settled(Err(error)),
+                        log: Some(Arc::new(Log {
+                            failures: Mutex::new(failures),
+                        })),
+                    };
+                }
+            }
+            Input::Pending(promise) => pending.push((slots.len(), promise.clone())),
+            Input::Ready(Ok(_)) => {}
+        }
+        slots.push((key, slot));
+    }
+    if pending.is_empty() {
+        let log = (!failures.is_empty()).then(|| {
+            Arc::new(Log {
+                failures: Mutex::new(failures),
+            })
+        });
+        return MultiFuture {
+            promise: settled(guarded(|| build::<C, M, _>(shape, slots))),
+            log,
+        };
+    }
+    let log = Arc::new(Log {
+        failures: Mutex::new(failures),
+    });
+    let promise = result_promise();
+    let engine = Arc::new(Engine {
+        remaining: AtomicUsize::new(pending.len()),
+        raise: M::RAISE,
+        build: build::<C, M, _>,
+        log: log.clone(),
+        state: Mutex::new(State {
+            shape: Some(shape),
+            slots,
+            result: Some(promise.clone()),
+        }),
+    });
+    for (index, input) in pending {
+        let engine = engine.clone();
+        input.add_done_callback(move |outcome| engine.finished(index, outcome));
+    }
+    MultiFuture {
+        promise,
+        log: Some(log),
+    }
+}
+
+/// A done promise for the output, bound like [`result_promise`].
+fn settled<O>(outcome: Result<O, Error>) -> Promise<O> {
+    let promise = result_promise();
+    // A fresh promise: settling it cannot fail.
+    let _ = promise.set(outcome);
+    promise
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use ::loom::thread;
+
+    #[test]
+    fn inputs_finished_on_two_threads_complete_the_gather_exactly_once() {
+        ::loom::model(|| {
+            let (a, b) = (Promise::<u32>::new(), Promise::<u32>::new());
+            let all = multi_async(vec![a.clone(), b.clone()]);
+            let ta = thread::spawn(move || a.set_result(1).unwrap());
+            let tb = thread::spawn(move || b.set_result(2).unwrap());
+            ta.join().unwrap();
+            tb.join().unwrap();
+            assert_eq!(all.try_result().unwrap(), [1, 2]);
+        });
+    }
+
+    #[test]
+    fn a_failure_racing_the_last_success_settles_the_gather_once() {
+        ::loom::model(|| {
+            let (a, b) = (Promise::<u32>::new(), Promise::<u32>::new());
+            let all = multi_async_settled(vec![a.clone(), b.clone()]);
+            let ta = thread::spawn(move || a.set_error(Error::user("no")).unwrap());
+            let tb = thread::spawn(move || b.set_result(2).unwrap());
+            ta.join().unwrap();
+            tb.join().unwrap();
+            let out = all.try_result().unwrap();
+            assert!(out[0].is_err());
+            assert_eq!(*out[1].as_ref().unwrap(), 2);
+            assert_eq!(all.failures().len(), 1);
+        });
+    }
+}

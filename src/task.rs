@@ -1,0 +1,128 @@
+//! The runtime of the [`#[task]`](crate::task) attribute: where a call goes and how it
+//! comes back as a [`Promise`]. The macro's expansion calls the functions of
+//! [`private`]; they are not a public API.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, ErrorKind};
+use crate::event_loop::EventLoop;
+use crate::object::AsyncObject;
+use crate::promise::Promise;
+use crate::run::{run_in_loop, run_in_loop_async};
+
+/// Where a `#[task]` call runs, decided on the caller's thread.
+enum Route {
+    /// The caller is on the loop's thread and the loop is running: no thread hop.
+    Inline(EventLoop),
+    /// A caller-driven loop of this thread that is not running: run it until the
+    /// call completes.
+    Drive(EventLoop),
+    /// Any other case: through the loop's thread-safe entry.
+    Submit(EventLoop),
+}
+
+/// The route to `lp`, or to the current loop when `lp` is `None`.
+fn route(lp: Option<EventLoop>) -> Result<Route, Error> {
+    let lp = match lp {
+        Some(lp) => lp,
+        None => EventLoop::current().ok_or_else(|| {
+            Error::new(
+                ErrorKind::WrongThread,
+                "#[task]: no event loop to run on: the object has none and this thread has no current loop",
+            )
+        })?,
+    };
+    Ok(if lp.is_current_thread() && lp.is_running() {
+        Route::Inline(lp)
+    } else if lp.is_current_thread() && !lp.owns_thread() {
+        Route::Drive(lp)
+    } else {
+        Route::Submit(lp)
+    })
+}
+
+/// Runs a plain call on `lp` (the current loop when `None`).
+fn call_in<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    match route(lp) {
+        // Already on the running loop: call now, as Pulsar does.
+        Ok(Route::Inline(_)) => {
+            Promise::settled(catch_unwind(AssertUnwindSafe(call)).map_err(Error::from_panic))
+        }
+        // Inside the loop's runtime, so the call may use tokio and the current loop.
+        Ok(Route::Drive(lp)) => Promise::settled(lp.run_until_complete(async move { call() })),
+        Ok(Route::Submit(lp)) => run_in_loop(&lp, call),
+        Err(e) => Promise::failed(e),
+    }
+}
+
+/// Runs the future made by `make` on `lp` (the current loop when `None`).
+fn spawn_in<T, F, Fut>(lp: Option<EventLoop>, make: F) -> Promise<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + Sync + 'static,
+{
+    match route(lp) {
+        // Already on the running loop: schedule a task there.
+        Ok(Route::Inline(lp)) => match catch_unwind(AssertUnwindSafe(make)) {
+            Ok(future) => lp.spawn_local(future),
+            Err(payload) => Promise::failed(Error::from_panic(payload)),
+        },
+        Ok(Route::Drive(lp)) => {
+            Promise::settled(lp.run_until_complete(async move { make().await }))
+        }
+        Ok(Route::Submit(lp)) => run_in_loop_async(&lp, make),
+        Err(e) => Promise::failed(e),
+    }
+}
+
+/// What the expansion of `#[task]` calls. Not a public API: it may change in any
+/// release.
+pub mod private {
+    use super::*;
+
+    pub use crate::promise::Promise;
+
+    /// The loop of `obj`, cloned so the call can move on.
+    pub fn object_loop<S: AsyncObject + ?Sized>(obj: &S) -> Option<EventLoop> {
+        obj.event_loop().cloned()
+    }
+
+    /// A clone of a `&self` receiver, to move into the call.
+    pub fn clone_receiver<S: AsyncObject + Clone + Send + 'static>(obj: &S) -> S {
+        obj.clone()
+    }
+
+    /// Checks a `self` receiver taken by value.
+    pub fn owned_receiver<S: AsyncObject + Send + 'static>(_: &S) {}
+
+    /// Checks an argument's type: it moves to the loop's thread.
+    pub fn argument<T: Send + 'static>() {}
+
+    /// Checks the return type: it is read through a [`Promise`] from any thread.
+    pub fn output<T: Send + Sync + 'static>() {}
+
+    /// A plain method call on its object's loop (`lp`), else on the current loop.
+    pub fn call<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        call_in(lp, call)
+    }
+
+    /// An async method call on its object's loop (`lp`), else on the current loop.
+    pub fn spawn<T, F, Fut>(lp: Option<EventLoop>, make: F) -> Promise<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + Sync + 'static,
+    {
+        spawn_in(lp, make)
+    }
+}

@@ -1,0 +1,173 @@
+//! Debug mode: slow calls and task polls, and errors nobody read, reported through
+//! `tracing` with the loop's name and where the work was scheduled from.
+
+use pulsar_async::{run_in_loop, run_in_loop_async, EventLoop, Promise};
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Everything the crate logs, captured by one global subscriber (reports are emitted
+/// on loop threads, so a thread-local subscriber would miss them).
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("pulsar_async=debug")
+            .with_ansi(false)
+            .with_writer(move || Capture(sink.clone()))
+            .init();
+        buffer
+    })
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The captured lines that mention `needle`.
+fn lines_with(needle: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(String::from)
+        .collect()
+}
+
+/// The captured unread-error reports for a promise made at `line` of this file.
+fn unread_reports(line: u32) -> Vec<String> {
+    lines_with(&format!("created_at=tests/debug_mode.rs:{line}:"))
+        .into_iter()
+        .filter(|l| l.contains("never retrieved"))
+        .collect()
+}
+
+fn debug_loop(name: &str) -> EventLoop {
+    logs();
+    EventLoop::builder()
+        .name(name)
+        .debug(true)
+        .slow_callback(Duration::from_millis(20))
+        .spawn()
+        .unwrap()
+}
+
+/// Runs one more call so that everything the loop did before has been reported.
+fn flush(lp: &EventLoop) {
+    run_in_loop(lp, || ()).wait().unwrap();
+}
+
+#[test]
+fn a_slow_call_is_reported_with_its_loop_and_where_it_was_scheduled() {
+    let lp = debug_loop("slow-call-loop");
+    let line = line!() + 1;
+    run_in_loop(&lp, || std::thread::sleep(Duration::from_millis(40)))
+        .wait()
+        .unwrap();
+    flush(&lp);
+    let reports = lines_with("slow-call-loop");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("slow call"), "{}", reports[0]);
+    assert!(
+        reports[0].contains(&format!("scheduled_at=tests/debug_mode.rs:{line}:")),
+        "{}",
+        reports[0]
+    );
+    assert!(reports[0].contains("WARN"), "{}", reports[0]);
+}
+
+#[test]
+fn fast_calls_are_not_reported() {
+    let lp = debug_loop("fast-call-loop");
+    for _ in 0..100 {
+        run_in_loop(&lp, || 1 + 1).wait().unwrap();
+    }
+    flush(&lp);
+    assert!(lines_with("fast-call-loop").is_empty());
+}
+
+#[test]
+fn slow_calls_are_not_reported_when_debug_is_off() {
+    logs();
+    let lp = EventLoop::builder()
+        .name("quiet-loop")
+        .debug(false)
+        .slow_callback(Duration::from_millis(1))
+        .spawn()
+        .unwrap();
+    run_in_loop(&lp, || std::thread::sleep(Duration::from_millis(10)))
+        .wait()
+        .unwrap();
+    flush(&lp);
+    assert!(lines_with("quiet-loop").is_empty());
+}
+
+#[test]
+fn a_slow_task_poll_is_reported() {
+    let lp = debug_loop("slow-poll-loop");
+    run_in_loop_async(&lp, || async {
+        tokio::task::yield_now().await;
+        std::thread::sleep(Duration::from_millis(40)); // blocks the loop inside a poll
+    })
+    .wait()
+    .unwrap();
+    flush(&lp);
+    let reports = lines_with("slow-poll-loop");
+    assert!(
+        reports.iter().any(|l| l.contains("slow task poll")),
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn a_failed_promise_nobody_read_is_reported_when_dropped_with_where_it_was_made() {
+    let lp = debug_loop("unread-loop");
+    let line = line!() + 1;
+    let p = run_in_loop(&lp, || -> u8 { panic!("nobody reads this") });
+    while !p.is_done() {
+        std::thread::yield_now();
+    }
+    drop(p);
+    let reports = unread_reports(line);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("nobody reads this"), "{}", reports[0]);
+}
+
+#[test]
+fn a_failed_promise_whose_error_was_read_is_not_reported() {
+    let lp = debug_loop("read-loop");
+    let line = line!() + 1;
+    let p = run_in_loop(&lp, || -> u8 { panic!("someone reads this") });
+    assert!(p.wait().is_err());
+    drop(p);
+    assert!(unread_reports(line).is_empty());
+}
+
+#[test]
+fn a_cancelled_promise_is_not_reported_as_an_unread_error() {
+    let lp = debug_loop("cancel-loop");
+    let line = line!() + 1;
+    let p = lp.create_promise::<u8>();
+    p.cancel();
+    drop(p);
+    assert!(unread_reports(line).is_empty());
+}
+
+#[test]
+fn promises_remember_where_they_were_created_without_a_loop_only_under_the_env_flag() {
+    // No loop and PULSAR_ASYNC_DEBUG unset in this binary: no report.
+    let line = line!() + 1;
+    let p = Promise::<u8>::new();
+    p.set_error(pulsar_async::Error::user("unbound")).unwrap();
+    drop(p);
+    assert!(unread_reports(line).is_empty());
+}

@@ -1,0 +1,627 @@
+//! `multi_async` and `MultiFuture`: one test per rule of SPEC Part 1, plus the Rust
+//! design's own (shape kept, linear cost, thread safety, auto traits).
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::hash::BuildHasherDefault;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot::error::RecvError;
+
+use pulsar_async::{
+    maybe_async, multi_async, multi_async_settled, run_in_loop, Error, ErrorKind, EventLoop,
+    MaybeAsync, MultiFuture, Promise,
+};
+
+const LONG: Duration = Duration::from_secs(10);
+
+/// A future that counts its polls.
+struct Counted<F> {
+    inner: F,
+    polls: Arc<AtomicUsize>,
+}
+
+impl<F: Future + Unpin> Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+/// A value that counts how often it is cloned.
+#[derive(Debug)]
+struct CloneCount(Arc<AtomicUsize>);
+
+impl Clone for CloneCount {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        CloneCount(self.0.clone())
+    }
+}
+
+// SPEC: `data` None gives `[]`; an empty input is done right after construction.
+
+#[test]
+fn an_empty_vec_is_done_at_once_with_an_empty_vec() {
+    let all: MultiFuture<Vec<u8>> = multi_async(Vec::<Promise<u8>>::new());
+    assert!(all.is_done());
+    let out: Vec<u8> = all.try_result().unwrap();
+    assert!(out.is_empty());
+    assert!(all.failures().is_empty());
+}
+
+#[test]
+fn an_empty_hashmap_is_done_at_once_with_an_empty_hashmap() {
+    let all = multi_async(HashMap::<String, Promise<u8>>::new());
+    assert!(all.is_done());
+    let out: HashMap<String, u8> = all.try_result().unwrap();
+    assert!(out.is_empty());
+}
+
+// SPEC: a mapping gives a mapping of the same type with the same keys.
+
+#[test]
+fn a_hashmap_gives_a_hashmap_with_the_same_keys() {
+    let (slow, fast) = (Promise::new(), Promise::new());
+    let all = multi_async(HashMap::from([
+        ("slow", MaybeAsync::from(slow.clone())),
+        ("fast", MaybeAsync::from(fast.clone())),
+        ("now", MaybeAsync::ready(0)),
+    ]));
+    fast.set_result(1).unwrap();
+    slow.set_result(2).unwrap();
+    let out: HashMap<&str, i32> = all.try_result().unwrap();
+    assert_eq!(out, HashMap::from([("slow", 2), ("fast", 1), ("now", 0)]));
+}
+
+#[test]
+fn a_hashmap_keeps_its_own_hasher_type() {
+    type Hasher = BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+    let mut input: HashMap<u32, Result<u32, Error>, Hasher> = HashMap::default();
+    input.insert(7, Ok(49));
+    let out: HashMap<u32, u32, Hasher> = multi_async(input).try_result().unwrap();
+    assert_eq!(out[&7], 49);
+}
+
+#[test]
+fn a_btreemap_gives_a_btreemap_in_key_order() {
+    let later = Promise::new();
+    let all = multi_async(BTreeMap::from([
+        (3, MaybeAsync::from(later.clone())),
+        (1, MaybeAsync::ready('a')),
+        (2, MaybeAsync::ready('b')),
+    ]));
+    later.set_result('c').unwrap();
+    let out: BTreeMap<i32, char> = all.try_result().unwrap();
+    assert_eq!(
+        out.into_iter().collect::<Vec<_>>(),
+        [(1, 'a'), (2, 'b'), (3, 'c')]
+    );
+}
+
+#[cfg(feature = "indexmap")]
+#[test]
+fn an_indexmap_keeps_its_insertion_order() {
+    let later = Promise::new();
+    let mut input = indexmap::IndexMap::new();
+    input.insert("z", MaybeAsync::from(later.clone()));
+    input.insert("a", MaybeAsync::ready(1));
+    let all = multi_async(input);
+    later.set_result(26).unwrap();
+    let out: indexmap::IndexMap<&str, i32> = all.try_result().unwrap();
+    assert_eq!(out.into_iter().collect::<Vec<_>>(), [("z", 26), ("a", 1)]);
+}
+
+// SPEC: any other iterable gives a list in input order.
+
+#[test]
+fn any_iterator_gives_a_vec_in_input_order() {
+    let promises: Vec<Promise<usize>> = (0..5).map(|_| Promise::new()).collect();
+    let all: MultiFuture<Vec<usize>> = promises.iter().cloned().collect();
+    for (i, p) in promises.iter().enumerate().rev() {
+        p.set_result(i * 10).unwrap();
+    }
+    assert_eq!(all.try_result().unwrap(), [0, 10, 20, 30, 40]);
+}
+
+#[test]
+fn an_array_gives_an_array_of_the_same_length() {
+    let p = Promise::new();
+    let all = multi_async([
+        MaybeAsync::ready(1),
+        MaybeAsync::from(p.clone()),
+        MaybeAsync::ready(3),
+    ]);
+    p.set_result(2).unwrap();
+    let out: [i32; 3] = all.try_result().unwrap();
+    assert_eq!(out, [1, 2, 3]);
+}
+
+#[test]
+fn a_vecdeque_gives_a_vecdeque_in_order() {
+    let all = multi_async(VecDeque::from([Ok(1), Ok(2)]));
+    let out: VecDeque<i32> = all.try_result().unwrap();
+    assert_eq!(out, [1, 2]);
+}
+
+// SPEC: plain values are stored as they are; futures already done are stored at once;
+// only pending futures are waited for.
+
+#[test]
+fn pending_a_pending_b_ready_bla_resolved_b_then_a_gives_a_b_bla() {
+    let (a, b) = (Promise::new(), Promise::new());
+    let all = multi_async(vec![
+        MaybeAsync::from(a.clone()),
+        MaybeAsync::from(b.clone()),
+        MaybeAsync::ready("bla"),
+    ]);
+    assert!(!all.is_done());
+    b.set_result("b").unwrap();
+    assert!(!all.is_done());
+    a.set_result("a").unwrap();
+    assert_eq!(all.try_result().unwrap(), ["a", "b", "bla"]);
+}
+
+#[test]
+fn plain_values_and_done_promises_are_stored_at_once() {
+    let done = Promise::resolved(2);
+    let shared_done = Promise::resolved(3);
+    let keep = shared_done.clone();
+    let all = multi_async(vec![
+        MaybeAsync::ready(1),
+        MaybeAsync::from(done),
+        MaybeAsync::from(shared_done),
+        MaybeAsync::from(Ok(4)),
+    ]);
+    assert!(all.is_done());
+    assert_eq!(all.try_result().unwrap(), [1, 2, 3, 4]);
+    drop(keep);
+}
+
+#[test]
+fn ready_values_and_unique_done_promises_are_moved_not_cloned() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let all = multi_async(vec![
+        MaybeAsync::ready(CloneCount(clones.clone())),
+        MaybeAsync::from(Promise::resolved(CloneCount(clones.clone()))),
+    ]);
+    let out = all.into_promise().take();
+    let out = futures::executor::block_on(out).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(clones.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn futures_finishing_in_reverse_order_keep_input_order() {
+    let inputs: Vec<_> = (0..5u64)
+        .map(|i| {
+            maybe_async(async move {
+                tokio::time::sleep(Duration::from_secs(5 - i)).await;
+                i
+            })
+        })
+        .collect();
+    let start = tokio::time::Instant::now();
+    let all = multi_async(inputs);
+    assert_eq!(all.await.unwrap(), [0, 1, 2, 3, 4]);
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+}
+
+// SPEC: when nothing is pending the result is set: all-ready inputs are done right
+// after construction, with no loop iteration.
+
+#[test]
+fn all_ready_inputs_are_done_at_construction_without_a_loop_iteration() {
+    // A caller-driven loop that is never run: nothing could iterate it.
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let done_on_loop = lp.create_promise();
+    done_on_loop.set_result(3).unwrap();
+    let all = multi_async(vec![
+        MaybeAsync::ready(1),
+        MaybeAsync::from(Ok(2)),
+        MaybeAsync::from(done_on_loop),
+    ]);
+    assert!(all.is_done());
+    assert_eq!(all.try_result().unwrap(), [1, 2, 3]);
+    assert!(!lp.is_running());
+}
+
+#[test]
+fn the_last_pending_input_sets_the_result_on_its_own_thread_at_once() {
+    let p = Promise::new();
+    let all = multi_async(vec![MaybeAsync::from(p.clone()), MaybeAsync::ready(1)]);
+    p.set_result(0).unwrap();
+    // No loop, no executor: the done-callback completed the gather inline.
+    assert!(all.is_done());
+}
+
+// SPEC: raise_on_error=True: the first failure (exception or cancellation) fails the
+// whole at once; the other futures are no longer waited for (not cancelled).
+
+#[test]
+fn with_raise_on_error_the_first_failure_fails_the_whole_at_once() {
+    let (a, b, c) = (
+        Promise::<u8>::new(),
+        Promise::<u8>::new(),
+        Promise::<u8>::new(),
+    );
+    let all = multi_async(vec![a.clone(), b.clone(), c.clone()]);
+    b.set_error(Error::user("b broke")).unwrap();
+    assert!(all.is_done());
+    let err = all.try_result().unwrap_err();
+    assert_eq!(err.to_string(), "b broke");
+    assert!(!a.is_done() && !c.is_done(), "the others are not cancelled");
+    c.set_error(Error::user("c broke too")).unwrap();
+    assert_eq!(all.try_result().unwrap_err().to_string(), "b broke");
+    let failures = all.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, 1);
+}
+
+#[test]
+fn with_raise_on_error_a_cancelled_input_fails_the_whole_as_cancelled() {
+    let (a, b) = (Promise::<u8>::new(), Promise::<u8>::new());
+    let all = multi_async(vec![a.clone(), b.clone()]);
+    assert!(b.cancel());
+    assert_eq!(all.try_result().unwrap_err().kind(), ErrorKind::Cancelled);
+    assert!(!a.is_done());
+}
+
+#[test]
+fn with_raise_on_error_a_ready_failure_fails_the_whole_at_construction() {
+    let pending = Promise::<u8>::new();
+    let all = multi_async(BTreeMap::from([
+        ("bad", MaybeAsync::failed(Error::from(ErrorKind::Timeout))),
+        ("later", MaybeAsync::from(pending.clone())),
+    ]));
+    assert!(all.is_done());
+    assert_eq!(all.try_result().unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(all.failures()[0].0, "bad");
+    assert!(!pending.is_done());
+}
+
+// SPEC: raise_on_error=False: a failure is stored in its slot as the error value, and
+// appended to `failures`; the whole succeeds.
+
+#[test]
+fn without_raise_on_error_failures_sit_in_their_slots_and_keep_their_keys() {
+    let (ok, bad, gone) = (Promise::new(), Promise::<u8>::new(), Promise::<u8>::new());
+    let all = multi_async_settled(HashMap::from([
+        ("ok", MaybeAsync::from(ok.clone())),
+        ("bad", MaybeAsync::from(bad.clone())),
+        ("gone", MaybeAsync::from(gone.clone())),
+        ("ready-bad", MaybeAsync::failed(Error::user("at once"))),
+    ]));
+    bad.set_error(Error::user("later")).unwrap();
+    gone.cancel();
+    assert!(!all.is_done(), "a failure does not stop the gather");
+    ok.set_result(1).unwrap();
+
+    let mut keys: Vec<&str> = all.failures().into_iter().map(|(k, _)| k).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["bad", "gone", "ready-bad"]);
+    let out = all.try_result().unwrap();
+    assert_eq!(*out["ok"].as_ref().unwrap(), 1);
+    assert_eq!(out["bad"].as_ref().unwrap_err().to_string(), "later");
+    assert!(out["gone"].as_ref().unwrap_err().is_cancelled());
+    assert_eq!(
+        out["ready-bad"].as_ref().unwrap_err().to_string(),
+        "at once"
+    );
+}
+
+#[test]
+fn without_raise_on_error_failures_are_listed_in_the_order_they_were_seen() {
+    let (a, b) = (Promise::<u8>::new(), Promise::<u8>::new());
+    let all = multi_async_settled(vec![
+        MaybeAsync::from(a.clone()),
+        MaybeAsync::from(b.clone()),
+        MaybeAsync::failed(Error::user("ready")),
+    ]);
+    b.set_error(Error::user("b")).unwrap();
+    a.set_error(Error::user("a")).unwrap();
+    let order: Vec<usize> = all.failures().into_iter().map(|(i, _)| i).collect();
+    assert_eq!(order, [2, 1, 0]);
+    assert_eq!(all.try_result().unwrap().len(), 3);
+}
+
+// SPEC: thread safe; a done-callback from a future of another loop or thread is
+// handed to the MultiFuture's own loop.
+
+#[test]
+fn inputs_from_two_other_loops_threads_are_gathered_in_order() {
+    let one = EventLoop::builder().name("one").spawn().unwrap();
+    let two = EventLoop::builder().name("two").spawn().unwrap();
+    let inputs: Vec<Promise<(usize, Option<String>)>> = (0..20_000)
+        .map(|i| {
+            let lp = if i % 2 == 0 { &one } else { &two };
+            run_in_loop(lp, move || {
+                (i, std::thread::current().name().map(String::from))
+            })
+        })
+        .collect();
+    let out = multi_async(inputs).wait_timeout(LONG).unwrap();
+    assert_eq!(out.len(), 20_000);
+    for (i, (index, thread)) in out.into_iter().enumerate() {
+        assert_eq!(index, i);
+        assert_eq!(
+            thread.as_deref(),
+            Some(if i % 2 == 0 { "one" } else { "two" })
+        );
+    }
+}
+
+#[test]
+fn inputs_settled_by_many_threads_at_once_are_each_counted_once() {
+    for _ in 0..20 {
+        let promises: Vec<Promise<usize>> = (0..400).map(|_| Promise::new()).collect();
+        let all = multi_async_settled(promises.clone());
+        let threads: Vec<_> = promises
+            .chunks(100)
+            .map(|chunk| chunk.to_vec())
+            .enumerate()
+            .map(|(t, chunk)| {
+                std::thread::spawn(move || {
+                    for (i, p) in chunk.into_iter().enumerate() {
+                        let n = t * 100 + i;
+                        if n % 7 == 0 {
+                            p.set_error(Error::user("seven")).unwrap();
+                        } else {
+                            p.set_result(n).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let out = all.wait_timeout(LONG).unwrap();
+        assert_eq!(out.len(), 400);
+        for (n, slot) in out.iter().enumerate() {
+            assert_eq!(slot.is_err(), n % 7 == 0);
+        }
+        assert_eq!(
+            all.failures().len(),
+            (0..400).filter(|n| n % 7 == 0).count()
+        );
+    }
+}
+
+#[test]
+fn on_a_loop_the_result_runs_its_done_callbacks_on_that_loop() {
+    let home = EventLoop::builder().name("home").spawn().unwrap();
+    let input = Promise::<u8>::new();
+    let theirs = input.clone();
+    let all = run_in_loop(&home, move || multi_async(vec![theirs]).into_promise())
+        .wait()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    all.add_done_callback(move |_| {
+        let _ = tx.send(std::thread::current().name().map(String::from));
+    });
+    input.set_result(1).unwrap(); // settled on this thread, not the loop's
+    assert_eq!(rx.recv_timeout(LONG).unwrap().as_deref(), Some("home"));
+}
+
+// Linear cost: completion is counted per item, never by re-polling every input.
+
+/// `n` oneshot receivers whose values were already sent, each counting its polls and
+/// gone through `maybe_async`.
+fn completed_inputs(
+    n: usize,
+    polls: &Arc<AtomicUsize>,
+) -> Vec<MaybeAsync<Result<usize, RecvError>>> {
+    (0..n)
+        .map(|i| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tx.send(i).unwrap();
+            maybe_async(Counted {
+                inner: rx,
+                polls: polls.clone(),
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn gathering_100_000_completed_futures_polls_each_once_and_is_done_at_once() {
+    const N: usize = 100_000;
+    let polls = Arc::new(AtomicUsize::new(0));
+    let all = multi_async(completed_inputs(N, &polls));
+    assert!(all.is_done());
+    let out = all.try_result().unwrap();
+    assert_eq!(out.len(), N);
+    assert_eq!(out[N - 1], Ok(N - 1));
+    assert_eq!(polls.load(Ordering::Relaxed), N);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gathering_100_000_completed_futures_in_a_tokio_task_polls_each_at_most_twice() {
+    // Inside a task, tokio's cooperative budget makes its resources answer `Pending`
+    // after a while, completed or not: those inputs become tasks, polled once more.
+    const N: usize = 100_000;
+    let polls = Arc::new(AtomicUsize::new(0));
+    let all = multi_async(completed_inputs(N, &polls));
+    let whole_polls = Arc::new(AtomicUsize::new(0));
+    let out = Counted {
+        inner: all,
+        polls: whole_polls.clone(),
+    }
+    .await
+    .unwrap();
+    assert_eq!(out.len(), N);
+    assert!(out.iter().enumerate().all(|(i, v)| *v == Ok(i)));
+    assert!(
+        polls.load(Ordering::Relaxed) <= 2 * N,
+        "polls: {}",
+        polls.load(Ordering::Relaxed)
+    );
+    assert!(whole_polls.load(Ordering::Relaxed) <= 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gathering_100_000_futures_that_finish_later_polls_each_at_most_twice() {
+    const N: usize = 100_000;
+    let polls = Arc::new(AtomicUsize::new(0));
+    let (senders, inputs): (Vec<_>, Vec<_>) = (0..N)
+        .map(|_| {
+            let (tx, rx) = tokio::sync::oneshot::channel::<usize>();
+            let input = maybe_async(Counted {
+                inner: rx,
+                polls: polls.clone(),
+            });
+            (tx, input)
+        })
+        .unzip();
+    let all = multi_async(inputs);
+    assert!(!all.is_done());
+    for (i, tx) in senders.into_iter().enumerate().rev() {
+        tx.send(i).unwrap();
+    }
+    let whole_polls = Arc::new(AtomicUsize::new(0));
+    let out = Counted {
+        inner: all,
+        polls: whole_polls.clone(),
+    }
+    .await
+    .unwrap();
+    assert_eq!(out.len(), N);
+    assert!(out.iter().enumerate().all(|(i, v)| *v == Ok(i)));
+    assert!(
+        polls.load(Ordering::Relaxed) <= 2 * N,
+        "polls: {}",
+        polls.load(Ordering::Relaxed)
+    );
+    assert!(whole_polls.load(Ordering::Relaxed) <= 2);
+}
+
+// The result as a promise: awaitable, chainable, with a blocking wait.
+
+#[test]
+fn the_result_is_a_promise_a_plain_thread_can_wait_for() {
+    let p = Promise::new();
+    let all = multi_async(vec![p.clone(), Promise::resolved(2)]);
+    let promise: Promise<Vec<i32>> = all.promise();
+    let setter = std::thread::spawn(move || p.set_result(1).unwrap());
+    assert_eq!(promise.wait_timeout(LONG).unwrap(), [1, 2]);
+    setter.join().unwrap();
+    assert_eq!(all.wait().unwrap(), [1, 2]);
+}
+
+#[test]
+fn a_multi_future_can_be_an_input_of_another() {
+    let p = Promise::new();
+    let inner = multi_async(vec![p.clone()]);
+    let outer = multi_async(vec![
+        pulsar_async::IntoMaybeAsync::into_maybe_async(inner),
+        MaybeAsync::ready(vec![0]),
+    ]);
+    p.set_result(9).unwrap();
+    assert_eq!(outer.try_result().unwrap(), [vec![9], vec![0]]);
+}
+
+#[test]
+fn cancelling_the_multi_future_leaves_the_inputs_alone() {
+    let input = Promise::<u8>::new();
+    let all = multi_async(vec![input.clone()]);
+    assert!(all.cancel());
+    assert!(all.try_result().unwrap_err().is_cancelled());
+    input.set_result(1).unwrap();
+    assert!(all.try_result().unwrap_err().is_cancelled());
+    assert!(!all.cancel());
+}
+
+#[test]
+fn a_blocking_wait_on_the_loop_that_owns_the_result_fails_instead_of_hanging() {
+    let lp = EventLoop::new().unwrap();
+    let never = Promise::<u8>::new();
+    let err = run_in_loop(&lp, move || multi_async(vec![never]).wait().unwrap_err())
+        .wait()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+}
+
+#[test]
+fn a_gather_runs_inside_a_caller_driven_loop() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let local = Rc::new(Cell::new(0));
+    let out = lp
+        .run_until_complete({
+            let local = local.clone();
+            async move {
+                let inputs: Vec<_> = (1..=3u32)
+                    .map(|i| {
+                        maybe_async(async move {
+                            tokio::task::yield_now().await;
+                            i
+                        })
+                    })
+                    .collect();
+                let out = multi_async(inputs).await;
+                local.set(1);
+                out
+            }
+        })
+        .unwrap();
+    assert_eq!(out.unwrap(), [1, 2, 3]);
+    assert_eq!(local.get(), 1);
+}
+
+// Auto traits, both ways.
+
+trait AmbiguousIfSend<A> {
+    fn some_item() {}
+}
+impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+
+trait AmbiguousIfSync<A> {
+    fn some_item() {}
+}
+impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+
+fn is_send_sync_unpin<T: Send + Sync + Unpin>() {}
+
+#[test]
+fn multi_future_is_send_sync_and_unpin_exactly_when_its_parts_are() {
+    is_send_sync_unpin::<MultiFuture<Vec<u8>>>();
+    is_send_sync_unpin::<MultiFuture<HashMap<String, u8>, String>>();
+    let _ = <MultiFuture<Vec<Rc<u8>>> as AmbiguousIfSend<_>>::some_item;
+    let _ = <MultiFuture<Vec<Rc<u8>>> as AmbiguousIfSync<_>>::some_item;
+    let _ = <MultiFuture<Vec<u8>, Rc<u8>> as AmbiguousIfSend<_>>::some_item;
+}
+
+#[test]
+fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
+    #[derive(Debug)]
+    struct Fragile;
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            panic!("cannot clone")
+        }
+    }
+    let p = Promise::new();
+    let keep = p.clone(); // a second handle: the value must be cloned out
+    let all = multi_async(vec![p]);
+    keep.set_result(Fragile).unwrap();
+    let err = all
+        .promise()
+        .peek()
+        .unwrap()
+        .as_ref()
+        .map(|_| ())
+        .unwrap_err()
+        .clone();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(err.message(), Some("cannot clone"));
+}

@@ -1,0 +1,276 @@
+//! `#[task]`: SPEC Part 1 "task" — where the call runs and how its promise comes back.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulsar_async::{run_in_loop, task, AsyncObject, ErrorKind, EventLoop, Promise};
+
+/// An async object whose `#[task]` methods report the thread they ran on.
+#[derive(Clone)]
+struct Service {
+    lp: Option<EventLoop>,
+    calls: Arc<AtomicU32>,
+}
+
+impl AsyncObject for Service {
+    fn event_loop(&self) -> Option<&EventLoop> {
+        self.lp.as_ref()
+    }
+}
+
+fn thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned()
+}
+
+impl Service {
+    fn on(lp: &EventLoop) -> Self {
+        Service {
+            lp: Some(lp.clone()),
+            calls: Arc::default(),
+        }
+    }
+
+    #[task]
+    fn where_am_i(&self, tag: String) -> (String, String) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        (tag, thread_name())
+    }
+
+    #[task]
+    async fn where_am_i_later(&self, delay_ms: u64) -> String {
+        // `!Send` across an await: fine, the body runs on the loop.
+        let local = std::rc::Rc::new(thread_name());
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        (*local).clone()
+    }
+
+    #[task]
+    fn boom(&self) -> u32 {
+        panic!("boom in a task method")
+    }
+
+    #[task]
+    async fn boom_later(&self) -> u32 {
+        tokio::task::yield_now().await;
+        panic!("boom in an async task method")
+    }
+
+    #[task]
+    fn sum((a, b): (u32, u32), mut c: u32) -> u32 {
+        c += a + b;
+        c
+    }
+
+    #[task]
+    fn into_calls(self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[task]
+fn current_loop_name() -> Option<String> {
+    EventLoop::current().map(|lp| lp.name().to_owned())
+}
+
+#[task]
+async fn doubled_after_a_tick(x: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    x * 2
+}
+
+#[test]
+fn a_task_method_called_from_another_thread_runs_on_the_objects_loop() {
+    let lp = EventLoop::builder().name("svc").spawn().unwrap();
+    let svc = Service::on(&lp);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let svc = svc.clone();
+            std::thread::spawn(move || svc.where_am_i(format!("t{i}")).wait().unwrap())
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap(), (format!("t{i}"), "svc".to_owned()));
+    }
+    assert_eq!(svc.where_am_i_later(1).wait().unwrap(), "svc");
+    assert_eq!(svc.calls.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn a_task_method_called_on_the_objects_loop_runs_there_without_a_thread_hop() {
+    let lp = EventLoop::builder().name("inline").spawn().unwrap();
+    let svc = Service::on(&lp);
+    let inside = run_in_loop(&lp, move || {
+        // A plain method runs at once: its promise is already settled.
+        let now = svc.where_am_i("now".into());
+        let was_done = now.is_done();
+        // An async method is spawned on the loop and settles later.
+        let later = svc.where_am_i_later(0);
+        let later_was_done = later.is_done();
+        (was_done, now.try_result().unwrap().1, later_was_done, later)
+    });
+    let (was_done, thread, later_was_done, later) = inside.wait().unwrap();
+    assert!(was_done);
+    assert_eq!(thread, "inline");
+    assert!(!later_was_done);
+    assert_eq!(later.wait().unwrap(), "inline");
+}
+
+#[test]
+fn a_task_method_on_an_idle_caller_driven_loop_runs_it_to_completion() {
+    let lp = EventLoop::builder().name("driven").build_driven().unwrap();
+    let svc = Service::on(&lp);
+    assert!(!lp.is_running());
+    // The async body sleeps on the loop's timer: it ran inside the loop.
+    let p = svc.where_am_i_later(5);
+    assert!(p.is_done(), "returned already settled");
+    assert_eq!(p.try_result().unwrap(), thread_name());
+    let q = svc.where_am_i("plain".into());
+    assert!(q.is_done());
+    assert_eq!(q.try_result().unwrap().0, "plain");
+    assert!(!lp.is_running());
+}
+
+#[test]
+fn a_task_call_from_another_thread_waits_for_the_caller_driven_loop_to_run() {
+    let lp = EventLoop::builder()
+        .name("driven-remote")
+        .build_driven()
+        .unwrap();
+    let svc = Service::on(&lp);
+    let remote = std::thread::spawn(move || svc.where_am_i("remote".into()))
+        .join()
+        .unwrap();
+    assert!(!remote.is_done(), "queued until the loop runs");
+    let out = lp.run_until_complete(remote).unwrap().unwrap();
+    assert_eq!(out, ("remote".to_owned(), thread_name()));
+}
+
+#[test]
+fn a_task_method_called_inside_a_running_caller_driven_loop_runs_inline() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let svc = Service::on(&lp);
+    let out = lp
+        .run_until_complete(async move {
+            let plain = svc.where_am_i("inside".into());
+            assert!(plain.is_done());
+            svc.where_am_i_later(1).await
+        })
+        .unwrap();
+    assert_eq!(out.unwrap(), thread_name());
+}
+
+#[test]
+fn a_panic_in_a_task_method_becomes_its_promise_error_and_the_loop_keeps_serving() {
+    let lp = EventLoop::builder().name("panics").spawn().unwrap();
+    let svc = Service::on(&lp);
+    let err = svc.boom().wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(err.message(), Some("boom in a task method"));
+    let err = svc.boom_later().wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    // Inline, on the loop's own thread.
+    let inline = {
+        let svc = svc.clone();
+        run_in_loop(&lp, move || svc.boom().try_result().unwrap_err().kind())
+    };
+    assert_eq!(inline.wait().unwrap(), ErrorKind::Panicked);
+    // The loop still serves.
+    assert_eq!(svc.where_am_i("after".into()).wait().unwrap().1, "panics");
+}
+
+#[test]
+fn a_panic_in_a_task_on_an_idle_caller_driven_loop_becomes_its_error() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let svc = Service::on(&lp);
+    assert_eq!(
+        svc.boom().try_result().unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
+    assert_eq!(
+        svc.boom_later().try_result().unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
+    assert_eq!(lp.run_until_complete(async { 1 }).unwrap(), 1);
+}
+
+#[test]
+fn a_free_task_function_runs_on_the_current_loop() {
+    let lp = EventLoop::builder().name("free").spawn().unwrap();
+    let name = run_in_loop(&lp, current_loop_name).wait().unwrap();
+    assert_eq!(name.wait().unwrap().as_deref(), Some("free"));
+    let doubled = run_in_loop(&lp, || doubled_after_a_tick(21))
+        .wait()
+        .unwrap();
+    assert_eq!(doubled.wait().unwrap(), 42);
+}
+
+#[test]
+fn a_free_task_function_without_a_current_loop_fails_with_wrong_thread() {
+    std::thread::spawn(|| {
+        let err = current_loop_name().try_result().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WrongThread);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_free_task_function_on_an_idle_caller_driven_loop_runs_it() {
+    let lp = EventLoop::builder().name("mine").build_driven().unwrap();
+    assert_eq!(doubled_after_a_tick(4).try_result().unwrap(), 8);
+    assert_eq!(
+        current_loop_name().try_result().unwrap().as_deref(),
+        Some("mine")
+    );
+    drop(lp);
+}
+
+#[test]
+fn an_object_without_a_loop_runs_its_tasks_on_the_current_loop() {
+    let lp = EventLoop::builder().name("fallback").spawn().unwrap();
+    let svc = Service {
+        lp: None,
+        calls: Arc::default(),
+    };
+    let p = run_in_loop(&lp, move || svc.where_am_i("x".into()));
+    assert_eq!(p.wait().unwrap().wait().unwrap().1, "fallback");
+    let unbound = Service {
+        lp: None,
+        calls: Arc::default(),
+    };
+    let err = std::thread::spawn(move || unbound.where_am_i("y".into()).try_result())
+        .join()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongThread);
+}
+
+#[test]
+fn pattern_and_mut_arguments_are_passed_through() {
+    let lp = EventLoop::new().unwrap();
+    let p = run_in_loop(&lp, || Service::sum((1, 2), 3)).wait().unwrap();
+    assert_eq!(p.wait().unwrap(), 6);
+}
+
+#[test]
+fn a_self_by_value_method_moves_the_object_to_its_loop() {
+    let lp = EventLoop::new().unwrap();
+    let svc = Service::on(&lp);
+    svc.where_am_i("one".into()).wait().unwrap();
+    let p: Promise<u32> = svc.into_calls();
+    assert_eq!(p.wait().unwrap(), 1);
+}
+
+#[test]
+fn a_task_on_a_closed_loop_fails_with_loop_closed() {
+    let lp = EventLoop::new().unwrap();
+    let svc = Service::on(&lp);
+    lp.close();
+    let err = svc.where_am_i("late".into()).wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LoopClosed);
+}

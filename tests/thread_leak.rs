@@ -1,0 +1,30 @@
+//! Creating and dropping loops leaks no OS thread. Alone in its own test binary so
+//! that no other test's threads come and go while it counts.
+
+use pulsar_async::{run_in_loop, EventLoop};
+
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or_else(|_| panic!("this test counts threads through /proc"))
+}
+
+#[test]
+fn creating_and_dropping_a_thousand_thread_loops_leaves_no_thread_behind() {
+    let before = os_threads();
+    for i in 0..1000 {
+        let lp = EventLoop::new().unwrap();
+        if i % 10 == 0 {
+            // Some loops did work, some never ran a call: both must go away.
+            assert_eq!(run_in_loop(&lp, move || i).wait().unwrap(), i);
+        }
+        drop(lp);
+    }
+    // Closed explicitly, then dropped.
+    for _ in 0..100 {
+        let lp = EventLoop::new().unwrap();
+        lp.close();
+    }
+    let after = os_threads();
+    assert_eq!(after, before, "threads before: {before}, after: {after}");
+}

@@ -1,0 +1,13 @@
+use pulsar_async::task;
+
+#[derive(Clone)]
+struct Plain;
+
+impl Plain {
+    #[task]
+    fn ping(&self) -> bool {
+        true
+    }
+}
+
+fn main() {}
