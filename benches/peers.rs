@@ -170,12 +170,26 @@ fn promise(c: &mut Criterion) {
     g.finish();
 }
 
-/// The peers of the multi_async rows. Our side is added once `multi_async` is merged
-/// (see the TODO list in BENCHMARKS.md).
+/// multi_async over completed futures, plain values and a map, against a sequential
+/// await loop, `join_all`, a plain collect and a map rebuild.
 fn gather(c: &mut Criterion) {
     let rt = gather_runtime();
     let mut g = c.benchmark_group("gather_10k_completed");
     g.sample_size(20);
+    g.bench_function("multi_async", |b| {
+        b.iter_batched(
+            resolved_promises,
+            |ps| rt.block_on(our_gather_completed(ps)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("sequential_await_promises", |b| {
+        b.iter_batched(
+            resolved_promises,
+            |ps| rt.block_on(sequential_promises(ps)),
+            BatchSize::LargeInput,
+        )
+    });
     g.bench_function("futures_join_all", |b| {
         b.iter_batched(
             completed_receivers,
@@ -198,9 +212,28 @@ fn gather(c: &mut Criterion) {
     g.bench_function("collect_vec", |b| {
         b.iter(|| black_box(collect_plain(&values)))
     });
+    g.bench_function("multi_async_vec", |b| {
+        b.iter_batched(ready_values, our_gather_plain, BatchSize::LargeInput)
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("gather_10k_map");
     g.bench_function("rebuild_hashmap", |b| {
         b.iter(|| black_box(rebuild_map(&map)))
     });
+    g.bench_function("multi_async_hashmap", |b| {
+        b.iter_batched(ready_map, our_gather_map, BatchSize::LargeInput)
+    });
+    g.finish();
+}
+
+/// Bench's own cost per call: `BENCH_CALLS` no-op async calls, started all at once,
+/// against awaiting them one after the other.
+fn bench_overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bench_10k_no_op_calls");
+    g.throughput(Throughput::Elements(BENCH_CALLS as u64));
+    g.bench_function("sequential_await", |b| b.iter(sequential_calls));
+    g.bench_function("bench_run", |b| b.iter(our_bench));
     g.finish();
 }
 
@@ -213,6 +246,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, promise, gather
+    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, promise, gather, bench_overhead
 }
 criterion_main!(benches);

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, FutureExt};
-use pulsar_async::{chain_future, run_in_loop, EventLoop, Promise};
+use pulsar_async::{chain_future, multi_async, run_in_loop, Bench, Error, EventLoop, Promise};
 use tokio::runtime::{Builder as RtBuilder, Handle, Runtime};
 use tokio_util::task::LocalPoolHandle;
 
@@ -426,4 +426,73 @@ pub fn gather_runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+// ---------------------------------------------------------------------------------
+// Ours: multi_async and Bench
+
+/// `GATHER` promises already resolved.
+pub fn resolved_promises() -> Vec<Promise<u64>> {
+    (0..GATHER as u64).map(Promise::resolved).collect()
+}
+
+/// multi_async over completed promises, awaited.
+pub async fn our_gather_completed(promises: Vec<Promise<u64>>) -> usize {
+    multi_async(promises).await.unwrap().len()
+}
+
+/// A sequential await loop over the same completed promises.
+pub async fn sequential_promises(promises: Vec<Promise<u64>>) -> usize {
+    let mut out = Vec::with_capacity(promises.len());
+    for p in promises {
+        out.push(p.await.unwrap());
+    }
+    out.len()
+}
+
+/// `GATHER` plain values, as multi_async takes them.
+pub fn ready_values() -> Vec<Result<u64, Error>> {
+    (0..GATHER as u64).map(Ok).collect()
+}
+
+/// multi_async over plain values: done at once, the output moved out.
+pub fn our_gather_plain(values: Vec<Result<u64, Error>>) -> usize {
+    multi_async(values).now_or_never().unwrap().unwrap().len()
+}
+
+/// A `GATHER`-entry map of plain values, as multi_async takes it.
+pub fn ready_map() -> HashMap<u64, Result<u64, Error>> {
+    (0..GATHER as u64).map(|i| (i, Ok(i))).collect()
+}
+
+/// multi_async over a map of plain values: a map with the same keys.
+pub fn our_gather_map(map: HashMap<u64, Result<u64, Error>>) -> usize {
+    multi_async(map).now_or_never().unwrap().unwrap().len()
+}
+
+/// How many calls a Bench row makes.
+pub const BENCH_CALLS: usize = 10_000;
+
+/// A no-op async method, as `timeit` would call it.
+async fn no_op(i: usize) -> Result<usize, Error> {
+    Ok(i)
+}
+
+/// A Bench of `BENCH_CALLS` no-op calls, polled to completion on this thread.
+pub fn our_bench() -> usize {
+    futures::executor::block_on(Bench::builder(BENCH_CALLS).run(no_op))
+        .unwrap()
+        .results()
+        .len()
+}
+
+/// The same calls awaited one after the other, results collected: the floor.
+pub fn sequential_calls() -> usize {
+    futures::executor::block_on(async {
+        let mut out = Vec::with_capacity(BENCH_CALLS);
+        for i in 0..BENCH_CALLS {
+            out.push(no_op(i).await.unwrap());
+        }
+        out.len()
+    })
 }

@@ -19,6 +19,8 @@ BASE = {
     "chain_resolved": "promise_create_set_await",
     "gather_10k_completed": "sequential_await_loop",
     "gather_10k_plain": "collect_vec",
+    "gather_10k_map": "rebuild_hashmap",
+    "bench_10k_no_op_calls": "sequential_await",
 }
 
 
@@ -43,5 +45,6 @@ for group in sorted(os.listdir(ROOT)):
     print(f"## {group}")
     for bench, ns in rows.items():
         ratio = f"{ns / base:.2f}x" if base else "-"
-        extra = f"  ({ns / 100_000:.0f} ns/call)" if group == "burst_100k" else ""
+        per_call = {"burst_100k": 100_000, "bench_10k_no_op_calls": 10_000}.get(group)
+        extra = f"  ({ns / per_call:.0f} ns/call)" if per_call else ""
         print(f"  {bench:34} {fmt(ns):>10}  {ratio:>7}{extra}")
