@@ -317,34 +317,77 @@ fn main() {
         "at most 2x a Promise create + set + await",
     );
 
-    // Gather peers.
+    // Gathers.
     let rt = gather_runtime();
-    let seq = median_with_setup(11, completed_receivers, |rxs| {
+    let seq = median_with_setup(21, completed_receivers, |rxs| {
         black_box(rt.block_on(sequential_completed(rxs)));
+    });
+    let ours = median_with_setup(21, resolved_promises, |ps| {
+        black_box(rt.block_on(our_gather_completed(ps)));
+    });
+    let seq_promises = median_with_setup(21, resolved_promises, |ps| {
+        black_box(rt.block_on(sequential_promises(ps)));
     });
     let joined = median_with_setup(11, completed_receivers, |rxs| {
         black_box(rt.block_on(join_all_completed(rxs)));
     });
     print_group(
-        "10,000 completed futures in a tokio runtime (multi_async: not merged yet)",
+        "10,000 completed futures in a tokio runtime",
         &[
-            row("sequential await loop", seq),
-            row("futures join_all", joined),
+            row("sequential await loop (oneshots)", seq),
+            row("multi_async (resolved promises)", ours),
+            row("sequential await loop (promises)", seq_promises),
+            row("futures join_all (oneshots)", joined),
         ],
         "multi_async at most 1.5x the sequential loop",
     );
     let values = plain_values();
-    let map = plain_map();
     print_group(
-        "10,000 plain values (multi_async: not merged yet)",
+        "10,000 plain values",
         &[
             row(
                 "collect into a Vec",
                 median_of(31, 20, || collect_plain(&values)),
             ),
-            row("rebuild a HashMap", median_of(11, 2, || rebuild_map(&map))),
+            row(
+                "multi_async",
+                median_with_setup(21, ready_values, |v| {
+                    black_box(our_gather_plain(v));
+                }),
+            ),
         ],
-        "multi_async at most 2x the plain collect / rebuild",
+        "multi_async at most 2x the plain collect",
+    );
+    let map = plain_map();
+    print_group(
+        "a 10,000-entry HashMap of plain values",
+        &[
+            row(
+                "rebuild the HashMap",
+                median_of(21, 2, || rebuild_map(&map)),
+            ),
+            row(
+                "multi_async",
+                median_with_setup(21, ready_map, |m| {
+                    black_box(our_gather_map(m));
+                }),
+            ),
+        ],
+        "multi_async at most 2x the rebuild",
+    );
+
+    // Bench.
+    let per_call = |ns: f64| ns / BENCH_CALLS as f64;
+    print_group(
+        "Bench: 10,000 no-op async calls (per call)",
+        &[
+            row(
+                "sequential await",
+                per_call(median_of(21, 1, sequential_calls)),
+            ),
+            row("Bench::run", per_call(median_of(21, 1, our_bench))),
+        ],
+        "Bench under 100 ns per call",
     );
 
     println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
