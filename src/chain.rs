@@ -110,7 +110,6 @@ pub type Propagate<U> = fn(Error) -> Result<U, Error>;
 /// assert_eq!(recovered.await.unwrap(), 7);
 /// # });
 /// ```
-#[allow(clippy::type_complexity)] // the default callback and errback, spelled out
 pub fn chain_future<T>(
     source: impl Into<MaybeAsync<T>>,
 ) -> Chain<T, T, Passthrough<T>, Propagate<T>> {
