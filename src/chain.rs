@@ -27,26 +27,46 @@ pub trait IntoMaybeAsync {
 
     /// Converts into a [`MaybeAsync`].
     fn into_maybe_async(self) -> MaybeAsync<Self::Output>;
+
+    /// `true` when the outcome is there now (a `Result`, a done promise). Gathers use
+    /// it to take a one-pass path when every input is ready; the default, `false`,
+    /// is always correct.
+    fn is_ready(&self) -> bool {
+        false
+    }
 }
 
 impl<U> IntoMaybeAsync for Result<U, Error> {
     type Output = U;
+    #[inline]
     fn into_maybe_async(self) -> MaybeAsync<U> {
         MaybeAsync::from(self)
+    }
+    #[inline]
+    fn is_ready(&self) -> bool {
+        true
     }
 }
 
 impl<U> IntoMaybeAsync for Promise<U> {
     type Output = U;
+    #[inline]
     fn into_maybe_async(self) -> MaybeAsync<U> {
         MaybeAsync::from(self)
+    }
+    fn is_ready(&self) -> bool {
+        self.is_done()
     }
 }
 
 impl<U> IntoMaybeAsync for MaybeAsync<U> {
     type Output = U;
+    #[inline]
     fn into_maybe_async(self) -> MaybeAsync<U> {
         self
+    }
+    fn is_ready(&self) -> bool {
+        MaybeAsync::is_ready(self)
     }
 }
 

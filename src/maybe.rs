@@ -104,6 +104,7 @@ impl<T> MaybeAsync<T> {
     /// let pending = pending.into_ready().unwrap_err();
     /// assert!(!pending.is_ready());
     /// ```
+    #[inline]
     pub fn into_ready(self) -> Result<Result<T, Error>, Self> {
         match self.state {
             State::Ready(outcome) => Ok(outcome),

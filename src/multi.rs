@@ -87,6 +87,14 @@ pub trait Gather {
     /// Takes the container apart.
     fn into_entries(self) -> (Self::Shape, Self::Entries);
 
+    /// `true` if `test` holds for every value, looked at in place. A gather whose
+    /// values are all ready uses it to build its output in one pass, without a slot
+    /// per entry. The default, `false`, always takes the general path.
+    fn all_values(&self, test: impl FnMut(&Self::Value) -> bool) -> bool {
+        let _ = test;
+        false
+    }
+
     /// Builds the output from `shape` and the `len` entries of `entries`, given back
     /// in the order [`into_entries`](Gather::into_entries) produced them.
     ///
@@ -113,6 +121,10 @@ impl<V> Gather for Vec<V> {
         ((), self.into_iter().enumerate())
     }
 
+    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+        self.iter().all(test)
+    }
+
     fn rebuild<W>(
         _: (),
         len: usize,
@@ -135,6 +147,10 @@ impl<V> Gather for VecDeque<V> {
         ((), self.into_iter().enumerate())
     }
 
+    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+        self.iter().all(test)
+    }
+
     fn rebuild<W>(
         _: (),
         len: usize,
@@ -155,6 +171,10 @@ impl<V, const N: usize> Gather for [V; N] {
 
     fn into_entries(self) -> ((), Self::Entries) {
         ((), self.into_iter().enumerate())
+    }
+
+    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+        self.iter().all(test)
     }
 
     fn rebuild<W>(
@@ -190,6 +210,10 @@ where
         (self.hasher().clone(), self.into_iter())
     }
 
+    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+        self.values().all(test)
+    }
+
     fn rebuild<W>(
         hasher: S,
         len: usize,
@@ -210,6 +234,10 @@ impl<K: Ord, V> Gather for BTreeMap<K, V> {
 
     fn into_entries(self) -> ((), Self::Entries) {
         ((), self.into_iter())
+    }
+
+    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+        self.values().all(test)
     }
 
     fn rebuild<W>(
@@ -235,6 +263,10 @@ where
 
     fn into_entries(self) -> (S, Self::Entries) {
         (self.hasher().clone(), self.into_iter())
+    }
+
+    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+        self.values().all(test)
     }
 
     fn rebuild<W>(
@@ -585,6 +617,10 @@ impl<O, K> IntoMaybeAsync for MultiFuture<O, K> {
     fn into_maybe_async(self) -> MaybeAsync<O> {
         MaybeAsync::from(self.promise)
     }
+
+    fn is_ready(&self) -> bool {
+        self.promise.is_done()
+    }
 }
 
 impl<O, K> From<MultiFuture<O, K>> for Promise<O> {
@@ -638,6 +674,7 @@ struct Raise;
 impl Mode for Raise {
     const RAISE: bool = true;
     type Slot<T> = T;
+    #[inline]
     fn slot<T>(outcome: Result<T, Error>) -> Result<T, Error> {
         outcome
     }
@@ -649,6 +686,7 @@ struct Settle;
 impl Mode for Settle {
     const RAISE: bool = false;
     type Slot<T> = Result<T, Error>;
+    #[inline]
     fn slot<T>(outcome: Result<T, Error>) -> Result<Result<T, Error>, Error> {
         Ok(outcome)
     }
@@ -818,6 +856,9 @@ where
     C::Shape: Send + 'static,
     C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>: Send + Sync + 'static,
 {
+    if data.all_values(IntoMaybeAsync::is_ready) {
+        return gather_ready::<C, M>(data);
+    }
     let (shape, entries) = data.into_entries();
     let mut slots = Vec::with_capacity(entries.size_hint().0);
     let mut pending = Vec::new();
@@ -875,6 +916,56 @@ where
     MultiFuture {
         promise,
         log: Some(log),
+    }
+}
+
+/// A gather whose inputs are all ready: the output is built straight from the
+/// entries, in one pass.
+#[allow(clippy::type_complexity)]
+fn gather_ready<C, M>(
+    data: C,
+) -> MultiFuture<C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>, C::Key>
+where
+    C: Gather,
+    M: Mode,
+    C::Key: Clone,
+    C::Value: IntoMaybeAsync,
+    <C::Value as IntoMaybeAsync>::Output: Clone,
+{
+    let (shape, entries) = data.into_entries();
+    let len = entries.size_hint().0;
+    let mut failures = Vec::new();
+    let mut raised = None;
+    let output = guarded(|| {
+        let slots = entries.map_while(|(key, value)| {
+            let outcome = match value.into_maybe_async().into_ready() {
+                Ok(outcome) => outcome,
+                // Done but shared with other handles: read, not moved.
+                Err(shared) => Input::of(shared).into_outcome(),
+            };
+            if let Err(error) = &outcome {
+                failures.push((key.clone(), error.clone()));
+                if M::RAISE {
+                    raised = Some(error.clone());
+                    return None;
+                }
+            }
+            M::slot(outcome).ok().map(|slot| (key, slot))
+        });
+        C::rebuild(shape, len, slots)
+    });
+    let outcome = match raised {
+        Some(error) => Err(error),
+        None => output,
+    };
+    let log = (!failures.is_empty()).then(|| {
+        Arc::new(Log {
+            failures: Mutex::new(failures),
+        })
+    });
+    MultiFuture {
+        promise: settled(outcome),
+        log,
     }
 }
 
