@@ -90,6 +90,26 @@ pub(crate) struct Shared<T, C: ?Sized = dyn CallSlot> {
     call: C,
 }
 
+impl<T, C> Shared<T, C> {
+    /// The state of a promise made here: pending, or born done with `outcome`.
+    #[track_caller]
+    fn new(outcome: Option<Result<T, Error>>, scheduler: Option<Scheduler>, call: C) -> Self {
+        let done = outcome.is_some();
+        Shared {
+            outcome: outcome.map_or_else(OnceLock::new, OnceLock::from),
+            state: AtomicUsize::new(if done { DONE } else { 0 }),
+            waiters: Mutex::new(Waiters {
+                done,
+                ..Waiters::pending()
+            }),
+            scheduler,
+            created_at: Location::caller(),
+            retrieved: std::sync::atomic::AtomicBool::new(false),
+            call,
+        }
+    }
+}
+
 /// What a [`Shared`] may carry besides the promise: nothing, or a pending call.
 pub(crate) trait CallSlot: Send + Sync {}
 
@@ -375,15 +395,7 @@ impl<T> Promise<T> {
     #[track_caller]
     pub(crate) fn with_scheduler(scheduler: Option<Scheduler>) -> Self {
         Promise {
-            shared: new_shared(Shared {
-                outcome: OnceLock::new(),
-                state: AtomicUsize::new(0),
-                waiters: Mutex::new(Waiters::pending()),
-                scheduler,
-                created_at: Location::caller(),
-                retrieved: std::sync::atomic::AtomicBool::new(false),
-                call: (),
-            }),
+            shared: new_shared(Shared::new(None, scheduler, ())),
             slot: 0,
         }
     }
@@ -398,15 +410,11 @@ impl<T> Promise<T> {
     {
         #[cfg(not(loom))]
         {
-            let shared = std::sync::Arc::new(Shared {
-                outcome: OnceLock::new(),
-                state: AtomicUsize::new(0),
-                waiters: Mutex::new(Waiters::pending()),
-                scheduler: Some(scheduler),
-                created_at: Location::caller(),
-                retrieved: std::sync::atomic::AtomicBool::new(false),
-                call: CallCell(Mutex::new(Some(f))),
-            });
+            let shared = std::sync::Arc::new(Shared::new(
+                None,
+                Some(scheduler),
+                CallCell(Mutex::new(Some(f))),
+            ));
             let task = CallTask(Some(shared.clone()));
             let promise = Promise {
                 shared: erase(shared),
@@ -462,19 +470,7 @@ impl<T> Promise<T> {
     #[track_caller]
     pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
         Promise {
-            shared: new_shared(Shared {
-                outcome: OnceLock::from(outcome),
-                state: AtomicUsize::new(DONE),
-                waiters: Mutex::new(Waiters {
-                    done: true,
-                    wakers: Vec::new(),
-                    extras: None,
-                }),
-                scheduler,
-                created_at: Location::caller(),
-                retrieved: std::sync::atomic::AtomicBool::new(false),
-                call: (),
-            }),
+            shared: new_shared(Shared::new(Some(outcome), scheduler, ())),
             slot: 0,
         }
     }
