@@ -259,6 +259,10 @@ where
 
 /// The future of [`async_while`]; configure its intervals before awaiting it.
 ///
+/// # Panics
+///
+/// When polled again after it resolved, as futures may (the value was given away).
+///
 /// # Examples
 ///
 /// ```

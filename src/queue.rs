@@ -56,26 +56,21 @@ impl Injector {
 
     /// Queues `job`; gives it back if the queue is closed.
     pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
-        self.push_task(Task::Job(job)).map_err(|task| match task {
-            Task::Job(job) => job,
-            Task::Call(_) => unreachable!("push_task gives back what it was given"),
-        })
+        self.push_task(job, Task::Job)
     }
 
     /// Queues a call; gives it back if the queue is closed.
     pub(crate) fn push_call(&self, call: CallTask) -> Result<(), CallTask> {
-        self.push_task(Task::Call(call)).map_err(|task| match task {
-            Task::Call(call) => call,
-            Task::Job(_) => unreachable!("push_task gives back what it was given"),
-        })
+        self.push_task(call, Task::Call)
     }
 
-    fn push_task(&self, task: Task) -> Result<(), Task> {
+    /// Queues `item` as `wrap(item)`; gives `item` back if the queue is closed.
+    fn push_task<I>(&self, item: I, wrap: fn(I) -> Task) -> Result<(), I> {
         let mut state = lock(&self.state);
         if state.closed {
-            return Err(task);
+            return Err(item);
         }
-        state.jobs.push_back(task);
+        state.jobs.push_back(wrap(item));
         self.has_jobs.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
