@@ -1,6 +1,8 @@
 //! `Bench`: one test per rule of SPEC Part 1, plus what this crate adds (latency
 //! percentiles, throughput, a concurrency limit, the table, typed failures).
 
+mod common;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -401,20 +403,7 @@ fn bench_types_are_send_exactly_when_their_parts_are() {
     let _ = <BenchFuture<SendCall, LocalFuture, u8> as AmbiguousIfSend<_>>::some_item;
 }
 
-/// A future that counts its polls.
-struct Counted<F> {
-    inner: F,
-    polls: Arc<AtomicUsize>,
-}
-
-impl<F: Future + Unpin> Future for Counted<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.polls.fetch_add(1, Ordering::Relaxed);
-        Pin::new(&mut self.inner).poll(cx)
-    }
-}
+use common::Counted;
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_bench_in_a_tokio_task_is_not_throttled_by_tokios_cooperative_budget() {

@@ -1,5 +1,7 @@
 //! `EventLoop`: thread loops, caller-driven loops, scheduling, time and closing.
 
+mod common;
+
 use pulsar_async::{run_in_loop, ErrorKind, EventLoop, Promise};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -304,20 +306,7 @@ fn closing_a_driven_loop_fails_its_tasks_with_loop_closed() {
 #[test]
 fn dropping_the_last_handle_joins_the_loop_thread() {
     let lp = EventLoop::new().unwrap();
-    let exited = Arc::new(AtomicBool::new(false));
-    let e = exited.clone();
-    run_in_loop(&lp, move || {
-        struct OnExit(Arc<AtomicBool>);
-        impl Drop for OnExit {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
-        thread_local!(static EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) });
-        EXIT.with(|x| *x.borrow_mut() = Some(OnExit(e)));
-    })
-    .wait()
-    .unwrap();
+    let exited = common::thread_exit_flag(&lp);
     let clone = lp.clone();
     drop(lp);
     assert!(

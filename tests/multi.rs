@@ -1,15 +1,14 @@
 //! `multi_async` and `MultiFuture`: one test per rule of SPEC Part 1, plus the Rust
 //! design's own (shape kept, linear cost, thread safety, auto traits).
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::future::Future;
 use std::hash::BuildHasherDefault;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot::error::RecvError;
@@ -21,20 +20,7 @@ use pulsar_async::{
 
 const LONG: Duration = Duration::from_secs(10);
 
-/// A future that counts its polls.
-struct Counted<F> {
-    inner: F,
-    polls: Arc<AtomicUsize>,
-}
-
-impl<F: Future + Unpin> Future for Counted<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        self.polls.fetch_add(1, Ordering::Relaxed);
-        Pin::new(&mut self.inner).poll(cx)
-    }
-}
+use common::Counted;
 
 /// A value that counts how often it is cloned.
 #[derive(Debug)]

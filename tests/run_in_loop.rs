@@ -1,5 +1,7 @@
 //! `run_in_loop` and its forms (SPEC Part 1), plus the stress test of issue 2.
 
+mod common;
+
 use pulsar_async::{
     run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async, Error, ErrorKind,
     EventLoop, Promise,
@@ -269,20 +271,7 @@ fn one_million_calls_from_two_threads_each_resolve_exactly_once_with_the_right_v
         assert_eq!(c.load(Ordering::Relaxed), PER_THREAD);
     }
     // Closing joins the loop thread.
-    let finished = Arc::new(AtomicBool::new(false));
-    let f = finished.clone();
-    run_in_loop(&lp, move || {
-        struct OnExit(Arc<AtomicBool>);
-        impl Drop for OnExit {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
-        thread_local!(static EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) });
-        EXIT.with(|e| *e.borrow_mut() = Some(OnExit(f)));
-    })
-    .wait()
-    .unwrap();
+    let finished = common::thread_exit_flag(&lp);
     assert_ne!(loop_thread, thread::current().id());
     drop(lp);
     assert!(
