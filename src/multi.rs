@@ -110,57 +110,39 @@ pub trait Gather {
     ) -> Result<Self::Output<W>, Error>;
 }
 
-impl<V> Gather for Vec<V> {
-    type Key = usize;
-    type Value = V;
-    type Shape = ();
-    type Entries = std::iter::Enumerate<std::vec::IntoIter<V>>;
-    type Output<W> = Vec<W>;
+/// `Gather` for a growable sequence: entries keyed by index, rebuilt in order.
+macro_rules! gather_sequence {
+    ($seq:ident, $into_iter:ty) => {
+        impl<V> Gather for $seq<V> {
+            type Key = usize;
+            type Value = V;
+            type Shape = ();
+            type Entries = std::iter::Enumerate<$into_iter>;
+            type Output<W> = $seq<W>;
 
-    fn into_entries(self) -> ((), Self::Entries) {
-        ((), self.into_iter().enumerate())
-    }
+            fn into_entries(self) -> ((), Self::Entries) {
+                ((), self.into_iter().enumerate())
+            }
 
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.iter().all(test)
-    }
+            fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
+                self.iter().all(test)
+            }
 
-    fn rebuild<W>(
-        _: (),
-        len: usize,
-        entries: impl Iterator<Item = (usize, W)>,
-    ) -> Result<Vec<W>, Error> {
-        let mut out = Vec::with_capacity(len);
-        out.extend(entries.map(|(_, w)| w));
-        Ok(out)
-    }
+            fn rebuild<W>(
+                _: (),
+                len: usize,
+                entries: impl Iterator<Item = (usize, W)>,
+            ) -> Result<$seq<W>, Error> {
+                let mut out = $seq::with_capacity(len);
+                out.extend(entries.map(|(_, w)| w));
+                Ok(out)
+            }
+        }
+    };
 }
 
-impl<V> Gather for VecDeque<V> {
-    type Key = usize;
-    type Value = V;
-    type Shape = ();
-    type Entries = std::iter::Enumerate<std::collections::vec_deque::IntoIter<V>>;
-    type Output<W> = VecDeque<W>;
-
-    fn into_entries(self) -> ((), Self::Entries) {
-        ((), self.into_iter().enumerate())
-    }
-
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.iter().all(test)
-    }
-
-    fn rebuild<W>(
-        _: (),
-        len: usize,
-        entries: impl Iterator<Item = (usize, W)>,
-    ) -> Result<VecDeque<W>, Error> {
-        let mut out = VecDeque::with_capacity(len);
-        out.extend(entries.map(|(_, w)| w));
-        Ok(out)
-    }
-}
+gather_sequence!(Vec, std::vec::IntoIter<V>);
+gather_sequence!(VecDeque, std::collections::vec_deque::IntoIter<V>);
 
 impl<V, const N: usize> Gather for [V; N] {
     type Key = usize;

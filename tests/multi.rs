@@ -430,13 +430,15 @@ fn gathering_100_000_completed_futures_polls_each_once_and_is_done_at_once() {
     assert_eq!(polls.load(Ordering::Relaxed), N);
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn gathering_100_000_completed_futures_in_a_tokio_task_polls_each_at_most_twice() {
-    // Inside a task, tokio's cooperative budget makes its resources answer `Pending`
-    // after a while, completed or not: those inputs become tasks, polled once more.
-    const N: usize = 100_000;
-    let polls = Arc::new(AtomicUsize::new(0));
-    let all = multi_async(completed_inputs(N, &polls));
+/// Awaits `all` (counting its own polls) and checks its `n` values are `Ok(0..n)` in
+/// order, with at most two polls per input (`polls`) and two of the whole.
+async fn assert_in_order_with_at_most_two_polls_each<E>(
+    all: MultiFuture<Vec<Result<usize, E>>>,
+    n: usize,
+    polls: &AtomicUsize,
+) where
+    E: PartialEq + Clone + Send + Sync + 'static,
+{
     let whole_polls = Arc::new(AtomicUsize::new(0));
     let out = Counted {
         inner: all,
@@ -444,14 +446,24 @@ async fn gathering_100_000_completed_futures_in_a_tokio_task_polls_each_at_most_
     }
     .await
     .unwrap();
-    assert_eq!(out.len(), N);
+    assert_eq!(out.len(), n);
     assert!(out.iter().enumerate().all(|(i, v)| *v == Ok(i)));
     assert!(
-        polls.load(Ordering::Relaxed) <= 2 * N,
+        polls.load(Ordering::Relaxed) <= 2 * n,
         "polls: {}",
         polls.load(Ordering::Relaxed)
     );
     assert!(whole_polls.load(Ordering::Relaxed) <= 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gathering_100_000_completed_futures_in_a_tokio_task_polls_each_at_most_twice() {
+    // Inside a task, tokio's cooperative budget makes its resources answer `Pending`
+    // after a while, completed or not: those inputs become tasks, polled once more.
+    const N: usize = 100_000;
+    let polls = Arc::new(AtomicUsize::new(0));
+    let all = multi_async(completed_inputs(N, &polls));
+    assert_in_order_with_at_most_two_polls_each(all, N, &polls).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -473,21 +485,7 @@ async fn gathering_100_000_futures_that_finish_later_polls_each_at_most_twice() 
     for (i, tx) in senders.into_iter().enumerate().rev() {
         tx.send(i).unwrap();
     }
-    let whole_polls = Arc::new(AtomicUsize::new(0));
-    let out = Counted {
-        inner: all,
-        polls: whole_polls.clone(),
-    }
-    .await
-    .unwrap();
-    assert_eq!(out.len(), N);
-    assert!(out.iter().enumerate().all(|(i, v)| *v == Ok(i)));
-    assert!(
-        polls.load(Ordering::Relaxed) <= 2 * N,
-        "polls: {}",
-        polls.load(Ordering::Relaxed)
-    );
-    assert!(whole_polls.load(Ordering::Relaxed) <= 2);
+    assert_in_order_with_at_most_two_polls_each(all, N, &polls).await;
 }
 
 // The result as a promise: awaitable, chainable, with a blocking wait.
