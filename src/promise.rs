@@ -337,11 +337,28 @@ pub struct SetError<T> {
 
 impl<T> SetError<T> {
     /// Always [`ErrorKind::InvalidState`]: the promise was already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{ErrorKind, Promise};
+    /// let p = Promise::resolved(1);
+    /// assert_eq!(p.set_result(2).unwrap_err().kind(), ErrorKind::InvalidState);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidState
     }
 
     /// The outcome that could not be stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::Promise;
+    /// let p = Promise::resolved("first");
+    /// let refused = p.set_result("second").unwrap_err();
+    /// assert_eq!(refused.into_inner().unwrap(), "second");
+    /// ```
     pub fn into_inner(self) -> Result<T, Error> {
         self.outcome
     }
