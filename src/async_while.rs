@@ -22,7 +22,7 @@ use tokio::time::{Instant, Sleep};
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::Truthy;
+/// use pulsar_async::async_while::Truthy;
 ///
 /// assert!(true.is_truthy());
 /// assert!(!None::<u8>.is_truthy());
@@ -34,7 +34,7 @@ use tokio::time::{Instant, Sleep};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be read as true or false",
     label = "an `async_while` clause must return a `Truthy` value",
-    note = "return a `bool` or an `Option`, or implement `pulsar_async::Truthy` for `{Self}`"
+    note = "return a `bool` or an `Option`, or implement `pulsar_async::async_while::Truthy` for `{Self}`"
 )]
 pub trait Truthy {
     /// `true` when the value counts as true (the `while` goes on).
@@ -94,7 +94,7 @@ truthy_integers!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{AsyncClause, SyncClause, WhileClause};
+/// use pulsar_async::async_while::{AsyncClause, SyncClause, WhileClause};
 ///
 /// fn takes<M>(_: impl WhileClause<M>) {}
 /// takes::<SyncClause>(|| true);
@@ -116,7 +116,7 @@ pub trait WhileClause<Marker> {
     /// # Examples
     ///
     /// ```
-    /// use pulsar_async::{SyncClause, WhileClause};
+    /// use pulsar_async::async_while::{SyncClause, WhileClause};
     /// let mut clause = || 7u8;
     /// let value = futures::executor::block_on(WhileClause::<SyncClause>::evaluate(&mut clause));
     /// assert_eq!(value, 7);
@@ -129,7 +129,7 @@ pub trait WhileClause<Marker> {
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{SyncClause, WhileClause};
+/// use pulsar_async::async_while::{SyncClause, WhileClause};
 /// fn sync_only(_: impl WhileClause<SyncClause>) {}
 /// sync_only(|| false);
 /// ```
@@ -141,7 +141,7 @@ pub enum SyncClause {}
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{AsyncClause, WhileClause};
+/// use pulsar_async::async_while::{AsyncClause, WhileClause};
 /// fn async_only(_: impl WhileClause<AsyncClause>) {}
 /// async_only(|| async { false });
 /// ```

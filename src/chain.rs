@@ -1,81 +1,24 @@
 //! [`chain_future`]: run a callback or an errback on a promise's outcome and settle a
-//! next promise with what it returns, flattening returned promises.
+//! next promise with what it returns, flattening returned promises; [`Chain`], the
+//! chain being configured, whose states [`Fresh`] and [`Configured`] make the
+//! callback come first; [`Passthrough`] and [`Propagate`], the defaults.
 
 use std::future::IntoFuture;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
-use crate::maybe::MaybeAsync;
+use crate::maybe::{IntoMaybeAsync, MaybeAsync};
+use crate::panic;
 use crate::promise::Promise;
-
-/// What a chain callback may return: a `Result` (a value now, or an error), or a
-/// [`Promise`] / [`MaybeAsync`] of a later value, which is chained in (flattened)
-/// instead of becoming the value.
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::{Error, IntoMaybeAsync, Promise};
-/// assert!(Ok::<_, Error>(1).into_maybe_async().is_ready());
-/// assert!(!Promise::<u8>::new().into_maybe_async().is_ready());
-/// ```
-pub trait IntoMaybeAsync {
-    /// The value that is, or will be, produced.
-    type Output;
-
-    /// Converts into a [`MaybeAsync`].
-    fn into_maybe_async(self) -> MaybeAsync<Self::Output>;
-
-    /// `true` when the outcome is there now (a `Result`, a done promise). Gathers use
-    /// it to take a one-pass path when every input is ready; the default, `false`,
-    /// is always correct.
-    fn is_ready(&self) -> bool {
-        false
-    }
-}
-
-impl<U> IntoMaybeAsync for Result<U, Error> {
-    type Output = U;
-    #[inline]
-    fn into_maybe_async(self) -> MaybeAsync<U> {
-        MaybeAsync::from(self)
-    }
-    #[inline]
-    fn is_ready(&self) -> bool {
-        true
-    }
-}
-
-impl<U> IntoMaybeAsync for Promise<U> {
-    type Output = U;
-    #[inline]
-    fn into_maybe_async(self) -> MaybeAsync<U> {
-        MaybeAsync::from(self)
-    }
-    fn is_ready(&self) -> bool {
-        self.is_done()
-    }
-}
-
-impl<U> IntoMaybeAsync for MaybeAsync<U> {
-    type Output = U;
-    #[inline]
-    fn into_maybe_async(self) -> MaybeAsync<U> {
-        self
-    }
-    fn is_ready(&self) -> bool {
-        MaybeAsync::is_ready(self)
-    }
-}
+use crate::time::deadline_after;
 
 /// The callback of a chain that has none: the source's value passes through.
 ///
 /// # Examples
 ///
 /// ```
-/// let pass: pulsar_async::Passthrough<u8> = Ok;
+/// let pass: pulsar_async::chain::Passthrough<u8> = Ok;
 /// assert_eq!(pass(1).unwrap(), 1);
 /// ```
 pub type Passthrough<T> = fn(T) -> Result<T, Error>;
@@ -86,7 +29,7 @@ pub type Passthrough<T> = fn(T) -> Result<T, Error>;
 ///
 /// ```
 /// use pulsar_async::ErrorKind;
-/// let propagate: pulsar_async::Propagate<u8> = Err;
+/// let propagate: pulsar_async::chain::Propagate<u8> = Err;
 /// assert_eq!(propagate(ErrorKind::Timeout.into()).unwrap_err().kind(), ErrorKind::Timeout);
 /// ```
 pub type Propagate<U> = fn(Error) -> Result<U, Error>;
@@ -94,10 +37,10 @@ pub type Propagate<U> = fn(Error) -> Result<U, Error>;
 /// Chains a next promise to `source` (a [`Promise`] or a [`MaybeAsync`]; use
 /// [`maybe_async`](crate::maybe_async) for any other future).
 ///
-/// The returned [`Chain`] is configured with [`callback`](Chain::callback),
-/// [`errback`](Chain::errback), [`next`](Chain::next) and
-/// [`timeout`](Chain::timeout), then started with [`start`](Chain::start) (or by
-/// awaiting it). When `source` finishes:
+/// The returned [`Chain`] is configured with [`callback`](Chain::callback) (first,
+/// since it decides the output type), then [`errback`](Chain::errback),
+/// [`next`](Chain::next) and [`timeout`](Chain::timeout), and started with
+/// [`start`](Chain::start) (or by awaiting it). When `source` finishes:
 /// - on success, next gets `callback(value)`, or the value itself without a callback;
 /// - on failure (cancellation included), next gets `errback(error)`, which may recover
 ///   with `Ok`, or the same error without an errback;
@@ -132,7 +75,7 @@ pub type Propagate<U> = fn(Error) -> Result<U, Error>;
 /// ```
 pub fn chain_future<T>(
     source: impl Into<MaybeAsync<T>>,
-) -> Chain<T, T, Passthrough<T>, Propagate<T>> {
+) -> Chain<T, T, Passthrough<T>, Propagate<T>, Fresh> {
     Chain {
         source: source.into(),
         callback: Ok,
@@ -145,6 +88,19 @@ pub fn chain_future<T>(
 
 /// A chain being configured; see [`chain_future`].
 ///
+/// `T` is the source's value, `U` the output's, `C` and `E` the callback and errback,
+/// `S` the state of the configuration: [`Fresh`] until a callback, errback or next
+/// is set, [`Configured`] after. The callback can only be set on a fresh chain, since
+/// it decides the output type that the errback and next must share: setting it after
+/// them, or twice, does not compile, instead of silently dropping what was set.
+///
+/// # Cancel safety
+///
+/// A chain is started by [`start`](Chain::start) or by `.await` (its
+/// [`IntoFuture`] is the next [`Promise`]), so awaiting it is as cancel safe as
+/// awaiting a promise: dropping the future before it completes leaves the chain
+/// running, and its next promise is not cancelled.
+///
 /// # Examples
 ///
 /// ```
@@ -153,20 +109,61 @@ pub fn chain_future<T>(
 /// let chain = chain_future(source).callback(|v: i32| Ok(v + 1));
 /// assert_eq!(chain.start().try_result().unwrap(), 3);
 /// ```
+///
+/// The callback comes first:
+///
+/// ```compile_fail
+/// use pulsar_async::{chain_future, Error, Promise};
+/// let chain = chain_future(Promise::resolved(2))
+///     .errback(|_: Error| Ok(0))
+///     .callback(|v: i32| Ok(v + 1)); // error: no `callback` on a configured chain
+/// ```
 #[must_use = "a chain does nothing until it is started or awaited"]
-pub struct Chain<T, U, C, E> {
+pub struct Chain<T, U, C, E, S = Configured> {
     source: MaybeAsync<T>,
     callback: C,
     errback: E,
     next: Option<Promise<U>>,
     timeout: Option<Duration>,
-    _types: PhantomData<fn(T) -> U>,
+    _types: PhantomData<fn(T, S) -> U>,
 }
 
-impl<T, U, C, E> Chain<T, U, C, E> {
-    /// Sets the callback run on the source's value. Set it before
-    /// [`errback`](Chain::errback) and [`next`](Chain::next): since it decides the
-    /// chain's output type, it resets them.
+/// The state of a [`Chain`] with nothing set yet but maybe a timeout: its callback
+/// may still be set.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::chain::{Chain, Fresh, Passthrough, Propagate};
+/// use pulsar_async::{chain_future, Promise};
+/// let fresh: Chain<u8, u8, Passthrough<u8>, Propagate<u8>, Fresh> =
+///     chain_future(Promise::resolved(1));
+/// assert_eq!(fresh.callback(|v: u8| Ok(v * 2)).start().try_result().unwrap(), 2);
+/// ```
+#[derive(Debug)]
+pub enum Fresh {}
+
+/// The state of a [`Chain`] whose callback, errback or next is set: its output type
+/// is fixed, so no callback can be set any more.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::chain::{Chain, Configured, Passthrough, Propagate};
+/// use pulsar_async::{chain_future, Promise};
+/// let next = Promise::new();
+/// let chain: Chain<u8, u8, Passthrough<u8>, Propagate<u8>, Configured> =
+///     chain_future(Promise::resolved(1)).next(next.clone());
+/// chain.start();
+/// assert_eq!(next.try_result().unwrap(), 1);
+/// ```
+#[derive(Debug)]
+pub enum Configured {}
+
+impl<T> Chain<T, T, Passthrough<T>, Propagate<T>, Fresh> {
+    /// Sets the callback run on the source's value. It decides the chain's output
+    /// type, so it comes before [`errback`](Chain::errback) and [`next`](Chain::next)
+    /// (the other order does not compile).
     ///
     /// # Examples
     ///
@@ -175,7 +172,10 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
-    pub fn callback<C2, R>(self, callback: C2) -> Chain<T, R::Output, C2, Propagate<R::Output>>
+    pub fn callback<C2, R>(
+        self,
+        callback: C2,
+    ) -> Chain<T, R::Output, C2, Propagate<R::Output>, Configured>
     where
         C2: FnOnce(T) -> R,
         R: IntoMaybeAsync,
@@ -189,7 +189,9 @@ impl<T, U, C, E> Chain<T, U, C, E> {
             _types: PhantomData,
         }
     }
+}
 
+impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     /// Sets the errback run on the source's error (cancellation included). Returning
     /// `Ok` recovers the chain.
     ///
@@ -203,7 +205,7 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     ///     .start();
     /// assert_eq!(p.try_result().unwrap(), 0);
     /// ```
-    pub fn errback<E2, R>(self, errback: E2) -> Chain<T, U, C, E2>
+    pub fn errback<E2, R>(self, errback: E2) -> Chain<T, U, C, E2, Configured>
     where
         E2: FnOnce(Error) -> R,
         R: IntoMaybeAsync<Output = U>,
@@ -229,9 +231,15 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     /// assert_eq!(mine.try_result().unwrap(), 1);
     /// assert_eq!(same.try_result().unwrap(), 1);
     /// ```
-    pub fn next(mut self, next: Promise<U>) -> Self {
-        self.next = Some(next);
-        self
+    pub fn next(self, next: Promise<U>) -> Chain<T, U, C, E, Configured> {
+        Chain {
+            source: self.source,
+            callback: self.callback,
+            errback: self.errback,
+            next: Some(next),
+            timeout: self.timeout,
+            _types: PhantomData,
+        }
     }
 
     /// Fails next with [`ErrorKind::Timeout`] if it is not done within `timeout` of the
@@ -257,7 +265,7 @@ impl<T, U, C, E> Chain<T, U, C, E> {
     }
 }
 
-impl<T, U, C, E, RC, RE> Chain<T, U, C, E>
+impl<T, U, C, E, S, RC, RE> Chain<T, U, C, E, S>
 where
     T: Clone + Send + Sync + 'static,
     U: Clone + Send + Sync + 'static,
@@ -320,7 +328,7 @@ where
     }
 }
 
-impl<T, U, C, E, RC, RE> IntoFuture for Chain<T, U, C, E>
+impl<T, U, C, E, S, RC, RE> IntoFuture for Chain<T, U, C, E, S>
 where
     T: Clone + Send + Sync + 'static,
     U: Clone + Send + Sync + 'static,
@@ -382,11 +390,11 @@ where
     RC: IntoMaybeAsync<Output = U>,
     RE: IntoMaybeAsync<Output = U>,
 {
-    catch_unwind(AssertUnwindSafe(|| match outcome {
+    panic::catch(|| match outcome {
         Ok(value) => callback(value).into_maybe_async(),
         Err(error) => errback(error).into_maybe_async(),
-    }))
-    .unwrap_or_else(|payload| MaybeAsync::failed(Error::from_panic(payload)))
+    })
+    .unwrap_or_else(MaybeAsync::failed)
 }
 
 /// Settles `next` with `step`, now if it is ready, else when it is.
@@ -413,7 +421,7 @@ fn arm_timeout<U: Send + Sync + 'static>(next: &Promise<U>, timeout: Duration) {
         return;
     };
     let target = next.clone();
-    let deadline = crate::event_loop::deadline_after(timeout);
+    let deadline = deadline_after(timeout);
     let timer = runtime.spawn(async move {
         tokio::time::sleep_until(deadline).await;
         let _ = target.set_error(Error::new(

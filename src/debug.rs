@@ -1,7 +1,7 @@
 //! Debug mode: calls and task polls slower than a threshold, and errors that nobody
 //! read, reported through `tracing` with where the work came from.
 //!
-//! Debug mode is a loop's flag ([`Builder::debug`](crate::Builder::debug),
+//! Debug mode is a loop's flag ([`Builder::debug`](crate::event_loop::Builder::debug),
 //! [`EventLoop::set_debug`](crate::EventLoop::set_debug)), on by default when the
 //! environment variable `PULSAR_ASYNC_DEBUG` is `1`. Reports go to the
 //! `pulsar_async::debug` tracing target at `WARN` level.
@@ -12,7 +12,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::promise::Job;
 
 /// The slow-callback threshold a loop starts with.
 pub(crate) const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
@@ -33,22 +32,28 @@ pub(crate) struct Origin {
     pub(crate) threshold: Duration,
 }
 
-/// Wraps `job` so that a run longer than the threshold is reported.
-pub(crate) fn timed_job(origin: Origin, job: Job) -> Job {
-    Box::new(move || {
+impl Origin {
+    /// Runs `f` (a call), reporting it if it held the loop for the threshold or longer.
+    pub(crate) fn time<R>(&self, f: impl FnOnce() -> R) -> R {
         let started = Instant::now();
-        job();
-        report_if_slow(&origin, "call", started.elapsed());
-    })
-}
+        let out = f();
+        self.report_if_slow("call", started.elapsed());
+        out
+    }
 
-/// Like [`timed_job`] for a loop-local (`!Send`) call.
-pub(crate) fn timed_local_job(origin: Origin, job: Box<dyn FnOnce()>) -> Box<dyn FnOnce()> {
-    Box::new(move || {
-        let started = Instant::now();
-        job();
-        report_if_slow(&origin, "call", started.elapsed());
-    })
+    fn report_if_slow(&self, what: &str, took: Duration) {
+        if took >= self.threshold {
+            tracing::warn!(
+                target: "pulsar_async::debug",
+                event_loop = &*self.loop_name,
+                what = self.what,
+                scheduled_at = %self.at,
+                took_ms = took.as_secs_f64() * 1e3,
+                threshold_ms = self.threshold.as_secs_f64() * 1e3,
+                "slow {what}: it held the loop for {took:?}",
+            );
+        }
+    }
 }
 
 /// Polls `future`, reporting every poll longer than the threshold.
@@ -57,24 +62,10 @@ pub(crate) async fn timed<F: Future>(origin: Origin, future: F) -> F::Output {
     std::future::poll_fn(|cx| {
         let started = Instant::now();
         let poll = future.as_mut().poll(cx);
-        report_if_slow(&origin, "task poll", started.elapsed());
+        origin.report_if_slow("task poll", started.elapsed());
         poll
     })
     .await
-}
-
-fn report_if_slow(origin: &Origin, what: &str, took: Duration) {
-    if took >= origin.threshold {
-        tracing::warn!(
-            target: "pulsar_async::debug",
-            event_loop = &*origin.loop_name,
-            what = origin.what,
-            scheduled_at = %origin.at,
-            took_ms = took.as_secs_f64() * 1e3,
-            threshold_ms = origin.threshold.as_secs_f64() * 1e3,
-            "slow {what}: it held the loop for {took:?}",
-        );
-    }
 }
 
 /// Reports a promise whose error nobody read before its last handle was dropped.

@@ -1,5 +1,10 @@
-//! The crate's one error type, [`Error`], and the [`ErrorKind`] a caller matches on.
+//! The crate's one error type, [`Error`], the [`ErrorKind`] a caller matches on, and
+//! [`SetError`], the error of settling a promise that is already done, which gives the
+//! refused outcome back.
+//!
+//! [`Error`] and [`ErrorKind`] are also at the crate root.
 
+use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -23,8 +28,11 @@ pub enum ErrorKind {
     /// A deadline passed before the work finished.
     Timeout,
     /// An operation that the current state does not allow: setting a promise twice,
-    /// reading the result of a pending one, or a bad argument.
+    /// reading the result of a pending one, running a loop that already runs.
     InvalidState,
+    /// A bad argument: a loop name with a NUL byte, a bench concurrency limit of 0, a
+    /// number of calls too large to allocate for.
+    InvalidInput,
     /// The event loop that had to do the work is closed (or was dropped).
     LoopClosed,
     /// The work panicked; the panic message is kept in [`Error::message`].
@@ -44,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Timeout => "timed out",
             ErrorKind::InvalidState => "invalid state",
+            ErrorKind::InvalidInput => "invalid input",
             ErrorKind::LoopClosed => "event loop closed",
             ErrorKind::Panicked => "panicked",
             ErrorKind::WouldDeadlock => "would deadlock",
@@ -138,8 +147,9 @@ impl Error {
         }
     }
 
-    /// The error of a panic, with the panic's message when it was a string.
-    pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+    /// The error of a panic, with the panic's message when it was a string. The payload
+    /// is only read: [`crate::panic`] drops it, under a guard.
+    pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> Self {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
             (*s).to_owned()
         } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -252,14 +262,85 @@ impl StdError for Error {
     }
 }
 
+/// The error returned when a promise could not be settled; it gives the outcome back.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{error::SetError, ErrorKind, Promise};
+///
+/// let p = Promise::new();
+/// p.cancel();
+/// let err: SetError<&str> = p.set_result("late").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::InvalidState);
+/// assert_eq!(err.into_inner().unwrap(), "late");
+/// ```
+pub struct SetError<T> {
+    outcome: Result<T, Error>,
+}
+
+impl<T> SetError<T> {
+    /// The error of refusing `outcome`.
+    pub(crate) fn new(outcome: Result<T, Error>) -> Self {
+        SetError { outcome }
+    }
+
+    /// Always [`ErrorKind::InvalidState`]: the promise was already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{ErrorKind, Promise};
+    /// let p = Promise::resolved(1);
+    /// assert_eq!(p.set_result(2).unwrap_err().kind(), ErrorKind::InvalidState);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidState
+    }
+
+    /// The outcome that could not be stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::Promise;
+    /// let p = Promise::resolved("first");
+    /// let refused = p.set_result("second").unwrap_err();
+    /// assert_eq!(refused.into_inner().unwrap(), "second");
+    /// ```
+    pub fn into_inner(self) -> Result<T, Error> {
+        self.outcome
+    }
+}
+
+impl<T> fmt::Debug for SetError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetError").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for SetError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid state: the promise is already done")
+    }
+}
+
+impl<T> StdError for SetError<T> {}
+
+impl<T> From<SetError<T>> for Error {
+    fn from(_: SetError<T>) -> Error {
+        Error::new(ErrorKind::InvalidState, "the promise is already done")
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
     #[test]
     fn panic_payloads_of_both_string_types_keep_their_message() {
-        let a = Error::from_panic(Box::new("static"));
-        let b = Error::from_panic(Box::new(String::from("owned")));
+        let a = Error::from_panic(&"static");
+        let b = Error::from_panic(&String::from("owned"));
         assert_eq!(a.message(), Some("static"));
         assert_eq!(b.message(), Some("owned"));
         assert_eq!(a.kind(), ErrorKind::Panicked);

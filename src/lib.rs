@@ -1,6 +1,6 @@
 //! # pulsar-async
 //!
-//! The asynchronous API of the [Pulsar](https://pypi.org/project/pulsar/) framework,
+//! The asynchronous API of the [Pulsar](https://github.com/quantmind/pulsar) framework,
 //! brought to Rust on tokio: event-loop threads you can call into from anywhere,
 //! `!Send` state kept on its own loop, promise-style futures, and helpers to chain
 //! and gather them.
@@ -17,16 +17,23 @@
 //!   in and out (`Vec`, arrays, maps), counted per input so any number is cheap.
 //! - [`Bench`]: call an async function many times at once; time taken, latency
 //!   percentiles, throughput, as a table.
-//! - [`async_while`]: the asynchronous `while clause():`, with a growing interval and
+//! - [`async_while`](fn@async_while): the asynchronous `while clause():`, with a growing interval and
 //!   a timeout it never overshoots.
 //! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
-//!   run there whichever thread calls them; a [`Logger`] on `tracing` per object.
+//!   run there whichever thread calls them; a [`Logger`](object::Logger) on `tracing`
+//!   per object.
 //! - [`Error`]: one error type with [`ErrorKind`]s to match on.
+//!
+//! The root holds the seed's names and the main types; the machinery behind them is in
+//! public modules named for their concept: [`event_loop::Builder`],
+//! [`promise::Take`], [`error::SetError`], [`maybe::IntoMaybeAsync`],
+//! [`chain::Chain`], [`gather::Gather`], [`async_while::Truthy`] and the other clause
+//! types, [`bench::Builder`] and [`bench::CallError`], [`object::Logger`].
 //!
 //! # A tour
 //!
 //! ```
-//! use pulsar_async::{chain_future, run_in_loop, run_in_loop_async, EventLoop, ErrorKind};
+//! use pulsar_async::{chain_future, run_in_loop, run_in_loop_async, ErrorKind, EventLoop};
 //! use std::{cell::RefCell, rc::Rc};
 //!
 //! // A loop on a thread of its own, holding `!Send` state.
@@ -128,32 +135,47 @@
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-mod async_while;
-mod bench;
-mod chain;
+// The ground floor: what every other room builds on.
 mod debug;
-mod error;
-mod event_loop;
+pub mod error;
 mod loom;
-mod maybe;
+mod panic;
+mod schedule;
+mod time;
+
+// The promise.
+pub mod promise;
+
+// Values: ready now or promised, chained, gathered, waited for.
+pub mod async_while;
+pub mod chain;
+pub mod gather;
+pub mod maybe;
 mod multi;
-mod object;
-mod promise;
-mod queue;
+
+// The loop.
+pub mod event_loop;
+
+// On top: handing work to loops, objects bound to them, benchmarks.
+pub mod bench;
+pub mod object;
 mod run;
 mod task;
 
-pub use async_while::{async_while, AsyncClause, AsyncWhile, SyncClause, Truthy, WhileClause};
-pub use bench::{Bench, BenchBuilder, BenchCallError, BenchFuture, Latency};
-pub use chain::{chain_future, Chain, IntoMaybeAsync, Passthrough, Propagate};
+pub use async_while::async_while;
+pub use bench::Bench;
+pub use chain::chain_future;
 pub use error::{Error, ErrorKind};
-pub use event_loop::{Builder, EventLoop};
-pub use maybe::{maybe_async, maybe_async_in, MaybeAsync};
-pub use multi::{multi_async, multi_async_settled, Gather, MultiFuture};
-pub use object::{AsyncObject, Logger};
-pub use promise::{Promise, SetError, Take};
+pub use event_loop::EventLoop;
+pub use maybe::MaybeAsync;
+pub use multi::{multi_async, multi_async_settled, MultiFuture};
+pub use object::AsyncObject;
+pub use promise::Promise;
 pub use pulsar_async_macros::task;
-pub use run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
+pub use run::{
+    maybe_async, maybe_async_in, run_in_loop, run_in_loop_async, try_run_in_loop,
+    try_run_in_loop_async,
+};
 
 #[doc(hidden)]
 pub use task::private as __private;

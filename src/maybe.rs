@@ -1,20 +1,30 @@
-//! [`MaybeAsync`] and [`maybe_async`]: a value that is either ready now or promised,
-//! handled the same way either way.
+//! [`MaybeAsync`]: a value that is either ready now or promised, handled the same way
+//! either way; and [`IntoMaybeAsync`], what converts into one (a `Result`, a
+//! [`Promise`], a [`MaybeAsync`]).
+//!
+//! [`maybe_async`](crate::maybe_async), which makes one from any future, spawns on a
+//! loop and lives with [`run_in_loop`](crate::run_in_loop).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
-use crate::event_loop::{catch_panic, EventLoop};
-use crate::promise::{Completer, Promise};
+use crate::promise::Promise;
+use crate::schedule::Scheduler;
 
 /// Either a value that is ready now or a [`Promise`] of one.
 ///
 /// A ready value costs no allocation and no task. Both kinds can be awaited (giving
 /// `Result<T, Error>`), and [`into_ready`](MaybeAsync::into_ready) takes the value now
 /// when there is one.
+///
+/// # Cancel safety
+///
+/// Awaiting a `MaybeAsync` is cancel safe: dropping the future before it completes
+/// drops what it holds, a ready value or a handle of the promise (the promise is not
+/// cancelled, and other clones still read its outcome).
 ///
 /// # Examples
 ///
@@ -119,7 +129,7 @@ impl<T> MaybeAsync<T> {
     }
 
     /// The loop of the promise behind this value, if any.
-    pub(crate) fn scheduler(&self) -> Option<crate::promise::Scheduler> {
+    pub(crate) fn scheduler(&self) -> Option<Scheduler> {
         match &self.state {
             State::Pending(p) => p.scheduler(),
             _ => None,
@@ -193,91 +203,62 @@ impl<T> fmt::Debug for MaybeAsync<T> {
     }
 }
 
-/// Handles a possibly asynchronous value: polls `future` once, now. If it is ready,
-/// its output comes back as a ready [`MaybeAsync`] with no task (the future is boxed
-/// once, so that a pending one can move on to a task);
-/// otherwise the rest of it runs as a task, on the current [`EventLoop`] when this
-/// thread has one, else on the current tokio runtime, and a promise of it comes back.
-///
-/// A panic in the future becomes the error of the outcome. With no loop and no
-/// runtime to finish a pending future, the outcome is an
-/// [`ErrorKind::WrongThread`] error.
+/// What a chain callback may return, and what a gather takes: a `Result` (a value now, or an error), or a
+/// [`Promise`] / [`MaybeAsync`] of a later value, which is chained in (flattened)
+/// instead of becoming the value.
 ///
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::maybe_async;
-///
-/// let ready = maybe_async(async { 40 + 2 });
-/// assert!(ready.is_ready()); // no task was spawned
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let later = maybe_async(async {
-///     tokio::task::yield_now().await;
-///     "after a yield"
-/// });
-/// assert!(!later.is_ready());
-/// assert_eq!(later.await.unwrap(), "after a yield");
-/// # });
+/// use pulsar_async::{maybe::IntoMaybeAsync, Error, Promise};
+/// assert!(Ok::<_, Error>(1).into_maybe_async().is_ready());
+/// assert!(!Promise::<u8>::new().into_maybe_async().is_ready());
 /// ```
-pub fn maybe_async<F>(future: F) -> MaybeAsync<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
-{
-    maybe_async_with(future, EventLoop::current().as_ref())
-}
+pub trait IntoMaybeAsync {
+    /// The value that is, or will be, produced.
+    type Output;
 
-/// Like [`maybe_async`], finishing a pending future on `lp`.
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::{maybe_async_in, EventLoop};
-/// let lp = EventLoop::new().unwrap();
-/// let m = maybe_async_in(&lp, async {
-///     tokio::task::yield_now().await;
-///     1
-/// });
-/// assert_eq!(m.into_promise().wait().unwrap(), 1);
-/// ```
-pub fn maybe_async_in<F>(lp: &EventLoop, future: F) -> MaybeAsync<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
-{
-    maybe_async_with(future, Some(lp))
-}
+    /// Converts into a [`MaybeAsync`].
+    fn into_maybe_async(self) -> MaybeAsync<Self::Output>;
 
-fn maybe_async_with<F>(future: F, lp: Option<&EventLoop>) -> MaybeAsync<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
-{
-    // Boxed once, so that a pending future can move on to a task after this poll.
-    let mut future = Box::pin(catch_panic(future));
-    let mut cx = Context::from_waker(Waker::noop());
-    // Outside tokio's cooperative budget: a resource that is ready must not look
-    // pending because the calling task has used up its budget.
-    let mut first_poll = tokio::task::unconstrained(&mut future);
-    if let Poll::Ready(outcome) = Pin::new(&mut first_poll).poll(&mut cx) {
-        return MaybeAsync::from(outcome);
+    /// `true` when the outcome is there now (a `Result`, a done promise). Gathers use
+    /// it to take a one-pass path when every input is ready; the default, `false`,
+    /// is always correct.
+    fn is_ready(&self) -> bool {
+        false
     }
-    match lp {
-        Some(lp) => MaybeAsync::from(lp.spawn_settling(std::any::type_name::<F>(), move || future)),
-        None => match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let promise = Promise::new();
-                let completer = Completer::new(promise.clone());
-                let task = runtime.spawn(async move { completer.complete(future.await) });
-                let abort = task.abort_handle();
-                promise.on_cancel(Box::new(move || abort.abort()));
-                MaybeAsync::from(promise)
-            }
-            Err(_) => MaybeAsync::failed(Error::new(
-                ErrorKind::WrongThread,
-                "maybe_async: the future is pending and this thread has no loop or runtime to finish it",
-            )),
-        },
+}
+
+impl<U> IntoMaybeAsync for Result<U, Error> {
+    type Output = U;
+    #[inline]
+    fn into_maybe_async(self) -> MaybeAsync<U> {
+        MaybeAsync::from(self)
+    }
+    #[inline]
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+impl<U> IntoMaybeAsync for Promise<U> {
+    type Output = U;
+    #[inline]
+    fn into_maybe_async(self) -> MaybeAsync<U> {
+        MaybeAsync::from(self)
+    }
+    fn is_ready(&self) -> bool {
+        self.is_done()
+    }
+}
+
+impl<U> IntoMaybeAsync for MaybeAsync<U> {
+    type Output = U;
+    #[inline]
+    fn into_maybe_async(self) -> MaybeAsync<U> {
+        self
+    }
+    fn is_ready(&self) -> bool {
+        MaybeAsync::is_ready(self)
     }
 }

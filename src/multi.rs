@@ -6,284 +6,37 @@
 //! stored at once; each pending one gets a single done-callback that counts it down
 //! (and records its failure, if any) under atomics and a mutex, so that finishing `n`
 //! inputs costs `O(n)` whatever order they finish in, from whatever threads and loops
-//! they finish on: no input is ever polled again to find out whether it finished. The last one to finish builds
-//! the output container and settles one result [`Promise`].
+//! they finish on: no input is ever polled again to find out whether it finished.
+//! The last one to finish builds the output container and settles one result
+//! [`Promise`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::chain::IntoMaybeAsync;
 use crate::error::{Error, ErrorKind};
-use crate::event_loop::EventLoop;
+use crate::gather::{Gather, Seq};
 use crate::loom::{lock, Arc, AtomicUsize, Mutex, Ordering};
-use crate::maybe::MaybeAsync;
+use crate::maybe::{IntoMaybeAsync, MaybeAsync};
+use crate::panic;
 use crate::promise::Promise;
+use crate::schedule;
 
-/// A container that [`multi_async`] can gather: it comes apart into keyed entries and
-/// is rebuilt, with the same keys in the same order, around other values.
-///
-/// Implemented for `Vec`, `VecDeque` and arrays (keyed by index), `HashMap` (with any
-/// hasher that is `Clone`, the very hasher is kept), `BTreeMap`, and `indexmap::IndexMap`
-/// with the `indexmap` feature. Any iterator gathers into a `Vec` through
-/// [`MultiFuture`]'s `FromIterator`. Implement it for a container of your own to
-/// gather it the same way.
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::{multi_async, Error, Gather};
-///
-/// /// A pair, gathered as a pair.
-/// #[derive(Clone, Debug, PartialEq)]
-/// struct Pair<V>(V, V);
-///
-/// impl<V> Gather for Pair<V> {
-///     type Key = usize;
-///     type Value = V;
-///     type Shape = ();
-///     type Entries = std::iter::Enumerate<std::array::IntoIter<V, 2>>;
-///     type Output<W> = Pair<W>;
-///
-///     fn into_entries(self) -> ((), Self::Entries) {
-///         ((), [self.0, self.1].into_iter().enumerate())
-///     }
-///
-///     fn rebuild<W>(
-///         _: (),
-///         _len: usize,
-///         entries: impl Iterator<Item = (usize, W)>,
-///     ) -> Result<Pair<W>, Error> {
-///         let mut values = entries.map(|(_, w)| w);
-///         match (values.next(), values.next()) {
-///             (Some(a), Some(b)) => Ok(Pair(a, b)),
-///             _ => Err(Error::user("a pair needs two values")),
-///         }
-///     }
-/// }
-///
-/// let pair = multi_async(Pair(Ok(1), Ok(2))).try_result().unwrap();
-/// assert_eq!(pair, Pair(1, 2));
-/// ```
-pub trait Gather {
-    /// What names an entry: its index for a sequence, its key for a map. It is what
-    /// [`MultiFuture::failures`] reports.
-    type Key;
-    /// The values held, each ready now or promised.
-    type Value;
-    /// What the container needs, besides its entries, to be rebuilt: a map's hasher,
-    /// or `()`.
-    type Shape;
-    /// The entries, in the container's own order.
-    type Entries: Iterator<Item = (Self::Key, Self::Value)>;
-    /// The same kind of container holding `W`s instead.
-    type Output<W>;
+/// The value each entry of a container `C` gives once gathered.
+type Item<C> = <<C as Gather>::Value as IntoMaybeAsync>::Output;
 
-    /// Takes the container apart.
-    fn into_entries(self) -> (Self::Shape, Self::Entries);
+/// What [`multi_async`] makes of a container `C`: the same container of values.
+type Raised<C> = MultiFuture<<C as Gather>::Output<Item<C>>, <C as Gather>::Key>;
 
-    /// `true` if `test` holds for every value, looked at in place. A gather whose
-    /// values are all ready uses it to build its output in one pass, without a slot
-    /// per entry. The default, `false`, always takes the general path.
-    fn all_values(&self, test: impl FnMut(&Self::Value) -> bool) -> bool {
-        let _ = test;
-        false
-    }
+/// What [`multi_async_settled`] makes of a container `C`: the same container of
+/// outcomes.
+type Settled<C> = MultiFuture<<C as Gather>::Output<Result<Item<C>, Error>>, <C as Gather>::Key>;
 
-    /// Builds the output from `shape` and the `len` entries of `entries`, given back
-    /// in the order [`into_entries`](Gather::into_entries) produced them.
-    ///
-    /// # Errors
-    ///
-    /// When the entries cannot make such a container (an array given the wrong
-    /// number of them); [`multi_async`] never does that, but a gather that fails
-    /// stops giving entries early.
-    fn rebuild<W>(
-        shape: Self::Shape,
-        len: usize,
-        entries: impl Iterator<Item = (Self::Key, W)>,
-    ) -> Result<Self::Output<W>, Error>;
-}
-
-/// `Gather` for a growable sequence: entries keyed by index, rebuilt in order.
-macro_rules! gather_sequence {
-    ($seq:ident, $into_iter:ty) => {
-        impl<V> Gather for $seq<V> {
-            type Key = usize;
-            type Value = V;
-            type Shape = ();
-            type Entries = std::iter::Enumerate<$into_iter>;
-            type Output<W> = $seq<W>;
-
-            fn into_entries(self) -> ((), Self::Entries) {
-                ((), self.into_iter().enumerate())
-            }
-
-            fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-                self.iter().all(test)
-            }
-
-            fn rebuild<W>(
-                _: (),
-                len: usize,
-                entries: impl Iterator<Item = (usize, W)>,
-            ) -> Result<$seq<W>, Error> {
-                let mut out = $seq::with_capacity(len);
-                out.extend(entries.map(|(_, w)| w));
-                Ok(out)
-            }
-        }
-    };
-}
-
-gather_sequence!(Vec, std::vec::IntoIter<V>);
-gather_sequence!(VecDeque, std::collections::vec_deque::IntoIter<V>);
-
-impl<V, const N: usize> Gather for [V; N] {
-    type Key = usize;
-    type Value = V;
-    type Shape = ();
-    type Entries = std::iter::Enumerate<std::array::IntoIter<V, N>>;
-    type Output<W> = [W; N];
-
-    fn into_entries(self) -> ((), Self::Entries) {
-        ((), self.into_iter().enumerate())
-    }
-
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.iter().all(test)
-    }
-
-    fn rebuild<W>(
-        _: (),
-        _len: usize,
-        entries: impl Iterator<Item = (usize, W)>,
-    ) -> Result<[W; N], Error> {
-        let values: Vec<W> = entries.map(|(_, w)| w).collect();
-        values.try_into().map_err(|values: Vec<W>| {
-            Error::new(
-                ErrorKind::InvalidState,
-                format!(
-                    "an array of {N} cannot be rebuilt from {} values",
-                    values.len()
-                ),
-            )
-        })
-    }
-}
-
-impl<K, V, S> Gather for HashMap<K, V, S>
-where
-    K: Eq + Hash,
-    S: BuildHasher + Clone,
-{
-    type Key = K;
-    type Value = V;
-    type Shape = S;
-    type Entries = std::collections::hash_map::IntoIter<K, V>;
-    type Output<W> = HashMap<K, W, S>;
-
-    fn into_entries(self) -> (S, Self::Entries) {
-        (self.hasher().clone(), self.into_iter())
-    }
-
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.values().all(test)
-    }
-
-    fn rebuild<W>(
-        hasher: S,
-        len: usize,
-        entries: impl Iterator<Item = (K, W)>,
-    ) -> Result<HashMap<K, W, S>, Error> {
-        let mut out = HashMap::with_capacity_and_hasher(len, hasher);
-        out.extend(entries);
-        Ok(out)
-    }
-}
-
-impl<K: Ord, V> Gather for BTreeMap<K, V> {
-    type Key = K;
-    type Value = V;
-    type Shape = ();
-    type Entries = std::collections::btree_map::IntoIter<K, V>;
-    type Output<W> = BTreeMap<K, W>;
-
-    fn into_entries(self) -> ((), Self::Entries) {
-        ((), self.into_iter())
-    }
-
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.values().all(test)
-    }
-
-    fn rebuild<W>(
-        _: (),
-        _len: usize,
-        entries: impl Iterator<Item = (K, W)>,
-    ) -> Result<BTreeMap<K, W>, Error> {
-        Ok(entries.collect())
-    }
-}
-
-#[cfg(feature = "indexmap")]
-impl<K, V, S> Gather for indexmap::IndexMap<K, V, S>
-where
-    K: Eq + Hash,
-    S: BuildHasher + Clone,
-{
-    type Key = K;
-    type Value = V;
-    type Shape = S;
-    type Entries = indexmap::map::IntoIter<K, V>;
-    type Output<W> = indexmap::IndexMap<K, W, S>;
-
-    fn into_entries(self) -> (S, Self::Entries) {
-        (self.hasher().clone(), self.into_iter())
-    }
-
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.values().all(test)
-    }
-
-    fn rebuild<W>(
-        hasher: S,
-        len: usize,
-        entries: impl Iterator<Item = (K, W)>,
-    ) -> Result<indexmap::IndexMap<K, W, S>, Error> {
-        let mut out = indexmap::IndexMap::with_capacity_and_hasher(len, hasher);
-        out.extend(entries);
-        Ok(out)
-    }
-}
-
-/// Any iterator, gathered into a `Vec` (see [`MultiFuture`]'s `FromIterator`).
-struct Seq<I>(I);
-
-impl<I: Iterator> Gather for Seq<I> {
-    type Key = usize;
-    type Value = I::Item;
-    type Shape = ();
-    type Entries = std::iter::Enumerate<I>;
-    type Output<W> = Vec<W>;
-
-    fn into_entries(self) -> ((), Self::Entries) {
-        ((), self.0.enumerate())
-    }
-
-    fn rebuild<W>(
-        shape: (),
-        len: usize,
-        entries: impl Iterator<Item = (usize, W)>,
-    ) -> Result<Vec<W>, Error> {
-        <Vec<W> as Gather>::rebuild(shape, len, entries)
-    }
-}
+/// What a gather of `C` in mode `M` makes.
+type Gathered<C, M> =
+    MultiFuture<<C as Gather>::Output<<M as Mode>::Slot<Item<C>>>, <C as Gather>::Key>;
 
 /// Gathers the values of `data` into one [`MultiFuture`] of the same shape:
 /// `raise_on_error = true`, the first failure (or cancellation) fails the whole.
@@ -310,7 +63,8 @@ impl<I: Iterator> Gather for Seq<I> {
 /// that input's error; the other inputs are not cancelled, only no longer waited for.
 /// To keep every failure in its slot instead, use [`multi_async_settled`].
 ///
-/// The MultiFuture's promise is bound to the current thread's [`EventLoop`] when
+/// The MultiFuture's promise is bound to the current thread's
+/// [`EventLoop`](crate::EventLoop) when
 /// there is one (its done-callbacks run there), else to no loop.
 ///
 /// # Examples
@@ -341,17 +95,14 @@ impl<I: Iterator> Gather for Seq<I> {
 /// assert_eq!(squares.await.unwrap(), [1, 4, 9]);
 /// # });
 /// ```
-#[allow(clippy::type_complexity)]
-pub fn multi_async<C>(
-    data: C,
-) -> MultiFuture<C::Output<<C::Value as IntoMaybeAsync>::Output>, C::Key>
+pub fn multi_async<C>(data: C) -> Raised<C>
 where
     C: Gather,
     C::Key: Clone + Send + 'static,
     C::Value: IntoMaybeAsync,
-    <C::Value as IntoMaybeAsync>::Output: Clone + Send + Sync + 'static,
+    Item<C>: Clone + Send + Sync + 'static,
     C::Shape: Send + 'static,
-    C::Output<<C::Value as IntoMaybeAsync>::Output>: Send + Sync + 'static,
+    C::Output<Item<C>>: Send + Sync + 'static,
 {
     gather::<C, Raise>(data)
 }
@@ -381,17 +132,14 @@ where
 /// assert_eq!(out["bad"].as_ref().unwrap_err().kind(), ErrorKind::Timeout);
 /// ```
 #[doc(alias = "raise_on_error")]
-#[allow(clippy::type_complexity)]
-pub fn multi_async_settled<C>(
-    data: C,
-) -> MultiFuture<C::Output<Result<<C::Value as IntoMaybeAsync>::Output, Error>>, C::Key>
+pub fn multi_async_settled<C>(data: C) -> Settled<C>
 where
     C: Gather,
     C::Key: Clone + Send + 'static,
     C::Value: IntoMaybeAsync,
-    <C::Value as IntoMaybeAsync>::Output: Clone + Send + Sync + 'static,
+    Item<C>: Clone + Send + Sync + 'static,
     C::Shape: Send + 'static,
-    C::Output<Result<<C::Value as IntoMaybeAsync>::Output, Error>>: Send + Sync + 'static,
+    C::Output<Result<Item<C>, Error>>: Send + Sync + 'static,
 {
     gather::<C, Settle>(data)
 }
@@ -405,6 +153,12 @@ where
 /// [`wait`](MultiFuture::wait). It is thread safe: inputs may finish on any thread or
 /// loop. Dropping it does not stop the gather; cancelling it stops waiting and
 /// leaves the inputs alone.
+///
+/// # Cancel safety
+///
+/// Awaiting a `MultiFuture` is cancel safe: dropping the future before it completes
+/// neither stops nor cancels the gather, and a clone of its
+/// [`promise`](MultiFuture::promise) still reads the output.
 ///
 /// # Examples
 ///
@@ -817,26 +571,23 @@ where
 /// Runs a build, turning a panic (in a value's `Clone`, a key's `Hash`...) into the
 /// gather's [`ErrorKind::Panicked`] error, so that the result is always settled.
 fn guarded<O>(build: impl FnOnce() -> Result<O, Error>) -> Result<O, Error> {
-    catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|payload| Err(Error::from_panic(payload)))
+    panic::catch(build).and_then(|out| out)
 }
 
 /// A pending promise for the output, bound to the current thread's loop if any.
 fn result_promise<O>() -> Promise<O> {
-    Promise::with_scheduler(EventLoop::current().map(|lp| lp.scheduler()))
+    Promise::with_scheduler(schedule::current())
 }
 
-#[allow(clippy::type_complexity)]
-fn gather<C, M>(
-    data: C,
-) -> MultiFuture<C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>, C::Key>
+fn gather<C, M>(data: C) -> Gathered<C, M>
 where
     C: Gather,
     M: Mode,
     C::Key: Clone + Send + 'static,
     C::Value: IntoMaybeAsync,
-    <C::Value as IntoMaybeAsync>::Output: Clone + Send + Sync + 'static,
+    Item<C>: Clone + Send + Sync + 'static,
     C::Shape: Send + 'static,
-    C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>: Send + Sync + 'static,
+    C::Output<M::Slot<Item<C>>>: Send + Sync + 'static,
 {
     if data.all_values(IntoMaybeAsync::is_ready) {
         return gather_ready::<C, M>(data);
@@ -903,16 +654,13 @@ where
 
 /// A gather whose inputs are all ready: the output is built straight from the
 /// entries, in one pass.
-#[allow(clippy::type_complexity)]
-fn gather_ready<C, M>(
-    data: C,
-) -> MultiFuture<C::Output<M::Slot<<C::Value as IntoMaybeAsync>::Output>>, C::Key>
+fn gather_ready<C, M>(data: C) -> Gathered<C, M>
 where
     C: Gather,
     M: Mode,
     C::Key: Clone,
     C::Value: IntoMaybeAsync,
-    <C::Value as IntoMaybeAsync>::Output: Clone,
+    Item<C>: Clone,
 {
     let (shape, entries) = data.into_entries();
     let len = entries.size_hint().0;

@@ -36,7 +36,7 @@ const CRATE_LOGGER: &str = "pulsar_async";
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::Logger;
+/// use pulsar_async::object::Logger;
 ///
 /// let log = Logger::new("cache");
 /// assert_eq!(log.name(), "cache");
@@ -55,7 +55,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// let log = pulsar_async::Logger::new(format!("shard-{}", 3));
+    /// let log = pulsar_async::object::Logger::new(format!("shard-{}", 3));
     /// assert_eq!(log.name(), "shard-3");
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
@@ -69,7 +69,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// use pulsar_async::Logger;
+    /// use pulsar_async::object::Logger;
     /// let span = tracing::debug_span!("server", port = 8080);
     /// let log = Logger::with_span("server", span);
     /// assert_eq!(log.name(), "server");
@@ -87,7 +87,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// use pulsar_async::{EventLoop, Logger};
+    /// use pulsar_async::{object::Logger, EventLoop};
     /// let lp = EventLoop::builder().name("io").spawn().unwrap();
     /// assert_eq!(Logger::for_loop(&lp).name(), "io");
     /// ```
@@ -106,7 +106,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(pulsar_async::Logger::crate_logger().name(), "pulsar_async");
+    /// assert_eq!(pulsar_async::object::Logger::crate_logger().name(), "pulsar_async");
     /// ```
     pub fn crate_logger() -> Self {
         let span =
@@ -122,7 +122,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(pulsar_async::Logger::new("db").name(), "db");
+    /// assert_eq!(pulsar_async::object::Logger::new("db").name(), "db");
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -133,7 +133,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// let log = pulsar_async::Logger::new("db");
+    /// let log = pulsar_async::object::Logger::new("db");
     /// let _entered = log.span().enter();
     /// tracing::warn!("slow query");
     /// ```
@@ -147,7 +147,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// let log = pulsar_async::Logger::new("db");
+    /// let log = pulsar_async::object::Logger::new("db");
     /// let rows = log.in_scope(|| {
     ///     tracing::debug!("counting rows");
     ///     42
@@ -164,7 +164,7 @@ impl Logger {
     /// # Examples
     ///
     /// ```
-    /// let log = pulsar_async::Logger::new("db");
+    /// let log = pulsar_async::object::Logger::new("db");
     /// let job = log.instrument(async {
     ///     tracing::info!("inside the db logger");
     ///     7
@@ -211,7 +211,7 @@ impl fmt::Debug for Logger {
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{AsyncObject, EventLoop, Logger};
+/// use pulsar_async::{object::Logger, AsyncObject, EventLoop};
 ///
 /// struct Cache {
 ///     lp: EventLoop,
@@ -261,7 +261,7 @@ pub trait AsyncObject {
     /// # Examples
     ///
     /// ```
-    /// use pulsar_async::{AsyncObject, EventLoop, Logger};
+    /// use pulsar_async::{object::Logger, AsyncObject, EventLoop};
     /// struct Named(Logger);
     /// impl AsyncObject for Named {
     ///     fn event_loop(&self) -> Option<&EventLoop> {
@@ -330,9 +330,9 @@ pub trait AsyncObject {
     /// the [`Bench`]: time taken, latency percentiles, throughput and every result.
     ///
     /// One failing call fails the bench, with that call's index (see
-    /// [`BenchCallError`](crate::BenchCallError)). `times == 0` gives an empty bench.
+    /// [`CallError`](crate::bench::CallError)). `times == 0` gives an empty bench.
     /// With no loop at all the promise fails at once with
-    /// [`ErrorKind::WrongThread`](crate::ErrorKind::WrongThread).
+    /// [`ErrorKind::WrongThread`].
     ///
     /// # Examples
     ///

@@ -1,13 +1,18 @@
-//! [`run_in_loop`] and its fallible and async forms: run a callable on a loop's thread,
-//! from any thread, and get a [`Promise`] of its outcome at once.
+//! The functions that hand work to a loop from any thread: [`run_in_loop`] and its
+//! fallible and async forms, which run a callable on a loop's thread and give a
+//! [`Promise`] of its outcome at once; and [`maybe_async`] / [`maybe_async_in`], which
+//! finish a pending future as a task on a loop.
 
 use std::error::Error as StdError;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event_loop::EventLoop;
-use crate::promise::{Completer, Job, Promise};
+use crate::maybe::MaybeAsync;
+use crate::panic;
+use crate::promise::{Completer, Promise};
 
 /// Runs `f` on the thread of `lp` and returns at once a promise of its value.
 ///
@@ -92,7 +97,10 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + Sync + 'static,
 {
-    lp.spawn_with(f)
+    lp.spawn_settling(std::any::type_name::<Fut>(), move || {
+        let future = f();
+        async move { Ok(future.await) }
+    })
 }
 
 /// Like [`run_in_loop_async`], for a future whose output is a `Result`: an `Err`
@@ -121,32 +129,105 @@ where
     })
 }
 
-/// Queues a call that settles a loop-bound promise with `f`'s outcome.
+/// Queues a call that settles a loop-bound promise with `f`'s outcome: the call and
+/// its promise in one allocation, timed by the loop in debug mode.
 #[track_caller]
 fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + Sync + 'static,
 {
-    if lp.is_debug() {
-        // Debug mode times each call and reports where it came from: a boxed job.
-        let promise = lp.create_promise();
-        let completer = Completer::new(promise.clone());
-        let job: Job = Box::new(move || {
-            if completer.is_done() {
-                return;
-            }
-            let outcome =
-                catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::from_panic(p)));
-            completer.complete(outcome);
-        });
-        // A refused job is dropped here, failing the promise with loop-closed.
-        let _ = lp.submit(job, what);
-        return promise;
-    }
-    // The call and its promise in one allocation.
     let (promise, call) = Promise::for_call(lp.scheduler(), f);
-    // A refused call is dropped here, failing the promise with loop-closed.
-    let _ = lp.submit_call(call);
+    // A refused call is dropped, failing the promise with loop-closed.
+    let _ = lp.submit_call(call, what);
     promise
+}
+
+/// Handles a possibly asynchronous value: polls `future` once, now. If it is ready,
+/// its output comes back as a ready [`MaybeAsync`] with no task (the future is boxed
+/// once, so that a pending one can move on to a task);
+/// otherwise the rest of it runs as a task, on the current [`EventLoop`] when this
+/// thread has one, else on the current tokio runtime, and a promise of it comes back.
+///
+/// A panic in the future becomes the error of the outcome. With no loop and no
+/// runtime to finish a pending future, the outcome is an
+/// [`ErrorKind::WrongThread`] error.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::maybe_async;
+///
+/// let ready = maybe_async(async { 40 + 2 });
+/// assert!(ready.is_ready()); // no task was spawned
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let later = maybe_async(async {
+///     tokio::task::yield_now().await;
+///     "after a yield"
+/// });
+/// assert!(!later.is_ready());
+/// assert_eq!(later.await.unwrap(), "after a yield");
+/// # });
+/// ```
+pub fn maybe_async<F>(future: F) -> MaybeAsync<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + Sync + 'static,
+{
+    maybe_async_with(future, EventLoop::current().as_ref())
+}
+
+/// Like [`maybe_async`], finishing a pending future on `lp`.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{maybe_async_in, EventLoop};
+/// let lp = EventLoop::new().unwrap();
+/// let m = maybe_async_in(&lp, async {
+///     tokio::task::yield_now().await;
+///     1
+/// });
+/// assert_eq!(m.into_promise().wait().unwrap(), 1);
+/// ```
+pub fn maybe_async_in<F>(lp: &EventLoop, future: F) -> MaybeAsync<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + Sync + 'static,
+{
+    maybe_async_with(future, Some(lp))
+}
+
+fn maybe_async_with<F>(future: F, lp: Option<&EventLoop>) -> MaybeAsync<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + Sync + 'static,
+{
+    // Boxed once, so that a pending future can move on to a task after this poll.
+    let mut future = Box::pin(panic::catch_unwind(future));
+    let mut cx = Context::from_waker(Waker::noop());
+    // Outside tokio's cooperative budget: a resource that is ready must not look
+    // pending because the calling task has used up its budget.
+    let mut first_poll = tokio::task::unconstrained(&mut future);
+    if let Poll::Ready(outcome) = Pin::new(&mut first_poll).poll(&mut cx) {
+        return MaybeAsync::from(outcome);
+    }
+    match lp {
+        Some(lp) => MaybeAsync::from(lp.spawn_settling(std::any::type_name::<F>(), move || future)),
+        None => match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let promise = Promise::new();
+                let completer = Completer::new(promise.clone());
+                let task = runtime.spawn(async move { completer.complete(future.await) });
+                let abort = task.abort_handle();
+                promise.on_cancel(Box::new(move || abort.abort()));
+                MaybeAsync::from(promise)
+            }
+            Err(_) => MaybeAsync::failed(Error::new(
+                ErrorKind::WrongThread,
+                "maybe_async: the future is pending and this thread has no loop or runtime to finish it",
+            )),
+        },
+    }
 }

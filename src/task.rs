@@ -3,11 +3,11 @@
 //! [`private`]; they are not a public API.
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{Error, ErrorKind};
 use crate::event_loop::EventLoop;
 use crate::object::AsyncObject;
+use crate::panic;
 use crate::promise::Promise;
 use crate::run::{run_in_loop, run_in_loop_async};
 
@@ -50,9 +50,7 @@ where
 {
     match route(lp) {
         // Already on the running loop: call now, as Pulsar does.
-        Ok(Route::Inline(_)) => {
-            Promise::settled(catch_unwind(AssertUnwindSafe(call)).map_err(Error::from_panic))
-        }
+        Ok(Route::Inline(_)) => Promise::settled(panic::catch(call)),
         // Inside the loop's runtime, so the call may use tokio and the current loop.
         Ok(Route::Drive(lp)) => Promise::settled(lp.run_until_complete(async move { call() })),
         Ok(Route::Submit(lp)) => run_in_loop(&lp, call),
@@ -69,9 +67,9 @@ where
 {
     match route(lp) {
         // Already on the running loop: schedule a task there.
-        Ok(Route::Inline(lp)) => match catch_unwind(AssertUnwindSafe(make)) {
+        Ok(Route::Inline(lp)) => match panic::catch(make) {
             Ok(future) => lp.spawn_local(future),
-            Err(payload) => Promise::failed(Error::from_panic(payload)),
+            Err(error) => Promise::failed(error),
         },
         Ok(Route::Drive(lp)) => {
             Promise::settled(lp.run_until_complete(async move { make().await }))

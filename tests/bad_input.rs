@@ -4,9 +4,9 @@ use pulsar_async::{chain_future, run_in_loop, Bench, Error, ErrorKind, EventLoop
 use std::time::Duration;
 
 #[test]
-fn a_loop_name_with_a_nul_byte_is_an_invalid_state_error_not_a_panic() {
+fn a_loop_name_with_a_nul_byte_is_an_invalid_input_error_not_a_panic() {
     let err = EventLoop::builder().name("bad\0name").spawn().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
 #[test]

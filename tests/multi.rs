@@ -506,7 +506,7 @@ fn a_multi_future_can_be_an_input_of_another() {
     let p = Promise::new();
     let inner = multi_async(vec![p.clone()]);
     let outer = multi_async(vec![
-        pulsar_async::IntoMaybeAsync::into_maybe_async(inner),
+        pulsar_async::maybe::IntoMaybeAsync::into_maybe_async(inner),
         MaybeAsync::ready(vec![0]),
     ]);
     p.set_result(9).unwrap();
@@ -558,31 +558,6 @@ fn a_gather_runs_inside_a_caller_driven_loop() {
         .unwrap();
     assert_eq!(out.unwrap(), [1, 2, 3]);
     assert_eq!(local.get(), 1);
-}
-
-// Auto traits, both ways.
-
-trait AmbiguousIfSend<A> {
-    fn some_item() {}
-}
-impl<T: ?Sized> AmbiguousIfSend<()> for T {}
-impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
-
-trait AmbiguousIfSync<A> {
-    fn some_item() {}
-}
-impl<T: ?Sized> AmbiguousIfSync<()> for T {}
-impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
-
-fn is_send_sync_unpin<T: Send + Sync + Unpin>() {}
-
-#[test]
-fn multi_future_is_send_sync_and_unpin_exactly_when_its_parts_are() {
-    is_send_sync_unpin::<MultiFuture<Vec<u8>>>();
-    is_send_sync_unpin::<MultiFuture<HashMap<String, u8>, String>>();
-    let _ = <MultiFuture<Vec<Rc<u8>>> as AmbiguousIfSend<_>>::some_item;
-    let _ = <MultiFuture<Vec<Rc<u8>>> as AmbiguousIfSync<_>>::some_item;
-    let _ = <MultiFuture<Vec<u8>, Rc<u8>> as AmbiguousIfSend<_>>::some_item;
 }
 
 #[test]

@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use pulsar_async::{AsyncObject, EventLoop, Logger};
+use pulsar_async::object::Logger;
+use pulsar_async::{AsyncObject, EventLoop};
 
 struct Object {
     lp: Option<EventLoop>,
@@ -138,7 +139,8 @@ fn async_objects_can_be_trait_objects_and_loggers_cross_threads() {
 }
 
 mod timeit {
-    use pulsar_async::{task, AsyncObject, BenchCallError, ErrorKind, EventLoop};
+    use pulsar_async::bench::CallError as BenchCallError;
+    use pulsar_async::{task, AsyncObject, ErrorKind, EventLoop};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 

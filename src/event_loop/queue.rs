@@ -4,13 +4,25 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
+use crate::debug::Origin;
 use crate::loom::{lock, AtomicBool, Mutex, Ordering};
-use crate::promise::{CallTask, Job};
+use crate::promise::CallTask;
+use crate::schedule::Job;
 
-/// What a loop runs: a boxed job, or a call that shares its promise's allocation.
+/// What a loop runs: a boxed job, or a call that shares its promise's allocation;
+/// either one timed, in debug mode.
 pub(crate) enum Task {
     Job(Job),
     Call(CallTask),
+    /// A job or call submitted in debug mode: timed where it runs, reported with
+    /// where it came from if it is slow.
+    Timed(Box<Timed>),
+}
+
+/// A task to time, and where it came from.
+pub(crate) struct Timed {
+    pub(crate) origin: Origin,
+    pub(crate) task: Task,
 }
 
 impl Task {
@@ -19,6 +31,10 @@ impl Task {
         match self {
             Task::Job(job) => job(),
             Task::Call(call) => call.run(),
+            Task::Timed(timed) => {
+                let Timed { origin, task } = *timed;
+                origin.time(|| task.run());
+            }
         }
     }
 }
@@ -59,13 +75,8 @@ impl Injector {
         self.push_task(job, Task::Job)
     }
 
-    /// Queues a call; gives it back if the queue is closed.
-    pub(crate) fn push_call(&self, call: CallTask) -> Result<(), CallTask> {
-        self.push_task(call, Task::Call)
-    }
-
     /// Queues `item` as `wrap(item)`; gives `item` back if the queue is closed.
-    fn push_task<I>(&self, item: I, wrap: fn(I) -> Task) -> Result<(), I> {
+    pub(crate) fn push_task<I>(&self, item: I, wrap: impl FnOnce(I) -> Task) -> Result<(), I> {
         let mut state = lock(&self.state);
         if state.closed {
             return Err(item);
@@ -137,6 +148,7 @@ mod loom_tests {
     use super::*;
     use crate::loom::{Arc, AtomicUsize, Ordering};
     use crate::promise::{Completer, Promise};
+    use crate::schedule::{Job, Schedule};
     use ::loom::thread;
 
     /// Drains like the loop does until the queue is closed and empty.
@@ -189,7 +201,7 @@ mod loom_tests {
                 match p.try_result() {
                     Ok(1) => ok += 1,
                     Ok(v) => panic!("wrong value {v}"),
-                    Err(e) => assert_eq!(e.kind(), crate::ErrorKind::LoopClosed),
+                    Err(e) => assert_eq!(e.kind(), crate::error::ErrorKind::LoopClosed),
                 }
             }
             assert_eq!(ok, ran.load(Ordering::SeqCst));
@@ -199,7 +211,7 @@ mod loom_tests {
     /// A scheduler for promises whose loop is gone.
     struct NoLoop;
 
-    impl crate::promise::Schedule for NoLoop {
+    impl Schedule for NoLoop {
         fn schedule(&self, job: Job) -> Result<(), Job> {
             Err(job)
         }
@@ -219,7 +231,7 @@ mod loom_tests {
             let submitter = {
                 let q = q.clone();
                 // A refused call is dropped here, which fails its promise.
-                thread::spawn(move || drop(q.push_call(call)))
+                thread::spawn(move || drop(q.push_task(call, Task::Call)))
             };
             let closer = {
                 let q = q.clone();
@@ -230,7 +242,7 @@ mod loom_tests {
             closer.join().unwrap();
             match p.try_result() {
                 Ok(v) => assert_eq!(v, 1),
-                Err(e) => assert_eq!(e.kind(), crate::ErrorKind::LoopClosed),
+                Err(e) => assert_eq!(e.kind(), crate::error::ErrorKind::LoopClosed),
             }
         });
     }

@@ -1,0 +1,153 @@
+//! How a bench is configured and started: [`Builder`], made by [`Bench::builder`].
+
+use std::error::Error as StdError;
+use std::future::Future;
+
+#[cfg(doc)]
+use crate::error::ErrorKind;
+use crate::event_loop::EventLoop;
+use crate::promise::Promise;
+
+use super::driver::BenchFuture;
+use super::Bench;
+
+impl Bench<()> {
+    /// Configures a bench of `times` calls. `times == 0` is allowed: the bench
+    /// finishes at once with no results, and no [`latency`](Bench::latency) or
+    /// [`throughput`](Bench::throughput) to report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let empty = Bench::builder(0).run(|_| async { Ok::<u8, Error>(0) }).await.unwrap();
+    /// assert!(empty.results().is_empty());
+    /// assert!(empty.latency().is_none());
+    /// assert!(empty.throughput().is_none());
+    /// # });
+    /// ```
+    pub fn builder(times: usize) -> Builder {
+        Builder {
+            times,
+            concurrency: None,
+        }
+    }
+}
+
+/// Configures a [`Bench`]; made by [`Bench::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{Bench, Error};
+/// # futures::executor::block_on(async {
+/// let bench = Bench::builder(8).concurrency(2).run(|i| async move { Ok::<_, Error>(i) });
+/// assert_eq!(bench.await.unwrap().results().len(), 8);
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a bench builder does nothing until it is run"]
+pub struct Builder {
+    times: usize,
+    concurrency: Option<usize>,
+}
+
+impl Builder {
+    /// Runs at most `limit` calls at a time: the first `limit` start at once, and each
+    /// one that finishes starts the next. A limit of 0 makes the bench fail with
+    /// [`ErrorKind::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error};
+    /// use std::time::Duration;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let b = Bench::builder(6)
+    ///     .concurrency(2)
+    ///     .run(|_| async {
+    ///         tokio::time::sleep(Duration::from_secs(1)).await;
+    ///         Ok::<_, Error>(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(b.taken(), Duration::from_secs(3)); // three rounds of two
+    /// # });
+    /// ```
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = Some(limit);
+        self
+    }
+
+    /// The bench as a future: awaited in any async context (any executor, a tokio
+    /// task, an [`EventLoop`]), it calls `call(i)` for `i` in `0..times`, all at once
+    /// (or up to the concurrency limit), and gives the [`Bench`].
+    ///
+    /// A call returns a future of `Result<T, E>`; the calls' futures need not be
+    /// `Send`. For calls whose futures cannot fail, return `Ok::<_, Error>(value)`.
+    ///
+    /// # Errors
+    ///
+    /// The first call that fails (returns `Err` or panics, in `call` or in its
+    /// future) fails the bench with that error's kind, the call's index in the
+    /// message, and a [`CallError`](super::CallError) as source, holding the index and the call's
+    /// own error; the calls still running are dropped. [`ErrorKind::InvalidInput`]
+    /// for a concurrency limit of 0, or when `times` is too large to allocate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{bench::CallError, Bench, Error};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let err = Bench::builder(5)
+    ///     .run(|i| async move { if i == 3 { Err(Error::user("three")) } else { Ok(i) } })
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(CallError::index_of(&err), Some(3));
+    /// assert_eq!(err.to_string(), "bench call 3 failed: three");
+    /// # });
+    /// ```
+    pub fn run<F, Fut, T, E>(self, call: F) -> BenchFuture<F, Fut, T>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+    {
+        BenchFuture::new(call, self.times, self.concurrency)
+    }
+
+    /// Runs the bench on `lp` as a task and returns at once a promise of it. `call`
+    /// is sent to the loop's thread; the futures it makes there need not be `Send`.
+    ///
+    /// # Errors
+    ///
+    /// The promise fails as [`run`](Builder::run) does, or with
+    /// [`ErrorKind::LoopClosed`] when the loop is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error, EventLoop};
+    /// use std::rc::Rc;
+    ///
+    /// let lp = EventLoop::new().unwrap();
+    /// let bench = Bench::builder(100).spawn(&lp, |i| {
+    ///     let local = Rc::new(i); // !Send: fine, the calls run on the loop
+    ///     async move { Ok::<_, Error>(*local + 1) }
+    /// });
+    /// let bench = bench.wait().unwrap();
+    /// assert_eq!(bench.results()[99], 100);
+    /// ```
+    pub fn spawn<F, Fut, T, E>(self, lp: &EventLoop, call: F) -> Promise<Bench<T>>
+    where
+        F: FnMut(usize) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: Send + Sync + 'static,
+        E: Into<Box<dyn StdError + Send + Sync + 'static>> + 'static,
+    {
+        lp.spawn_settling(std::any::type_name::<F>(), move || self.run(call))
+    }
+}

@@ -1,0 +1,459 @@
+//! The call driver of a bench: [`BenchFuture`], one future that starts every call
+//! and then polls only the calls that woke it, each through a waker of its own
+//! ([`CallWaker`]) that queues its id once ([`Queue`]). The pieces other threads touch
+//! (the queue and the wakers' flags) are on [`crate::loom`] primitives, and a loom
+//! model checks that calls woken from other threads are each seen once.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind};
+use crate::loom::{lock, Arc, AtomicBool, Mutex, Ordering};
+use crate::panic;
+
+use super::error::CallError;
+use super::{Bench, Latency};
+
+/// The future of a [`Bench`], made by [`Builder::run`](super::Builder::run). The
+/// calls start on its first poll.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping a `BenchFuture` before it completes drops the calls still
+/// running and the results gathered so far. Nothing else is cancelled, and nothing of
+/// the bench can be resumed.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::{bench::BenchFuture, Bench, Error};
+/// use std::future::Ready;
+///
+/// # futures::executor::block_on(async {
+/// let fut: BenchFuture<_, Ready<Result<usize, Error>>, usize> =
+///     Bench::builder(2).run(|i| std::future::ready(Ok(i)));
+/// assert_eq!(fut.await.unwrap().results(), [0, 1]);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct BenchFuture<F, Fut, T> {
+    call: F,
+    times: usize,
+    concurrency: Option<usize>,
+    run: Option<Run<Fut, T>>,
+    finished: bool,
+}
+
+// Nothing in a `BenchFuture` is ever pinned in place: the calls' futures are pinned
+// in boxes of their own.
+impl<F, Fut, T> Unpin for BenchFuture<F, Fut, T> {}
+
+impl<F, Fut, T> BenchFuture<F, Fut, T> {
+    /// A bench of `times` calls of `call`, at most `concurrency` at a time.
+    pub(super) fn new(call: F, times: usize, concurrency: Option<usize>) -> Self {
+        BenchFuture {
+            call,
+            times,
+            concurrency,
+            run: None,
+            finished: false,
+        }
+    }
+}
+
+/// The calls of a bench under way.
+struct Run<Fut, T> {
+    start: Instant,
+    /// The next call to start.
+    next: usize,
+    /// Calls finished.
+    done: usize,
+    /// Calls started and not finished.
+    in_flight: usize,
+    results: Vec<Option<T>>,
+    latencies: Vec<Duration>,
+    /// A box for the next call's future, reused while calls finish on their first poll.
+    spare: Option<Pin<Box<Option<Fut>>>>,
+    /// The calls that are pending, by waker id.
+    calls: Vec<Option<Running<Fut>>>,
+    /// One waker per id, reused by the calls that take the id.
+    wakers: Vec<(std::sync::Arc<CallWaker>, Waker)>,
+    /// Ids free for the next pending call.
+    free: Vec<usize>,
+    queue: Arc<Queue>,
+    /// The ids taken from the queue, a buffer kept to reuse its allocation.
+    woken: Vec<usize>,
+}
+
+struct Running<Fut> {
+    index: usize,
+    started: Instant,
+    future: Pin<Box<Option<Fut>>>,
+}
+
+/// The ids of the calls woken since the bench last looked, and the bench's own waker.
+/// The one piece of the bench shared with other threads (through the calls' wakers).
+struct Queue {
+    ready: Mutex<Vec<usize>>,
+    parent: Mutex<Option<Waker>>,
+}
+
+/// A pending call's waker: queues its id once, and wakes the bench.
+struct CallWaker {
+    id: usize,
+    /// Set while the id is in the queue, so that a call waking many times is queued
+    /// once.
+    queued: AtomicBool,
+    queue: Arc<Queue>,
+}
+
+impl Wake for CallWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        lock(&self.queue.ready).push(self.id);
+        let parent = lock(&self.queue.parent).clone();
+        if let Some(parent) = parent {
+            parent.wake();
+        }
+    }
+}
+
+/// What one poll of a call gave.
+enum Step<T> {
+    Done(Result<T, Error>),
+    Pending,
+}
+
+/// Polls a call's future, turning its `Err` or a panic into an [`Error`]; drops the
+/// future once it is done.
+fn poll_call<Fut, T, E>(future: &mut Pin<Box<Option<Fut>>>, waker: &Waker) -> Step<T>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+{
+    let polled = panic::catch(|| {
+        let mut cx = Context::from_waker(waker);
+        let step = match future.as_mut().as_pin_mut() {
+            Some(f) => match f.poll(&mut cx) {
+                Poll::Ready(outcome) => Step::Done(outcome.map_err(Error::user)),
+                Poll::Pending => Step::Pending,
+            },
+            None => Step::Done(Err(Error::new(
+                ErrorKind::InvalidState,
+                "bench: a call was polled after it finished",
+            ))),
+        };
+        if let Step::Done(_) = step {
+            future.as_mut().set(None);
+        }
+        step
+    });
+    polled.unwrap_or_else(|error| Step::Done(Err(error)))
+}
+
+impl<Fut, T> Run<Fut, T> {
+    fn new(times: usize) -> Result<Self, Error> {
+        let too_many = |_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("bench: cannot allocate the results of {times} calls"),
+            )
+        };
+        let mut results = Vec::new();
+        results.try_reserve_exact(times).map_err(too_many)?;
+        results.resize_with(times, || None);
+        let mut latencies = Vec::new();
+        latencies.try_reserve_exact(times).map_err(too_many)?;
+        latencies.resize(times, Duration::ZERO);
+        Ok(Run {
+            start: Instant::now(),
+            next: 0,
+            done: 0,
+            in_flight: 0,
+            results,
+            latencies,
+            spare: None,
+            calls: Vec::new(),
+            wakers: Vec::new(),
+            free: Vec::new(),
+            queue: Arc::new(Queue {
+                ready: Mutex::new(Vec::new()),
+                parent: Mutex::new(None),
+            }),
+            woken: Vec::new(),
+        })
+    }
+
+    fn record(&mut self, index: usize, value: T, latency: Duration) {
+        if let Some(slot) = self.results.get_mut(index) {
+            *slot = Some(value);
+        }
+        if let Some(slot) = self.latencies.get_mut(index) {
+            *slot = latency;
+        }
+        self.done += 1;
+    }
+
+    /// An id (and its waker) for a call that may stay pending.
+    fn take_id(&mut self) -> usize {
+        if let Some(id) = self.free.pop() {
+            return id;
+        }
+        let id = self.wakers.len();
+        // A waker needs a `std` `Arc`; what it shares with the bench is on loom.
+        let waker = std::sync::Arc::new(CallWaker {
+            id,
+            queued: AtomicBool::new(false),
+            queue: self.queue.clone(),
+        });
+        self.wakers.push((waker.clone(), Waker::from(waker)));
+        self.calls.push(None);
+        id
+    }
+
+    /// Polls the calls that woke; gives the index and error of a failed one.
+    fn poll_woken<E>(&mut self) -> Result<(), Error>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+    {
+        let mut woken = std::mem::take(&mut self.woken);
+        std::mem::swap(&mut *lock(&self.queue.ready), &mut woken);
+        for id in woken.drain(..) {
+            let Some((call_waker, waker)) = self.wakers.get(id) else {
+                continue;
+            };
+            call_waker.queued.store(false, Ordering::Release);
+            let Some(running) = self.calls.get_mut(id).and_then(Option::as_mut) else {
+                continue;
+            };
+            let Step::Done(outcome) = poll_call(&mut running.future, waker) else {
+                continue;
+            };
+            let (index, started) = (running.index, running.started);
+            let future = self
+                .calls
+                .get_mut(id)
+                .and_then(Option::take)
+                .map(|r| r.future);
+            if self.spare.is_none() {
+                self.spare = future;
+            }
+            self.free.push(id);
+            self.in_flight -= 1;
+            match outcome {
+                Ok(value) => self.record(
+                    index,
+                    value,
+                    Instant::now().saturating_duration_since(started),
+                ),
+                Err(error) => return Err(CallError::into_error(index, error)),
+            }
+        }
+        self.woken = woken;
+        Ok(())
+    }
+
+    /// Starts calls while there are calls left and room under `limit`.
+    fn start_calls<F, E>(&mut self, call: &mut F, times: usize, limit: usize) -> Result<(), Error>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+    {
+        // One timestamp per call: a call starts when the one before it was polled.
+        let mut started = Instant::now();
+        while self.next < times && self.in_flight < limit {
+            let index = self.next;
+            self.next += 1;
+            let mut future = self.spare.take().unwrap_or_else(|| Box::pin(None));
+            if let Err(error) = panic::catch(|| future.as_mut().set(Some(call(index)))) {
+                return Err(CallError::into_error(index, error));
+            }
+            let id = self.take_id();
+            let step = match self.wakers.get(id) {
+                Some((_, waker)) => poll_call(&mut future, waker),
+                None => Step::Pending,
+            };
+            let now = Instant::now();
+            match step {
+                Step::Done(Ok(value)) => {
+                    self.record(index, value, now.saturating_duration_since(started));
+                    self.free.push(id);
+                    self.spare = Some(future);
+                }
+                Step::Done(Err(error)) => return Err(CallError::into_error(index, error)),
+                Step::Pending => {
+                    if let Some(slot) = self.calls.get_mut(id) {
+                        *slot = Some(Running {
+                            index,
+                            started,
+                            future,
+                        });
+                    }
+                    self.in_flight += 1;
+                }
+            }
+            started = now;
+        }
+        Ok(())
+    }
+
+    fn into_bench(self, times: usize, concurrency: Option<usize>) -> Result<Bench<T>, Error> {
+        let finish = Instant::now();
+        let results: Option<Vec<T>> = self.results.into_iter().collect();
+        let results = results.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidState,
+                "bench: a call finished without a result",
+            )
+        })?;
+        let latency = Latency::of(&self.latencies);
+        Ok(Bench {
+            times,
+            concurrency,
+            start: self.start,
+            finish,
+            results,
+            latencies: self.latencies,
+            latency,
+        })
+    }
+}
+
+impl<F, Fut, T, E> BenchFuture<F, Fut, T>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+{
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bench<T>, Error>> {
+        let limit = match self.concurrency {
+            Some(0) => {
+                return Poll::Ready(Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "bench: a concurrency limit must be at least 1",
+                )))
+            }
+            Some(limit) => limit,
+            None => usize::MAX,
+        };
+        let run = match &mut self.run {
+            Some(run) => run,
+            None => match Run::new(self.times) {
+                Ok(run) => self.run.insert(run),
+                Err(error) => return Poll::Ready(Err(error)),
+            },
+        };
+        {
+            let mut parent = lock(&run.queue.parent);
+            if !parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *parent = Some(cx.waker().clone());
+            }
+        }
+        if let Err(error) = run.poll_woken() {
+            return Poll::Ready(Err(error));
+        }
+        if let Err(error) = run.start_calls(&mut self.call, self.times, limit) {
+            return Poll::Ready(Err(error));
+        }
+        if run.done == self.times {
+            return match self.run.take() {
+                Some(run) => Poll::Ready(run.into_bench(self.times, self.concurrency)),
+                None => Poll::Ready(Err(Error::new(ErrorKind::InvalidState, "bench: no run"))),
+            };
+        }
+        if !lock(&run.queue.ready).is_empty() {
+            // Calls woke while this poll ran: come back for them, after letting
+            // others run.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl<F, Fut, T, E> Future for BenchFuture<F, Fut, T>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+{
+    type Output = Result<Bench<T>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::InvalidState,
+                "the bench was polled after it completed",
+            )));
+        }
+        // All the calls are polled inside this one task: tokio's cooperative budget
+        // (made to stop one task starving others) would throttle them after a few
+        // polls and have them polled again and again, so the bench opts out of it.
+        let out = {
+            let drive = std::future::poll_fn(|cx| this.drive(cx));
+            let mut drive = std::pin::pin!(tokio::task::coop::unconstrained(drive));
+            drive.as_mut().poll(cx)
+        };
+        if out.is_ready() {
+            this.finished = true;
+            // Calls still running when a call failed are dropped here.
+            this.run = None;
+        }
+        out
+    }
+}
+
+impl<F, Fut, T> fmt::Debug for BenchFuture<F, Fut, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (started, done) = self.run.as_ref().map_or((0, 0), |r| (r.next, r.done));
+        f.debug_struct("BenchFuture")
+            .field("times", &self.times)
+            .field("concurrency", &self.concurrency)
+            .field("started", &started)
+            .field("done", &done)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::promise::Promise;
+    use ::loom::thread;
+
+    #[test]
+    fn calls_woken_from_two_threads_are_each_seen_once_and_none_is_lost() {
+        ::loom::model(|| {
+            let (a, b) = (Promise::<usize>::new(), Promise::<usize>::new());
+            let (sa, sb) = (a.clone(), b.clone());
+            let ta = thread::spawn(move || sa.set_result(1).unwrap());
+            let tb = thread::spawn(move || sb.set_result(2).unwrap());
+            let calls = [a, b];
+            // Would hang (and loom report a deadlock) if a wake-up were lost.
+            let bench = ::loom::future::block_on(BenchFuture::new(
+                move |i: usize| calls[i].clone(),
+                2,
+                None,
+            ))
+            .unwrap();
+            ta.join().unwrap();
+            tb.join().unwrap();
+            assert_eq!(bench.results(), [1, 2]);
+        });
+    }
+}
