@@ -126,6 +126,17 @@ impl LoopShared {
         self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
+    /// Takes the stop request, if there is one.
+    ///
+    /// A compare-exchange rather than `swap(false)`: the same on every machine, and
+    /// the form loom models correctly (tokio-rs/loom#254 lets a store slip between the
+    /// read and the write of a `swap`).
+    pub(super) fn take_stop_request(&self) -> bool {
+        self.stop_requested
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     /// `true` while a user handle exists and the loop is open.
     fn is_live(&self) -> bool {
         self.handles.load(Ordering::Acquire) != 0 && !self.injector.is_closed()
@@ -164,7 +175,7 @@ impl LocalLoop {
     pub(super) fn poll_drive(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Task>) -> Poll<()> {
         let mut ran = 0usize;
         loop {
-            if self.shared.stop_requested.swap(false, Ordering::AcqRel) {
+            if self.shared.take_stop_request() {
                 return Poll::Ready(());
             }
             loop {

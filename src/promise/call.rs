@@ -8,7 +8,9 @@ use crate::loom::{lock, Mutex};
 use crate::panic;
 use crate::schedule::Scheduler;
 
-use super::state::{CallSlot, Shared};
+use super::state::CallSlot;
+#[cfg(not(loom))]
+use super::state::Shared;
 use super::Promise;
 
 /// A call waiting to run on a loop; taken out once, when it runs or is abandoned.

@@ -620,5 +620,5 @@ mod loom_tests {
         });
     }
 
-    use crate::loom::{AtomicUsize, Ordering};
+    use crate::loom::{AtomicUsize, Mutex, Ordering};
 }
