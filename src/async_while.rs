@@ -259,6 +259,12 @@ where
 
 /// The future of [`async_while`]; configure its intervals before awaiting it.
 ///
+/// # Cancel safety
+///
+/// Dropping it before it resolves stops the waiting and loses only its own progress:
+/// an async clause's evaluation under way is dropped with it (cut wherever it was),
+/// and nothing resumes; a new `async_while` starts over, with a new deadline.
+///
 /// # Panics
 ///
 /// When polled again after it resolved, as futures may (the value was given away).

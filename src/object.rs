@@ -161,6 +161,10 @@ impl Logger {
     /// Wraps `future` so that it runs inside the logger's span each time it is
     /// polled.
     ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `future`: dropping the wrapper drops `future`, nothing else.
+    ///
     /// # Examples
     ///
     /// ```

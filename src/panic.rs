@@ -1,6 +1,6 @@
 //! One way to catch a panic, used everywhere user code runs: [`catch`] for a closure,
 //! [`CatchUnwind`] for a future, and [`run_guarded`] for work whose panic is only
-//! logged. Each turns a panic into an [`ErrorKind::Panicked`](crate::ErrorKind) error
+//! logged. Each turns a panic into an [`ErrorKind::Panicked`](crate::error::ErrorKind::Panicked) error
 //! and drops the panic's payload inside a guard of its own, so that a payload whose
 //! `Drop` panics too cannot unwind any further.
 //!

@@ -8,7 +8,7 @@ use proc_macro::TokenStream;
 mod task;
 
 /// The attribute is defined in the `pulsar-async-macros` crate and used as
-/// `pulsar_async::task`, whose documentation above says what it does.
+/// `pulsar_async::task`, where it is documented with examples.
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     task::expand(args.into(), item.into()).into()
