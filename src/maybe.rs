@@ -102,9 +102,8 @@ impl<T> MaybeAsync<T> {
 
     /// The outcome now if there is one; the `MaybeAsync` back otherwise.
     ///
-    /// A done promise gives its outcome when this holds its only handle (the value is
-    /// moved, not cloned); use [`into_promise`](MaybeAsync::into_promise) to read a
-    /// shared one.
+    /// A done promise gives its outcome: moved out when this holds its last reading
+    /// handle, cloned while other clones of the promise live.
     ///
     /// # Examples
     ///
@@ -118,10 +117,7 @@ impl<T> MaybeAsync<T> {
     pub fn into_ready(self) -> Result<Result<T, Error>, Self> {
         match self.state {
             State::Ready(outcome) => Ok(outcome),
-            State::Pending(mut p) => match p.take_if_unique() {
-                Some(outcome) => Ok(outcome),
-                None => Err(MaybeAsync::from(p)),
-            },
+            State::Pending(p) => p.try_consume().map_err(MaybeAsync::from),
             State::Taken => Err(MaybeAsync {
                 state: State::Taken,
             }),
@@ -131,7 +127,7 @@ impl<T> MaybeAsync<T> {
     /// The loop of the promise behind this value, if any.
     pub(crate) fn scheduler(&self) -> Option<Scheduler> {
         match &self.state {
-            State::Pending(p) => p.scheduler(),
+            State::Pending(p) => p.scheduler().cloned(),
             _ => None,
         }
     }
@@ -176,7 +172,7 @@ impl<T> From<Result<T, Error>> for MaybeAsync<T> {
 // The value is never pinned: it is moved out whole when the future completes.
 impl<T> Unpin for MaybeAsync<T> {}
 
-impl<T: Clone> Future for MaybeAsync<T> {
+impl<T> Future for MaybeAsync<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -171,7 +171,9 @@ fn next_is_made_on_the_sources_loop_and_callbacks_run_there() {
     // next is bound to the same loop: waiting on it from that loop's thread fails fast.
     let probe = next.clone();
     let kind = pulsar_async::run_in_loop(&lp, move || {
-        let pending = chain_future(Promise::<u8>::new())
+        // Kept alive: a source whose every handle is gone fails its chain at once.
+        let source = Promise::<u8>::new();
+        let pending = chain_future(source.clone())
             .next(probe_next(&probe))
             .start();
         pending.wait().unwrap_err().kind()

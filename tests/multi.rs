@@ -528,10 +528,13 @@ fn cancelling_the_multi_future_leaves_the_inputs_alone() {
 fn a_blocking_wait_on_the_loop_that_owns_the_result_fails_instead_of_hanging() {
     let lp = EventLoop::new().unwrap();
     let never = Promise::<u8>::new();
-    let err = run_in_loop(&lp, move || multi_async(vec![never]).wait().unwrap_err())
+    // Kept alive: an input whose every handle is gone fails the gather at once.
+    let input = never.clone();
+    let err = run_in_loop(&lp, move || multi_async(vec![input]).wait().unwrap_err())
         .wait()
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+    drop(never);
 }
 
 #[test]
