@@ -37,13 +37,18 @@ pub enum ErrorKind {
     LoopClosed,
     /// The work panicked; the panic message is kept in [`Error::message`].
     Panicked,
-    /// A blocking wait on the thread of the loop that must complete the promise:
-    /// it would never return, so it fails at once instead.
+    /// A blocking wait that could never return: on the thread of the loop that must
+    /// complete the promise, or inside a tokio runtime where blocking stalls the tasks
+    /// that would complete it. It fails at once instead; `.await` the promise there.
     WouldDeadlock,
     /// An operation that must run on a loop's own thread was called from another thread.
     WrongThread,
     /// The user's own error, kept as [`std::error::Error::source`].
     User,
+    /// The promise's value was moved out by an await (or a take) on its last reading
+    /// handle: the promise stays done for ever, but its value is gone, and every later
+    /// read gives this error.
+    Taken,
 }
 
 impl ErrorKind {
@@ -58,6 +63,7 @@ impl ErrorKind {
             ErrorKind::WouldDeadlock => "would deadlock",
             ErrorKind::WrongThread => "wrong thread",
             ErrorKind::User => "error",
+            ErrorKind::Taken => "value taken",
         }
     }
 }
@@ -73,7 +79,8 @@ impl fmt::Display for ErrorKind {
 ///
 /// It is cheap to clone (every clone of a promise reads the same error), carries an
 /// [`ErrorKind`], a message, and for [`ErrorKind::User`] the user's error as its
-/// [`source`](std::error::Error::source).
+/// [`source`](std::error::Error::source). An error of a kind alone
+/// (`Error::from(kind)`) allocates nothing.
 ///
 /// # Examples
 ///
@@ -89,7 +96,14 @@ impl fmt::Display for ErrorKind {
 /// ```
 #[derive(Clone)]
 pub struct Error {
-    inner: Arc<Inner>,
+    repr: Repr,
+}
+
+/// A kind alone needs no allocation; the rest is shared behind an `Arc`.
+#[derive(Clone)]
+enum Repr {
+    Kind(ErrorKind),
+    Full(Arc<Inner>),
 }
 
 struct Inner {
@@ -138,12 +152,28 @@ impl Error {
         message: Option<String>,
         source: Option<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
-        Error {
-            inner: Arc::new(Inner {
+        let repr = match (message, source) {
+            (None, None) => Repr::Kind(kind),
+            (message, source) => Repr::Full(Arc::new(Inner {
                 kind,
                 message,
                 source,
-            }),
+            })),
+        };
+        Error { repr }
+    }
+
+    /// The error every read of a promise gets once its value was moved out (the
+    /// taken state): a kind alone, so making it costs nothing.
+    pub(crate) fn taken() -> Self {
+        Error::from(ErrorKind::Taken)
+    }
+
+    /// The message and source, when the error has more than a kind.
+    fn inner(&self) -> Option<&Inner> {
+        match &self.repr {
+            Repr::Kind(_) => None,
+            Repr::Full(inner) => Some(inner),
         }
     }
 
@@ -169,7 +199,10 @@ impl Error {
     /// assert_eq!(Error::from(ErrorKind::LoopClosed).kind(), ErrorKind::LoopClosed);
     /// ```
     pub fn kind(&self) -> ErrorKind {
-        self.inner.kind
+        match &self.repr {
+            Repr::Kind(kind) => *kind,
+            Repr::Full(inner) => inner.kind,
+        }
     }
 
     /// The message given when the error was made (for a panic, the panic message).
@@ -182,7 +215,7 @@ impl Error {
     /// assert_eq!(e.message(), Some("already set"));
     /// ```
     pub fn message(&self) -> Option<&str> {
-        self.inner.message.as_deref()
+        self.inner()?.message.as_deref()
     }
 
     /// `true` for [`ErrorKind::Cancelled`].
@@ -212,7 +245,7 @@ impl Error {
     /// assert!(Error::user(Mine).downcast_ref::<Mine>().is_some());
     /// ```
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        self.inner.source.as_deref()?.downcast_ref::<E>()
+        self.inner()?.source.as_deref()?.downcast_ref::<E>()
     }
 }
 
@@ -230,7 +263,10 @@ impl PartialEq<ErrorKind> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.inner.message, &self.inner.source) {
+        let Some(inner) = self.inner() else {
+            return fmt::Display::fmt(&self.kind(), f);
+        };
+        match (&inner.message, &inner.source) {
             (Some(m), _) if self.kind() == ErrorKind::User => f.write_str(m),
             (Some(m), _) => write!(f, "{}: {m}", self.kind()),
             (None, Some(src)) => fmt::Display::fmt(src, f),
@@ -243,11 +279,13 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind());
-        if let Some(m) = &self.inner.message {
-            d.field("message", m);
-        }
-        if let Some(s) = &self.inner.source {
-            d.field("source", s);
+        if let Some(inner) = self.inner() {
+            if let Some(m) = &inner.message {
+                d.field("message", m);
+            }
+            if let Some(s) = &inner.source {
+                d.field("source", s);
+            }
         }
         d.finish()
     }
@@ -255,7 +293,7 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
+        self.inner()?
             .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
@@ -344,6 +382,18 @@ mod tests {
         assert_eq!(a.message(), Some("static"));
         assert_eq!(b.message(), Some("owned"));
         assert_eq!(a.kind(), ErrorKind::Panicked);
+    }
+
+    #[test]
+    fn an_error_of_a_kind_alone_keeps_its_kind_and_displays_it() {
+        let e = Error::from(ErrorKind::Taken);
+        assert!(
+            matches!(e.repr, Repr::Kind(ErrorKind::Taken)),
+            "no allocation"
+        );
+        assert_eq!(e.kind(), ErrorKind::Taken);
+        assert_eq!((e.message(), e.to_string().as_str()), (None, "value taken"));
+        assert!(StdError::source(&e).is_none());
     }
 
     #[test]

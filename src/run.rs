@@ -38,7 +38,7 @@ use crate::promise::{Completer, Promise};
 pub fn run_in_loop<T, F>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     submit_call(lp, std::any::type_name::<F>(), move || Ok(f()))
 }
@@ -63,7 +63,7 @@ pub fn try_run_in_loop<T, E, F>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     submit_call(lp, std::any::type_name::<F>(), move || {
         f().map_err(Error::user)
@@ -95,7 +95,7 @@ pub fn run_in_loop_async<T, F, Fut>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     lp.spawn_settling(std::any::type_name::<Fut>(), move || {
         let future = f();
@@ -121,7 +121,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + 'static,
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     lp.spawn_settling(std::any::type_name::<Fut>(), move || {
         let future = f();
@@ -135,7 +135,7 @@ where
 fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     let (promise, call) = Promise::for_call(lp.scheduler(), f);
     // A refused call is dropped, failing the promise with loop-closed.
@@ -173,7 +173,7 @@ where
 pub fn maybe_async<F>(future: F) -> MaybeAsync<F::Output>
 where
     F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
+    F::Output: Send + 'static,
 {
     maybe_async_with(future, EventLoop::current().as_ref())
 }
@@ -194,7 +194,7 @@ where
 pub fn maybe_async_in<F>(lp: &EventLoop, future: F) -> MaybeAsync<F::Output>
 where
     F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
+    F::Output: Send + 'static,
 {
     maybe_async_with(future, Some(lp))
 }
@@ -202,7 +202,7 @@ where
 fn maybe_async_with<F>(future: F, lp: Option<&EventLoop>) -> MaybeAsync<F::Output>
 where
     F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
+    F::Output: Send + 'static,
 {
     // Boxed once, so that a pending future can move on to a task after this poll.
     let mut future = Box::pin(panic::catch_unwind(future));
@@ -218,7 +218,7 @@ where
         None => match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let promise = Promise::new();
-                let completer = Completer::new(promise.clone());
+                let completer = Completer::new(promise.setter());
                 let task = runtime.spawn(async move { completer.complete(future.await) });
                 let abort = task.abort_handle();
                 promise.on_cancel(Box::new(move || abort.abort()));

@@ -46,7 +46,7 @@ fn route(lp: Option<EventLoop>) -> Result<Route, Error> {
 fn call_in<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     match route(lp) {
         // Already on the running loop: call now, as Pulsar does.
@@ -63,7 +63,7 @@ fn spawn_in<T, F, Fut>(lp: Option<EventLoop>, make: F) -> Promise<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     match route(lp) {
         // Already on the running loop: schedule a task there.
@@ -103,13 +103,13 @@ pub mod private {
     pub fn argument<T: Send + 'static>() {}
 
     /// Checks the return type: it is read through a [`Promise`] from any thread.
-    pub fn output<T: Send + Sync + 'static>() {}
+    pub fn output<T: Send + 'static>() {}
 
     /// A plain method call on its object's loop (`lp`), else on the current loop.
     pub fn call<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         call_in(lp, call)
     }
@@ -119,7 +119,7 @@ pub mod private {
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         spawn_in(lp, make)
     }

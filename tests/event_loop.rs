@@ -260,11 +260,13 @@ fn closing_a_loop_fails_its_queued_calls_tasks_and_timers_with_loop_closed() {
     let task = lp.spawn(std::future::pending::<u8>());
     run_in_loop(&lp, || ()).wait().unwrap();
     // ...a call running, and one queued behind it.
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
+    // A blocking wait on a promise inside a loop call is refused (the loop is a tokio
+    // runtime): a std channel keeps the loop busy instead.
+    let (started, (gate, g)) = (Promise::<()>::new(), std::sync::mpsc::channel::<()>());
+    let s = started.clone();
     let busy = run_in_loop(&lp, move || {
         s.set_result(()).unwrap();
-        g.wait().unwrap()
+        g.recv().unwrap()
     });
     started.wait().unwrap();
     let queued = run_in_loop(&lp, || 1);
@@ -273,7 +275,7 @@ fn closing_a_loop_fails_its_queued_calls_tasks_and_timers_with_loop_closed() {
         thread::spawn(move || lp.close())
     };
     thread::sleep(Duration::from_millis(5));
-    gate.set_result(()).unwrap();
+    gate.send(()).unwrap();
     closer.join().unwrap();
     busy.wait().unwrap();
     for p in [queued, timer, task.clone()] {

@@ -59,6 +59,14 @@ impl Schedule for LoopShared {
     fn is_debug(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
     }
+
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    fn as_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        Some(self)
+    }
 }
 
 impl LoopShared {

@@ -374,7 +374,7 @@ impl EventLoop {
     pub fn call_later<T, F>(&self, delay: Duration, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.call_at(deadline_after(delay), f)
     }
@@ -394,7 +394,7 @@ impl EventLoop {
     pub fn call_at<T, F>(&self, when: tokio::time::Instant, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.spawn(async move {
             tokio::time::sleep_until(when).await;
@@ -419,7 +419,7 @@ impl EventLoop {
     pub fn spawn<F>(&self, future: F) -> Promise<F::Output>
     where
         F: Future + Send + 'static,
-        F::Output: Send + Sync + 'static,
+        F::Output: Send + 'static,
     {
         self.spawn_settling(std::any::type_name::<F>(), move || async move {
             Ok(future.await)
@@ -432,10 +432,10 @@ impl EventLoop {
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         let promise = self.create_promise();
-        let completer = Completer::new(promise.clone());
+        let completer = Completer::new(promise.setter());
         let origin = self.shared.origin(what);
         let job: Job = Box::new(move || {
             if completer.is_done() {
@@ -485,7 +485,7 @@ impl EventLoop {
         };
         match self.local() {
             Ok(local) => {
-                let completer = Completer::new(promise.clone());
+                let completer = Completer::new(promise.setter());
                 match &*local.parts.borrow() {
                     // A caller-driven loop that is not running: queue on its task set.
                     Some((_, set)) => {
@@ -658,5 +658,25 @@ impl fmt::Debug for EventLoop {
             .field("closed", &self.is_closed())
             .field("debug", &self.is_debug())
             .finish()
+    }
+}
+
+impl<T> Promise<T> {
+    /// The loop the promise is bound to (asyncio's `get_loop()`): the loop of
+    /// [`EventLoop::create_promise`], of a [`run_in_loop`](crate::run_in_loop) call or
+    /// of a spawned task, and what chains and gathers inherit. `None` for a promise
+    /// bound to no loop, or once every handle of its loop is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{EventLoop, Promise};
+    /// let lp = EventLoop::new().unwrap();
+    /// assert_eq!(lp.create_promise::<u8>().get_loop(), Some(lp.clone()));
+    /// assert!(Promise::<u8>::new().get_loop().is_none());
+    /// ```
+    pub fn get_loop(&self) -> Option<EventLoop> {
+        let any = self.scheduler()?.clone().as_any()?;
+        EventLoop::upgrade(&any.downcast::<LoopShared>().ok()?)
     }
 }

@@ -178,7 +178,7 @@ mod loom_tests {
                 promises.push(p.clone());
                 let (q, ran) = (q.clone(), ran.clone());
                 submitters.push(thread::spawn(move || {
-                    let done = Completer::new(p);
+                    let done = Completer::new(p.setter());
                     let job: Job = Box::new(move || {
                         ran.fetch_add(1, Ordering::SeqCst);
                         done.complete(Ok(1));

@@ -16,10 +16,10 @@ where
     F: Future<Output = Result<T, Error>> + 'static,
     T: 'static,
 {
-    let promise = completer.promise().cloned();
+    let setter = completer.setter().cloned();
     let task = tokio::task::spawn_local(run_task(future, completer));
-    if let Some(promise) = promise {
-        promise.on_cancel(abort_hook(&task));
+    if let Some(setter) = setter {
+        setter.on_cancel(abort_hook(&task));
     }
 }
 
