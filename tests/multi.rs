@@ -587,3 +587,25 @@ fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
     assert_eq!(err.kind(), ErrorKind::Panicked);
     assert_eq!(err.message(), Some("cannot clone"));
 }
+
+#[tokio::test]
+async fn a_map_of_join_handles_whose_outputs_are_not_clone_is_gathered() {
+    type Read = Result<Vec<u8>, std::io::Error>;
+    let handles: HashMap<&str, _> = HashMap::from([
+        (
+            "a",
+            tokio::spawn(async { Ok::<_, std::io::Error>(vec![1]) }),
+        ),
+        (
+            "b",
+            tokio::spawn(async { std::fs::read("/definitely/not/here") }),
+        ),
+    ]);
+    let inputs: HashMap<&str, MaybeAsync<Result<Read, tokio::task::JoinError>>> = handles
+        .into_iter()
+        .map(|(k, h)| (k, maybe_async(h)))
+        .collect();
+    let out = multi_async(inputs).await.unwrap();
+    assert_eq!(out["a"].as_ref().unwrap().as_ref().unwrap(), &[1]);
+    assert!(out["b"].as_ref().unwrap().is_err());
+}

@@ -80,7 +80,9 @@ struct Extras<T> {
     callbacks: VecDeque<(u64, Callback<T>)>,
     next_key: u64,
     run: Run,
-    on_cancel: Option<Job>,
+    /// Run (in the order added) if the promise is cancelled, dropped if it settles
+    /// otherwise.
+    on_cancel: Vec<Job>,
     /// Monomorphic helpers recorded by the typed entry points (`T: 'static` there),
     /// so that the untyped settle path can call them.
     runner: Option<Runner<T>>,
@@ -104,7 +106,7 @@ impl<T> Waiters<T> {
                 callbacks: VecDeque::new(),
                 next_key: 0,
                 run: Run::Idle,
-                on_cancel: None,
+                on_cancel: Vec::new(),
                 runner: None,
                 consumer: None,
                 erase: None,
@@ -145,12 +147,11 @@ impl<T> Waiters<T> {
             }
         }
         if let Some(state) = settled {
-            if let Some(hook) = extras.on_cancel.take() {
-                if state.is_cancelled() {
-                    fired.hook = Some(hook);
-                } else {
-                    fired.unused = Some(hook);
-                }
+            let hooks = std::mem::take(&mut extras.on_cancel);
+            if state.is_cancelled() {
+                fired.hooks = hooks;
+            } else {
+                fired.unused = hooks;
             }
             if let (Run::Queued(_), Some(runner)) = (&extras.run, extras.runner) {
                 if let Run::Queued(hold) = std::mem::replace(&mut extras.run, Run::Running) {
@@ -196,16 +197,16 @@ fn erase<T: Send + 'static>(extras: Box<Extras<T>>) -> Box<dyn Send> {
 struct Fired {
     wakers: Vec<Waker>,
     jobs: Vec<Job>,
-    hook: Option<Job>,
-    unused: Option<Job>,
+    hooks: Vec<Job>,
+    unused: Vec<Job>,
 }
 
 impl Fired {
     fn run(self, scheduler: Option<&Scheduler>) {
-        if let Some(hook) = self.hook {
+        for hook in self.hooks {
             run_guarded(hook, "cancel hook");
         }
-        if let Some(unused) = self.unused {
+        for unused in self.unused {
             run_guarded(move || drop(unused), "dropping a cancel hook");
         }
         for waker in self.wakers {
@@ -355,7 +356,7 @@ pub(crate) fn on_cancel<T>(core: &Shared<T>, hook: Job) {
     let mut waiters = lock(&core.waiters);
     let before = core.mark(WAITERS);
     if !before.is_complete() {
-        waiters.extras().on_cancel = Some(hook);
+        waiters.extras().on_cancel.push(hook);
         return;
     }
     drop(waiters);
