@@ -178,13 +178,21 @@ impl<T, C: ?Sized> Core<T, C> {
 
     /// Sets flag bits that carry no ownership (WAITERS, RETRIEVED); returns the state
     /// word as it was before.
+    ///
+    /// When the bits are set already, a load stands in for the read-modify-write. For
+    /// WAITERS (always set under the waiters' lock) that is enough: if the WAITERS seen
+    /// came before a settle's COMPLETE in the word's order, that settle takes the lock
+    /// after it, and the lock orders this caller's reads; if it came after, the load
+    /// sees COMPLETE too.
     #[inline]
     pub(crate) fn mark(&self, bits: usize) -> Snapshot {
         debug_assert_eq!(bits & !(WAITERS | RETRIEVED), 0);
-        Snapshot(
-            self.state
-                .fetch_or(bits & (WAITERS | RETRIEVED), Ordering::AcqRel),
-        )
+        let bits = bits & (WAITERS | RETRIEVED);
+        let s = self.snapshot();
+        if s.0 & bits == bits {
+            return s;
+        }
+        Snapshot(self.state.fetch_or(bits, Ordering::AcqRel))
     }
 
     /// The error of a failed or cancelled promise (`None` while pending or for a
@@ -208,11 +216,11 @@ impl<T, C: ?Sized> Core<T, C> {
         })
     }
 
-    /// Clones the value, one clone at a time (the CLONING bit, so `T: Send` is
-    /// enough). A panicking `Clone` gives this reader a `Panicked` error and leaves the
-    /// promise intact.
-    fn clone_value(&self) -> Result<T, Error> {
-        let Some(clone) = lock(&self.waiters).cloner else {
+    /// Clones the value with `clone` (else the cloner recorded in the promise), one
+    /// clone at a time (the CLONING bit, so `T: Send` is enough). A panicking `Clone`
+    /// gives this reader a `Panicked` error and leaves the promise intact.
+    fn clone_value(&self, clone: Option<fn(&T) -> T>) -> Result<T, Error> {
+        let Some(clone) = clone.or_else(|| lock(&self.waiters).cloner) else {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 "the promise's value is shared but no cloner was recorded",
@@ -448,7 +456,6 @@ impl<T> Shared<T> {
     }
 
     /// A weak handle (see [`WeakShared`]).
-    #[cfg(not(loom))]
     pub(crate) fn downgrade(&self) -> WeakShared<T> {
         self.weak.fetch_add(1, Ordering::Relaxed);
         WeakShared {
@@ -491,7 +498,6 @@ impl<T> Drop for Shared<T> {
 }
 
 /// A reference that does not keep the core alive (`std::sync::Weak`'s role).
-#[cfg(not(loom))]
 pub(crate) struct WeakShared<T> {
     ptr: NonNull<Core<T>>,
     /// The allocation's layout, to free it if this is the last weak handle.
@@ -499,13 +505,10 @@ pub(crate) struct WeakShared<T> {
 }
 
 // SAFETY: as `Weak<Core<T>>`: it upgrades to a `Shared` on any thread.
-#[cfg(not(loom))]
 unsafe impl<T> Send for WeakShared<T> where Core<T>: Send + Sync {}
 // SAFETY: as above.
-#[cfg(not(loom))]
 unsafe impl<T> Sync for WeakShared<T> where Core<T>: Send + Sync {}
 
-#[cfg(not(loom))]
 impl<T> WeakShared<T> {
     /// A counted reference, while the core is alive (REFS > 0).
     pub(crate) fn upgrade(&self) -> Option<Shared<T>> {
@@ -529,7 +532,6 @@ impl<T> WeakShared<T> {
     }
 }
 
-#[cfg(not(loom))]
 impl<T> Clone for WeakShared<T> {
     fn clone(&self) -> Self {
         // SAFETY: a weak handle keeps the allocation alive.
@@ -543,7 +545,6 @@ impl<T> Clone for WeakShared<T> {
     }
 }
 
-#[cfg(not(loom))]
 impl<T> Drop for WeakShared<T> {
     fn drop(&mut self) {
         // SAFETY: this weak handle keeps the allocation alive until this decrement.
@@ -582,6 +583,10 @@ pub(crate) struct Reader<T> {
     /// `ManuallyDrop`: the reader gives back its READER and REF with one `fetch_sub`.
     core: ManuallyDrop<Shared<T>>,
     slot: usize,
+    /// `<T as Clone>::clone` when this reader was made where `T: Clone` is known (a
+    /// clone of a handle), so that its clones of the value need not look up the
+    /// cloner recorded in the promise.
+    cloner: Option<fn(&T) -> T>,
 }
 
 impl<T> Reader<T> {
@@ -592,6 +597,7 @@ impl<T> Reader<T> {
                 _owns: PhantomData,
             }),
             slot: 0,
+            cloner: None,
         }
     }
 
@@ -643,7 +649,18 @@ impl<T> Reader<T> {
     where
         T: Clone,
     {
-        Reader::adopt((*self.core).clone())
+        let core = &*self.core;
+        core.record_cloner();
+        // One READER and one REF, in one read-modify-write.
+        core.add(READER | REF);
+        Reader {
+            core: ManuallyDrop::new(Shared {
+                ptr: core.ptr,
+                _owns: PhantomData,
+            }),
+            slot: 0,
+            cloner: Some(<T as Clone>::clone),
+        }
     }
 
     /// Turns a counted reference into a reader, for a `Clone` value (a second reader;
@@ -657,11 +674,12 @@ impl<T> Reader<T> {
         Reader {
             core: ManuallyDrop::new(core),
             slot: 0,
+            cloner: Some(<T as Clone>::clone),
         }
     }
 
-    /// A shared read through `&self`: clones the value (recording the cloner first, as
-    /// a clone of the handle would), never moves it.
+    /// A shared read through `&self`: clones the value, never moves it (and records
+    /// nothing: `T: Clone` is known here).
     pub(crate) fn read_shared(&self) -> Read<T>
     where
         T: Clone,
@@ -680,8 +698,7 @@ impl<T> Reader<T> {
         if s.is_taken() {
             return Read::Ready(Err(Error::taken()));
         }
-        core.record_cloner();
-        Read::Ready(core.clone_value())
+        Read::Ready(core.clone_value(Some(<T as Clone>::clone)))
     }
 
     /// The outcome in place: `None` while pending; the outcome by reference (the taken
@@ -789,7 +806,7 @@ impl<T> Reader<T> {
                 return Read::Ready(Err(Error::taken()));
             }
             if s.must_clone(consuming) {
-                return Read::Ready(core.clone_value());
+                return Read::Ready(core.clone_value(self.cloner));
             }
             if s.is_held() {
                 return Read::Held;

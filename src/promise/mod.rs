@@ -414,7 +414,6 @@ impl<T> Promise<T> {
     /// drop(p);
     /// assert!(weak.setter().is_none());
     /// ```
-    #[cfg(not(loom))]
     pub fn downgrade(&self) -> WeakPromise<T> {
         WeakPromise {
             core: self.core().downgrade(),
@@ -998,12 +997,10 @@ impl<T> fmt::Debug for Setter<T> {
 /// p.add_done_callback(move |_| assert!(weak.setter().is_some()));
 /// p.set_result(1).unwrap();
 /// ```
-#[cfg(not(loom))]
 pub struct WeakPromise<T> {
     core: self::core::WeakShared<T>,
 }
 
-#[cfg(not(loom))]
 impl<T> WeakPromise<T> {
     /// A reading handle, while the promise is alive (a second reader, so `T: Clone`).
     ///
@@ -1035,7 +1032,6 @@ impl<T> WeakPromise<T> {
     }
 }
 
-#[cfg(not(loom))]
 impl<T> Clone for WeakPromise<T> {
     fn clone(&self) -> Self {
         WeakPromise {
@@ -1044,7 +1040,6 @@ impl<T> Clone for WeakPromise<T> {
     }
 }
 
-#[cfg(not(loom))]
 impl<T> fmt::Debug for WeakPromise<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WeakPromise")
