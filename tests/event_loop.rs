@@ -258,26 +258,29 @@ fn closing_a_loop_fails_its_queued_calls_tasks_and_timers_with_loop_closed() {
     // A timer and a task already live on the loop's task set...
     let timer = lp.call_later(Duration::from_secs(3600), || 2);
     let task = lp.spawn(std::future::pending::<u8>());
-    run_in_loop(&lp, || ()).wait().unwrap();
-    // ...a call running, and one queued behind it.
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait().unwrap()
+    run_in_loop(&lp, || ()).wait_timeout(WAIT).unwrap();
+    // ...a call running, which holds the loop until close() has begun, and a call
+    // queued behind it, which therefore cannot run before the close.
+    let (started_tx, started) = mpsc::channel();
+    let watcher = lp.clone();
+    let busy: Promise<()> = run_in_loop(&lp, move || {
+        started_tx.send(()).unwrap();
+        common::wait_until(WAIT, "close() has begun", || watcher.is_closed());
     });
-    started.wait().unwrap();
+    started.recv_timeout(WAIT).unwrap();
     let queued = run_in_loop(&lp, || 1);
     let closer = {
         let lp = lp.clone();
         thread::spawn(move || lp.close())
     };
-    thread::sleep(Duration::from_millis(5));
-    gate.set_result(()).unwrap();
+    // The call that was running when the close began finishes normally.
+    busy.wait_timeout(WAIT).unwrap();
     closer.join().unwrap();
-    busy.wait().unwrap();
     for p in [queued, timer, task.clone()] {
-        assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::LoopClosed);
+        assert_eq!(
+            p.wait_timeout(WAIT).unwrap_err().kind(),
+            ErrorKind::LoopClosed
+        );
     }
     assert!(lp.is_closed());
     assert_eq!(

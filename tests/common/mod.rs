@@ -42,3 +42,16 @@ pub fn thread_exit_flag(lp: &EventLoop) -> Arc<AtomicBool> {
     .expect("the loop runs the call");
     exited
 }
+
+/// Waits until `done()` holds, polling; panics naming `what` after `limit`, so a bug
+/// is a failure, not a hang.
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting after {limit:?} until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
