@@ -136,8 +136,9 @@ fn a_cancelled_promise_is_not_reported_as_an_unread_error() {
 }
 
 #[test]
-fn promises_remember_where_they_were_created_without_a_loop_only_under_the_env_flag() {
-    // No loop and PULSAR_ASYNC_DEBUG unset in this binary: no report.
+fn without_the_env_flag_a_failed_promise_with_no_loop_is_not_reported() {
+    // PULSAR_ASYNC_DEBUG is unset in this binary; `debug_env.rs` tests it set.
+    logs();
     let line = line!() + 1;
     let p = Promise::<u8>::new();
     p.set_error(pulsar_async::Error::user("unbound")).unwrap();

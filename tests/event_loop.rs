@@ -323,21 +323,31 @@ fn dropping_the_last_handle_joins_the_loop_thread() {
 #[test]
 fn dropping_the_last_handle_on_the_loop_thread_closes_it_without_deadlock() {
     let lp = EventLoop::new().unwrap();
-    let only = lp.clone();
-    drop(lp);
-    let p = {
-        let (tx, rx) = mpsc::channel();
-        only.call_soon_threadsafe(move || {
-            let handle: EventLoop = rx.recv().unwrap();
-            drop(handle); // the last handle, dropped on the loop's own thread
-        })
-        .unwrap();
-        let probe = only.create_promise::<u8>();
-        tx.send(only).unwrap();
-        probe
-    };
-    // The loop closed itself: the unsettled promise bound to it stays readable.
-    assert!(!p.is_done());
+    let exited = common::thread_exit_flag(&lp);
+    // A task the loop holds: closing the loop fails it.
+    let held: Promise<u8> = lp.spawn(std::future::pending());
+    // The call below receives the last handle and drops it on the loop's own thread.
+    let (tx, rx) = mpsc::channel::<EventLoop>();
+    let dropped = run_in_loop(&lp, move || {
+        let last = rx
+            .recv_timeout(WAIT)
+            .expect("the test sends the last handle");
+        drop(last);
+    });
+    tx.send(lp).unwrap();
+    // The drop returned (no panic from a thread joining itself, no hang)...
+    dropped
+        .wait_timeout(WAIT)
+        .expect("dropping the last handle on the loop thread returns");
+    // ...the loop closed, failing the work it held...
+    assert_eq!(
+        held.wait_timeout(WAIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
+    // ...and its thread exited.
+    common::wait_until(WAIT, "the loop thread exits", || {
+        exited.load(Ordering::SeqCst)
+    });
 }
 
 #[test]
