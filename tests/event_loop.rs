@@ -123,18 +123,20 @@ fn call_later_with_a_zero_delay_runs_on_the_next_turn() {
 }
 
 #[test]
-fn the_loop_clock_honours_tokios_paused_time_when_driven_from_a_paused_runtime() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let lp = EventLoop::new().unwrap();
-    rt.block_on(async {
-        let before = lp.time();
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        assert!(lp.time() - before >= Duration::from_secs(3600));
-    });
+fn a_loops_clock_and_timers_follow_tokios_paused_clock() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let _watchdog = common::stop_after(&lp, WAIT);
+    let inner = lp.clone();
+    let (fired, elapsed) = lp
+        .run_until_complete(async move {
+            tokio::time::pause();
+            let before = inner.time();
+            let fired = inner.call_later(Duration::from_secs(3600), || "an hour later");
+            (fired.await, inner.time() - before)
+        })
+        .expect("the hour passes on the paused clock, not on the wall clock");
+    assert_eq!(fired.unwrap(), "an hour later");
+    assert!(elapsed >= Duration::from_secs(3600), "{elapsed:?}");
 }
 
 #[test]

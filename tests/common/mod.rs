@@ -114,3 +114,20 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
         self.clone()
     }
 }
+
+/// Stops the caller-driven loop `lp` after `limit` unless dropped first, so that a
+/// `run_until_complete` that would hang fails instead.
+pub fn stop_after(lp: &EventLoop, limit: std::time::Duration) -> StopAfter {
+    let (disarm, armed) = std::sync::mpsc::channel::<()>();
+    let lp = lp.clone();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(limit) {
+            eprintln!("watchdog: still running after {limit:?}, stopping the loop");
+            lp.stop();
+        }
+    });
+    StopAfter(disarm)
+}
+
+/// Disarms [`stop_after`]'s watchdog when dropped.
+pub struct StopAfter(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
