@@ -277,7 +277,7 @@ fn closing_a_loop_fails_its_queued_calls_tasks_and_timers_with_loop_closed() {
     };
     // The call that was running when the close began finishes normally.
     busy.wait_timeout(WAIT).unwrap();
-    closer.join().unwrap();
+    common::join_within(WAIT, "close() returns", closer);
     for p in [queued, timer, task.clone()] {
         assert_eq!(
             p.wait_timeout(WAIT).unwrap_err().kind(),

@@ -230,6 +230,8 @@ fn an_rc_refcell_created_on_the_loop_lives_there_across_calls() {
     assert_eq!(total.wait().unwrap(), 2 * 5050);
 }
 
+const WAIT: Duration = Duration::from_secs(5);
+
 #[test]
 fn one_million_calls_from_two_threads_each_resolve_exactly_once_with_the_right_value() {
     const PER_THREAD: usize = 500_000;
@@ -254,7 +256,7 @@ fn one_million_calls_from_two_threads_each_resolve_exactly_once_with_the_right_v
                 }
                 let callbacks = Arc::new(AtomicUsize::new(0));
                 for (i, p) in promises.iter().enumerate() {
-                    assert_eq!(p.wait().unwrap(), (t, i));
+                    assert_eq!(p.wait_timeout(WAIT).unwrap(), (t, i));
                     let c = callbacks.clone();
                     p.add_done_callback(move |_| {
                         c.fetch_add(1, Ordering::Relaxed);
@@ -266,16 +268,23 @@ fn one_million_calls_from_two_threads_each_resolve_exactly_once_with_the_right_v
             })
         })
         .collect();
-    let callbacks: Vec<_> = callers.into_iter().map(|c| c.join().unwrap()).collect();
+    let callbacks: Vec<_> = callers
+        .into_iter()
+        .map(|c| common::join_within(Duration::from_secs(120), "the callers finish", c))
+        .collect();
     assert_eq!(runs.load(Ordering::Relaxed), 2 * PER_THREAD);
     // The done-callbacks ran on the loop: one more call flushes them.
-    run_in_loop(&lp, || ()).wait().unwrap();
+    run_in_loop(&lp, || ()).wait_timeout(WAIT).unwrap();
     for c in callbacks {
         assert_eq!(c.load(Ordering::Relaxed), PER_THREAD);
     }
     // Closing joins the loop thread.
     let finished = common::thread_exit_flag(&lp);
-    drop(lp);
+    common::join_within(
+        WAIT,
+        "dropping the last handle returns",
+        thread::spawn(move || drop(lp)),
+    );
     assert!(
         finished.load(Ordering::SeqCst),
         "the loop thread had exited when drop returned"

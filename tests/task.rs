@@ -1,5 +1,7 @@
 //! `#[task]`: SPEC Part 1 "task" — where the call runs and how its promise comes back.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +132,7 @@ fn a_task_method_called_on_the_objects_loop_runs_there_without_a_thread_hop() {
 fn a_task_method_on_an_idle_caller_driven_loop_runs_it_to_completion() {
     let lp = EventLoop::builder().name("driven").build_driven().unwrap();
     let svc = Service::on(&lp);
+    let _watchdog = common::stop_after(&lp, Duration::from_secs(5));
     // The async body sleeps on the loop's timer: it ran inside the loop.
     let p = svc.where_am_i_later(5);
     assert!(p.is_done(), "returned already settled");

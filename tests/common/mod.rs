@@ -38,7 +38,7 @@ pub fn thread_exit_flag(lp: &EventLoop) -> Arc<AtomicBool> {
     run_in_loop(lp, move || {
         EXIT.with(|x| *x.borrow_mut() = Some(OnExit(flag)))
     })
-    .wait()
+    .wait_timeout(std::time::Duration::from_secs(5))
     .expect("the loop runs the call");
     exited
 }
@@ -54,6 +54,16 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
         );
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
+}
+
+/// Joins `thread`, panicking naming `what` if it has not finished within `limit`.
+pub fn join_within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    thread: std::thread::JoinHandle<T>,
+) -> T {
+    wait_until(limit, what, || thread.is_finished());
+    thread.join().expect("the thread did not panic")
 }
 
 /// Everything written to it, kept: the writer behind a `tracing` subscriber whose
