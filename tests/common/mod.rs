@@ -56,14 +56,17 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
     }
 }
 
-/// Joins `thread`, panicking naming `what` if it has not finished within `limit`.
+/// Joins `thread`, panicking naming `what` if it has not finished within `limit`
+/// (and with the thread's own panic if it panicked).
 pub fn join_within<T>(
     limit: std::time::Duration,
     what: &str,
     thread: std::thread::JoinHandle<T>,
 ) -> T {
     wait_until(limit, what, || thread.is_finished());
-    thread.join().expect("the thread did not panic")
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Everything written to it, kept: the writer behind a `tracing` subscriber whose
