@@ -93,6 +93,7 @@ pub type Propagate<U> = fn(Error) -> Result<U, Error>;
 /// assert!(!source.is_done());
 /// # });
 /// ```
+#[inline]
 pub fn chain_future<T>(
     source: impl Into<MaybeAsync<T>>,
 ) -> Chain<T, T, Passthrough<T>, Propagate<T>, Fresh> {
@@ -192,6 +193,7 @@ impl<T> Chain<T, T, Passthrough<T>, Propagate<T>, Fresh> {
     /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
+    #[inline]
     pub fn callback<C2, R>(
         self,
         callback: C2,
@@ -225,6 +227,7 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     ///     .start();
     /// assert_eq!(p.try_result().unwrap(), 0);
     /// ```
+    #[inline]
     pub fn errback<E2, R>(self, errback: E2) -> Chain<T, U, C, E2, Configured>
     where
         E2: FnOnce(Error) -> R,
@@ -251,6 +254,7 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     /// assert_eq!(mine.try_result().unwrap(), 1);
     /// assert_eq!(same.try_result().unwrap(), 1);
     /// ```
+    #[inline]
     pub fn next(self, next: Promise<U>) -> Chain<T, U, C, E, Configured> {
         Chain {
             source: self.source,
@@ -279,6 +283,7 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     /// assert_eq!(next.await.unwrap_err().kind(), ErrorKind::Timeout);
     /// # });
     /// ```
+    #[inline]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -316,12 +321,16 @@ where
         let next = match next {
             Some(next) => next,
             // A new next on a ready source with no timeout: when the callback gives a
-            // ready outcome too, next is born done with it.
-            None if timeout.is_none() => match source.into_ready() {
-                Ok(outcome) => {
-                    return match run_step(outcome, callback, errback).into_ready() {
-                        Ok(outcome) => Promise::settled_in(outcome, scheduler),
-                        Err(later) => {
+            // ready outcome too, next is born done with it (in the source's own
+            // allocation, when the chain held the source's only handle).
+            None if timeout.is_none() => match source.into_ready_recycling() {
+                Ok((outcome, recycled)) => {
+                    return match (run_step(outcome, callback, errback).into_ready(), recycled) {
+                        (Ok(outcome), Some(recycled)) => {
+                            Promise::settled_recycling(outcome, recycled)
+                        }
+                        (Ok(outcome), None) => Promise::settled_in(outcome, scheduler),
+                        (Err(later), _) => {
                             let next = Promise::with_scheduler(scheduler);
                             forward(later, completer(&next));
                             next

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
-use crate::promise::Promise;
+use crate::promise::{Promise, Recycled};
 use crate::schedule::Scheduler;
 
 /// Either a value that is ready now or a [`Promise`] of one.
@@ -121,6 +121,23 @@ impl<T> MaybeAsync<T> {
             State::Taken => Err(MaybeAsync {
                 state: State::Taken,
             }),
+        }
+    }
+
+    /// As [`into_ready`](MaybeAsync::into_ready), also giving the allocation of a done
+    /// promise that this held the only handle of, for a chain to reuse.
+    #[inline]
+    pub(crate) fn into_ready_recycling(self) -> Result<(Result<T, Error>, Option<Recycled>), Self> {
+        match self.state {
+            State::Pending(p) => match p.try_recycle() {
+                Ok((value, recycled)) => Ok((Ok(value), Some(recycled))),
+                Err(p) => MaybeAsync::from(p)
+                    .into_ready()
+                    .map(|outcome| (outcome, None)),
+            },
+            state => MaybeAsync { state }
+                .into_ready()
+                .map(|outcome| (outcome, None)),
         }
     }
 

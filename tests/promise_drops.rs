@@ -104,6 +104,24 @@ fn a_gather_moves_the_values_of_its_last_readers_into_the_output() {
     assert_eq!(n.load(Ordering::SeqCst), 2);
 }
 
+#[test]
+fn a_chain_on_a_done_source_it_alone_holds_drops_the_value_once_whatever_next_holds() {
+    // The source's allocation is reused for next when the layouts match, and freed
+    // when they do not: either way the value is moved into the callback, once.
+    let n = counter();
+    let same = chain_future(Promise::resolved(Counted(n.clone())))
+        .callback(|c: Counted| Ok(Counted(c.0.clone())))
+        .start();
+    assert_eq!(n.load(Ordering::SeqCst), 1, "the source's value, in the callback");
+    drop(same.try_take().ok().unwrap().unwrap());
+    assert_eq!(n.load(Ordering::SeqCst), 2);
+    let bigger = chain_future(Promise::resolved(Counted(n.clone())))
+        .callback(|c: Counted| Ok([c.0.load(Ordering::SeqCst); 16]))
+        .start();
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+    assert_eq!(bigger.try_take().ok().unwrap().unwrap(), [2; 16]);
+}
+
 /// Counts values made (clones included) and values dropped.
 struct Tally {
     made: Arc<AtomicUsize>,

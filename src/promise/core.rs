@@ -39,7 +39,7 @@ use super::state::{Kind, Snapshot, CANCELLED, CLONER, CLONING, COMPLETE, ERROR, 
 use super::state::{READER, READERS, REF, REFS, RETRIEVED, TAKEN, VALUE, WAITERS};
 use super::waiters::{release_slot, wake_after_take, Waiters};
 use crate::error::{Error, ErrorKind};
-use crate::loom::{fence, lock, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::loom::{fence, AtomicUsize, Mutex, Ordering, UnsafeCell};
 use crate::schedule::Scheduler;
 
 /// What a [`Core`] may carry besides the promise: nothing, or a pending call that
@@ -58,6 +58,10 @@ pub(crate) struct Core<T, C: ?Sized = dyn CallSlot> {
     weak: AtomicUsize,
     /// The outcome: uninitialised until COMPLETE; moved out when TAKEN.
     outcome: UnsafeCell<MaybeUninit<Result<T, Error>>>,
+    /// `<T as Clone>::clone` as an address (0 until the first clone of a handle
+    /// records it): an atomic, so that clones of the value never take a lock to find
+    /// it.
+    cloner: AtomicUsize,
     /// Wakers, internal consumers, done-callbacks ([`waiters`](super::waiters)).
     /// `ManuallyDrop` (as the other fields with drop glue): `destroy` drops them when
     /// the last reference goes, and keeps `weak` alive until the allocation is freed.
@@ -108,6 +112,7 @@ impl<T, C> Core<T, C> {
             state: AtomicUsize::new(state),
             weak: AtomicUsize::new(1),
             outcome: UnsafeCell::new(cell),
+            cloner: AtomicUsize::new(0),
             waiters: ManuallyDrop::new(Mutex::new(Waiters::new())),
             scheduler: ManuallyDrop::new(scheduler),
             created_at,
@@ -220,7 +225,7 @@ impl<T, C: ?Sized> Core<T, C> {
     /// clone at a time (the CLONING bit, so `T: Send` is enough). A panicking `Clone`
     /// gives this reader a `Panicked` error and leaves the promise intact.
     fn clone_value(&self, clone: Option<fn(&T) -> T>) -> Result<T, Error> {
-        let Some(clone) = clone.or_else(|| lock(&self.waiters).cloner) else {
+        let Some(clone) = clone.or_else(|| self.recorded_cloner()) else {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 "the promise's value is shared but no cloner was recorded",
@@ -257,9 +262,19 @@ impl<T, C: ?Sized> Core<T, C> {
         T: Clone,
     {
         if !self.snapshot().has_cloner() {
-            lock(&self.waiters).cloner = Some(<T as Clone>::clone);
+            let clone: fn(&T) -> T = <T as Clone>::clone;
+            self.cloner.store(clone as usize, Ordering::Release);
             self.state.fetch_or(CLONER, Ordering::AcqRel);
         }
+    }
+
+    /// The cloner recorded by [`record_cloner`](Core::record_cloner), if any.
+    fn recorded_cloner(&self) -> Option<fn(&T) -> T> {
+        let address = self.cloner.load(Ordering::Acquire);
+        // SAFETY: a non-zero address was stored by `record_cloner` of this very core,
+        // whose `T` is this `T`: it is a `fn(&T) -> T` turned into an integer, so
+        // turning it back gives that function pointer.
+        (address != 0).then(|| unsafe { std::mem::transmute::<usize, fn(&T) -> T>(address) })
     }
 
     /// The take transition from `s` (which a reader saw allow it, for itself as the
@@ -583,10 +598,6 @@ pub(crate) struct Reader<T> {
     /// `ManuallyDrop`: the reader gives back its READER and REF with one `fetch_sub`.
     core: ManuallyDrop<Shared<T>>,
     slot: usize,
-    /// `<T as Clone>::clone` when this reader was made where `T: Clone` is known (a
-    /// clone of a handle), so that its clones of the value need not look up the
-    /// cloner recorded in the promise.
-    cloner: Option<fn(&T) -> T>,
 }
 
 impl<T> Reader<T> {
@@ -597,7 +608,6 @@ impl<T> Reader<T> {
                 _owns: PhantomData,
             }),
             slot: 0,
-            cloner: None,
         }
     }
 
@@ -659,7 +669,6 @@ impl<T> Reader<T> {
                 _owns: PhantomData,
             }),
             slot: 0,
-            cloner: Some(<T as Clone>::clone),
         }
     }
 
@@ -674,7 +683,6 @@ impl<T> Reader<T> {
         Reader {
             core: ManuallyDrop::new(core),
             slot: 0,
-            cloner: Some(<T as Clone>::clone),
         }
     }
 
@@ -788,6 +796,65 @@ impl<T> Reader<T> {
         None
     }
 
+    /// For a chain on a done source: when this reader is the only reference to a core
+    /// that carries no call, was never waited on and holds a value nobody shared,
+    /// moves the value out and keeps the allocation for the chain's next promise
+    /// ([`Recycled`]): one allocation and one free fewer per link. Otherwise the
+    /// reader comes back.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn recycle(self) -> Result<(T, Recycled), Self> {
+        const ALL: usize = KIND | COMPLETE | TAKEN | HOLD | WAITERS | CLONER | CLONING;
+        let s = self.core.snapshot();
+        if s.0 & (ALL | READERS | REFS) != VALUE | COMPLETE | READER | REF
+            || self.slot != 0
+            || self.core.weak.load(Ordering::Relaxed) != 1
+        {
+            return Err(self);
+        }
+        let layout = Layout::for_value(&**self.core);
+        // Only a core without a call has the layout of `Core<T, ()>`: a call slot is
+        // never zero-sized.
+        if layout != Layout::new::<Core<T, ()>>() {
+            return Err(self);
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        let this = ManuallyDrop::new(self);
+        let ptr = this.core.ptr;
+        // SAFETY: this reader is the only reference to the core (REFS = 1 and READERS =
+        // 1 are its own, no weak handle, checked above before an `Acquire` fence), it
+        // is consumed here, and nothing waits on the core (WAITERS was never set), so
+        // no other thread can reach the allocation: its contents are ours to take
+        // apart. The cell holds a complete value nobody moved out (VALUE, COMPLETE, not
+        // TAKEN): read once. The waiters are dropped once (the call slot is `()`, as
+        // the layout says: nothing to drop); the scheduler is moved out once;
+        // `outcome` is not touched again; the allocation is freed or reused by
+        // `Recycled`, never by a `Shared`.
+        let (outcome, scheduler) = unsafe {
+            let core = &mut *ptr.as_ptr();
+            let outcome = core
+                .outcome
+                .with_mut(|cell| std::ptr::read((*cell).as_ptr()));
+            ManuallyDrop::drop(&mut core.waiters);
+            (outcome, ManuallyDrop::take(&mut core.scheduler))
+        };
+        let recycled = Recycled {
+            ptr: ptr.cast(),
+            layout,
+            scheduler,
+        };
+        match outcome {
+            Ok(value) => Ok((value, recycled)),
+            // Unreachable (KIND = VALUE); the allocation is freed all the same.
+            Err(_) => unreachable!("a core of kind VALUE holds an error"),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn recycle(self) -> Result<(T, Recycled), Self> {
+        Err(self)
+    }
+
     #[inline(never)]
     fn read_slow(&mut self, consuming: bool) -> Read<T> {
         let core = &*self.core;
@@ -806,7 +873,7 @@ impl<T> Reader<T> {
                 return Read::Ready(Err(Error::taken()));
             }
             if s.must_clone(consuming) {
-                return Read::Ready(core.clone_value(self.cloner));
+                return Read::Ready(core.clone_value(None));
             }
             if s.is_held() {
                 return Read::Held;
@@ -843,6 +910,53 @@ impl<T> Drop for Reader<T> {
         // (`Release`: its borrows happen before a later take's `Acquire`); the
         // `ManuallyDrop` is never used again.
         unsafe { release(self.core.ptr, READER | REF) };
+    }
+}
+
+/// The allocation of a core taken apart by [`Reader::recycle`]: its contents are
+/// gone but for the loop it was bound to; it becomes the next promise, or is freed.
+pub(crate) struct Recycled {
+    ptr: NonNull<u8>,
+    layout: Layout,
+    scheduler: Option<Scheduler>,
+}
+
+// SAFETY: a `Recycled` owns a bare allocation (no contents) and a `Scheduler`, which
+// is `Send`.
+unsafe impl Send for Recycled {}
+
+impl Recycled {
+    /// A new promise born done with `outcome`, bound to the same loop: in this
+    /// allocation when `Core<U>` has its layout, else in a new one.
+    #[inline]
+    pub(crate) fn into_reader<U>(
+        self,
+        outcome: Result<U, Error>,
+        created_at: &'static Location<'static>,
+    ) -> Reader<U> {
+        let mut this = ManuallyDrop::new(self);
+        let scheduler = this.scheduler.take();
+        let core = Core::<U, ()>::build(Some(outcome), scheduler, (), created_at, READER | REF);
+        if this.layout != Layout::new::<Core<U, ()>>() {
+            // SAFETY: the allocation is ours (see `Reader::recycle`), with no contents,
+            // and made with `this.layout`; `this` is not used again.
+            unsafe { free(this.ptr, this.layout) };
+            return Reader::from_ptr(Shared::allocate(core));
+        }
+        let typed: NonNull<Core<U, ()>> = this.ptr.cast();
+        // SAFETY: the allocation is ours and empty, and has exactly the layout of
+        // `Core<U, ()>` (checked above), so writing one there is as `Box::new` would;
+        // the state word counts the one reader made from it. It is freed by the last
+        // reference with `Layout::for_value` of that core: the same layout.
+        unsafe { typed.as_ptr().write(core) };
+        Reader::from_ptr(typed)
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        // SAFETY: the allocation is ours, empty, made with `self.layout`; freed once.
+        unsafe { free(self.ptr, self.layout) };
     }
 }
 

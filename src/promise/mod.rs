@@ -32,6 +32,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 pub(crate) use self::call::{CallTask, Completer};
+pub(crate) use self::core::Recycled;
 use self::core::{Core, Read, Reader, Shared};
 use self::state::Kind;
 pub use self::waiters::CallbackKey;
@@ -549,6 +550,22 @@ impl<T> Promise<T> {
             Read::Ready(outcome) => Ok(outcome),
             Read::Pending | Read::Held => Err(self),
         }
+    }
+
+    /// The value and this promise's allocation, when this is the only handle of a done
+    /// promise nobody else could reach (see `Reader::recycle`): how a chain on a done
+    /// source makes its next in the same allocation. The handle back otherwise.
+    #[inline]
+    pub(crate) fn try_recycle(self) -> Result<(T, Recycled), Self> {
+        self.reader.recycle().map_err(Promise::from_reader)
+    }
+
+    /// A promise born done with `outcome`, in `recycled`'s allocation when it fits,
+    /// bound to the loop the recycled promise was bound to.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn settled_recycling(outcome: Result<T, Error>, recycled: Recycled) -> Self {
+        Promise::from_reader(recycled.into_reader(outcome, Location::caller()))
     }
 
     /// Hands this reading handle to `consume`, which gets the outcome by value when

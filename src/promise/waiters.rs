@@ -47,8 +47,6 @@ pub(crate) struct Waiters<T> {
     /// Boxed, since most promises have nothing waiting on them: it keeps the core
     /// small. `ManuallyDrop`: its drop goes through the work list (see `Drop`).
     extras: ManuallyDrop<Option<Box<Extras<T>>>>,
-    /// `<T as Clone>::clone`, recorded by the first clone of a reading handle.
-    pub(crate) cloner: Option<fn(&T) -> T>,
 }
 
 struct Slot {
@@ -94,7 +92,6 @@ impl<T> Waiters<T> {
     pub(crate) fn new() -> Self {
         Waiters {
             extras: ManuallyDrop::new(None),
-            cloner: None,
         }
     }
 
