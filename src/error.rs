@@ -96,18 +96,14 @@ impl fmt::Display for ErrorKind {
 /// ```
 #[derive(Clone)]
 pub struct Error {
-    repr: Repr,
-}
-
-/// A kind alone needs no allocation; the rest is shared behind an `Arc`.
-#[derive(Clone)]
-enum Repr {
-    Kind(ErrorKind),
-    Full(Arc<Inner>),
+    kind: ErrorKind,
+    /// The message and source, shared behind an `Arc`; none for a kind alone, which
+    /// then costs no allocation. (Two words: a `Result<u64, Error>` stays two words,
+    /// its tag in the kind's spare values.)
+    inner: Option<Arc<Inner>>,
 }
 
 struct Inner {
-    kind: ErrorKind,
     message: Option<String>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
@@ -152,29 +148,23 @@ impl Error {
         message: Option<String>,
         source: Option<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
-        let repr = match (message, source) {
-            (None, None) => Repr::Kind(kind),
-            (message, source) => Repr::Full(Arc::new(Inner {
-                kind,
-                message,
-                source,
-            })),
+        let inner = match (message, source) {
+            (None, None) => None,
+            (message, source) => Some(Arc::new(Inner { message, source })),
         };
-        Error { repr }
+        Error { kind, inner }
     }
 
     /// The error every read of a promise gets once its value was moved out (the
     /// taken state): a kind alone, so making it costs nothing.
+    #[inline]
     pub(crate) fn taken() -> Self {
         Error::from(ErrorKind::Taken)
     }
 
     /// The message and source, when the error has more than a kind.
     fn inner(&self) -> Option<&Inner> {
-        match &self.repr {
-            Repr::Kind(_) => None,
-            Repr::Full(inner) => Some(inner),
-        }
+        self.inner.as_deref()
     }
 
     /// The error of a panic, with the panic's message when it was a string. The payload
@@ -198,11 +188,9 @@ impl Error {
     /// use pulsar_async::{Error, ErrorKind};
     /// assert_eq!(Error::from(ErrorKind::LoopClosed).kind(), ErrorKind::LoopClosed);
     /// ```
+    #[inline]
     pub fn kind(&self) -> ErrorKind {
-        match &self.repr {
-            Repr::Kind(kind) => *kind,
-            Repr::Full(inner) => inner.kind,
-        }
+        self.kind
     }
 
     /// The message given when the error was made (for a panic, the panic message).
@@ -250,8 +238,9 @@ impl Error {
 }
 
 impl From<ErrorKind> for Error {
+    #[inline]
     fn from(kind: ErrorKind) -> Self {
-        Error::build(kind, None, None)
+        Error { kind, inner: None }
     }
 }
 
@@ -387,10 +376,7 @@ mod tests {
     #[test]
     fn an_error_of_a_kind_alone_keeps_its_kind_and_displays_it() {
         let e = Error::from(ErrorKind::Taken);
-        assert!(
-            matches!(e.repr, Repr::Kind(ErrorKind::Taken)),
-            "no allocation"
-        );
+        assert!(e.inner.is_none(), "no allocation");
         assert_eq!(e.kind(), ErrorKind::Taken);
         assert_eq!((e.message(), e.to_string().as_str()), (None, "value taken"));
         assert!(StdError::source(&e).is_none());
