@@ -112,7 +112,11 @@ fn a_chain_on_a_done_source_it_alone_holds_drops_the_value_once_whatever_next_ho
     let same = chain_future(Promise::resolved(Counted(n.clone())))
         .callback(|c: Counted| Ok(Counted(c.0.clone())))
         .start();
-    assert_eq!(n.load(Ordering::SeqCst), 1, "the source's value, in the callback");
+    assert_eq!(
+        n.load(Ordering::SeqCst),
+        1,
+        "the source's value, in the callback"
+    );
     drop(same.try_take().ok().unwrap().unwrap());
     assert_eq!(n.load(Ordering::SeqCst), 2);
     let bigger = chain_future(Promise::resolved(Counted(n.clone())))

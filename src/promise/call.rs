@@ -9,32 +9,27 @@
 //! value out.
 
 pub(crate) use super::core::CallTask;
-use super::core::{Call, CallSlot, Reader, Shared};
+use super::core::{Call, Reader, Shared};
 use super::waiters::settle;
 use super::{Promise, Setter};
 use crate::error::{Error, ErrorKind};
-use crate::loom::{lock, Mutex};
 use crate::panic::run_guarded;
 use crate::schedule::Scheduler;
 
-/// A call waiting to run on a loop; taken out once, when it runs or is abandoned.
-pub(crate) struct CallCell<F>(Mutex<Option<F>>);
+/// A call to run on a loop, settling the promise it shares an allocation with.
+struct LoopCall<F>(F);
 
-impl<F: Send> CallSlot for CallCell<F> {}
-
-impl<T, F> Call<T> for CallCell<F>
+impl<T, F> Call<T> for LoopCall<F>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, Error> + Send + 'static,
 {
-    fn run(&self, core: &Shared<T>) {
-        let call = lock(&self.0).take();
-        finish_call(call, core);
+    fn run(self, core: &Shared<T>) {
+        finish_call(self.0, core);
     }
 
-    fn abandon(&self, core: &Shared<T>) {
-        let call = lock(&self.0).take();
-        run_guarded(move || drop(call), "dropping an abandoned call");
+    fn abandon(self, core: &Shared<T>) {
+        run_guarded(move || drop(self), "dropping an abandoned call");
         let _ = settle(core, Err(loop_closed()));
     }
 }
@@ -50,21 +45,18 @@ impl<T> Promise<T> {
         F: FnOnce() -> Result<T, Error> + Send + 'static,
     {
         let created_at = std::panic::Location::caller();
-        let (task, reader) =
-            Reader::with_call(Some(scheduler), CallCell(Mutex::new(Some(f))), created_at);
+        let (task, reader) = Reader::with_call(Some(scheduler), LoopCall(f), created_at);
         (Promise::from_reader(reader), task)
     }
 }
 
-/// Runs `call` (once: `None` when it already ran) and settles the promise with its
-/// outcome, unless the promise is already done (cancelled): then the call is dropped
-/// unrun. A panic, in the call or in its panic payload's `Drop`, becomes the
-/// promise's `Panicked` error.
-fn finish_call<T, F>(call: Option<F>, core: &Shared<T>)
+/// Runs `call` and settles the promise with its outcome, unless the promise is
+/// already done (cancelled): then the call is dropped unrun. A panic, in the call or
+/// in its panic payload's `Drop`, becomes the promise's `Panicked` error.
+fn finish_call<T, F>(call: F, core: &Shared<T>)
 where
     F: FnOnce() -> Result<T, Error>,
 {
-    let Some(call) = call else { return };
     if core.snapshot().is_done() {
         run_guarded(move || drop(call), "dropping a cancelled call");
         return;

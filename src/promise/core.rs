@@ -39,7 +39,7 @@ use super::state::{Kind, Snapshot, CANCELLED, CLONER, CLONING, COMPLETE, ERROR, 
 use super::state::{READER, READERS, REF, REFS, RETRIEVED, TAKEN, VALUE, WAITERS};
 use super::waiters::{release_slot, wake_after_take, Waiters};
 use crate::error::{Error, ErrorKind};
-use crate::loom::{fence, AtomicUsize, Mutex, Ordering, UnsafeCell};
+use crate::loom::{fence, lock, AtomicUsize, Mutex, Ordering, UnsafeCell};
 use crate::schedule::Scheduler;
 
 /// What a [`Core`] may carry besides the promise: nothing, or a pending call that
@@ -58,10 +58,6 @@ pub(crate) struct Core<T, C: ?Sized = dyn CallSlot> {
     weak: AtomicUsize,
     /// The outcome: uninitialised until COMPLETE; moved out when TAKEN.
     outcome: UnsafeCell<MaybeUninit<Result<T, Error>>>,
-    /// `<T as Clone>::clone` as an address (0 until the first clone of a handle
-    /// records it): an atomic, so that clones of the value never take a lock to find
-    /// it.
-    cloner: AtomicUsize,
     /// Wakers, internal consumers, done-callbacks ([`waiters`](super::waiters)).
     /// `ManuallyDrop` (as the other fields with drop glue): `destroy` drops them when
     /// the last reference goes, and keeps `weak` alive until the allocation is freed.
@@ -112,7 +108,6 @@ impl<T, C> Core<T, C> {
             state: AtomicUsize::new(state),
             weak: AtomicUsize::new(1),
             outcome: UnsafeCell::new(cell),
-            cloner: AtomicUsize::new(0),
             waiters: ManuallyDrop::new(Mutex::new(Waiters::new())),
             scheduler: ManuallyDrop::new(scheduler),
             created_at,
@@ -225,7 +220,7 @@ impl<T, C: ?Sized> Core<T, C> {
     /// clone at a time (the CLONING bit, so `T: Send` is enough). A panicking `Clone`
     /// gives this reader a `Panicked` error and leaves the promise intact.
     fn clone_value(&self, clone: Option<fn(&T) -> T>) -> Result<T, Error> {
-        let Some(clone) = clone.or_else(|| self.recorded_cloner()) else {
+        let Some(clone) = clone.or_else(|| lock(&self.waiters).cloner()) else {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 "the promise's value is shared but no cloner was recorded",
@@ -262,19 +257,9 @@ impl<T, C: ?Sized> Core<T, C> {
         T: Clone,
     {
         if !self.snapshot().has_cloner() {
-            let clone: fn(&T) -> T = <T as Clone>::clone;
-            self.cloner.store(clone as usize, Ordering::Release);
+            lock(&self.waiters).record_cloner(<T as Clone>::clone);
             self.state.fetch_or(CLONER, Ordering::AcqRel);
         }
-    }
-
-    /// The cloner recorded by [`record_cloner`](Core::record_cloner), if any.
-    fn recorded_cloner(&self) -> Option<fn(&T) -> T> {
-        let address = self.cloner.load(Ordering::Acquire);
-        // SAFETY: a non-zero address was stored by `record_cloner` of this very core,
-        // whose `T` is this `T`: it is a `fn(&T) -> T` turned into an integer, so
-        // turning it back gives that function pointer.
-        (address != 0).then(|| unsafe { std::mem::transmute::<usize, fn(&T) -> T>(address) })
     }
 
     /// The take transition from `s` (which a reader saw allow it, for itself as the
@@ -624,7 +609,7 @@ impl<T> Reader<T> {
 
     /// A new pending promise sharing its allocation with `call`: the task that runs the
     /// call (one REF) and the first reader.
-    pub(crate) fn with_call<C: Call<T> + 'static>(
+    pub(crate) fn with_call<C: Call<T>>(
         scheduler: Option<Scheduler>,
         call: C,
         created_at: &'static Location<'static>,
@@ -632,8 +617,14 @@ impl<T> Reader<T> {
     where
         T: Send + 'static,
     {
-        let core = Core::build(None, scheduler, call, created_at, READER | (2 * REF));
-        let typed: NonNull<Core<T, C>> = NonNull::from(Box::leak(Box::new(core)));
+        let core = Core::build(
+            None,
+            scheduler,
+            CallCell::new(call),
+            created_at,
+            READER | (2 * REF),
+        );
+        let typed: NonNull<Core<T, CallCell<C>>> = NonNull::from(Box::leak(Box::new(core)));
         let task = CallTask {
             ptr: typed.cast(),
             vtable: CallVTable::of::<T, C>(),
@@ -979,11 +970,45 @@ pub(crate) fn attach<T>(core: &Shared<T>, detached: Detached) -> Reader<T> {
 }
 
 /// What a call sharing its promise's allocation does ([`call`](super::call)).
-pub(crate) trait Call<T>: CallSlot {
-    /// Runs the call (once) and settles the promise.
-    fn run(&self, core: &Shared<T>);
+pub(crate) trait Call<T>: Send + 'static {
+    /// Runs the call and settles the promise.
+    fn run(self, core: &Shared<T>);
     /// Drops the call unrun and fails the promise (its loop closed).
-    fn abandon(&self, core: &Shared<T>);
+    fn abandon(self, core: &Shared<T>);
+}
+
+/// The call slot of a core that shares its allocation with a call: the call, until
+/// the one [`CallTask`] of that core takes it out (to run it or abandon it). No lock:
+/// only that task ever takes it, once, and only the last reference's drop (which
+/// comes after the task's) drops what is left.
+pub(crate) struct CallCell<C>(UnsafeCell<Option<C>>);
+
+impl<C: Send> CallSlot for CallCell<C> {}
+
+// SAFETY: the cell is touched by one thread at a time: the thread that runs or drops
+// the core's one `CallTask` (which takes the call out, `CallCell::take`), then the
+// thread that drops the core's last reference (`Core::destroy`), ordered after the
+// task's REF was given back (`Release`, then `Acquire` before destroying). Moving a
+// `C: Send` between them is what `Send` allows.
+unsafe impl<C: Send> Sync for CallCell<C> {}
+
+impl<C> CallCell<C> {
+    fn new(call: C) -> Self {
+        CallCell(UnsafeCell::new(Some(call)))
+    }
+
+    /// Takes the call out.
+    ///
+    /// # Safety
+    ///
+    /// Called only by the core's one `CallTask`, while it holds its REF.
+    unsafe fn take(&self) -> Option<C> {
+        self.0.with_mut(|cell| {
+            // SAFETY: the caller's contract: the one task, once; nothing else touches
+            // the cell before the last reference goes, after this task's.
+            unsafe { (*cell).take() }
+        })
+    }
 }
 
 /// A call queued on a loop, sharing one allocation with the promise it settles: one
@@ -995,8 +1020,9 @@ pub(crate) struct CallTask {
     vtable: &'static CallVTable,
 }
 
-// SAFETY: a `CallTask` is a REF on a `Core<T, C>` with `T: Send` and `C: Call<T>`
-// (`Send + Sync`), which is `Send + Sync`: as `Shared<T>`.
+// SAFETY: a `CallTask` is a REF on a `Core<T, CallCell<C>>` with `T: Send` and
+// `C: Call<T>` (`Send`, so the cell is `Send + Sync`), which is `Send + Sync`: as
+// `Shared<T>`; and the right to take the call out, on whatever thread it is.
 unsafe impl Send for CallTask {}
 
 struct CallVTable {
@@ -1005,14 +1031,14 @@ struct CallVTable {
 }
 
 impl CallVTable {
-    fn of<T: Send + 'static, C: Call<T> + 'static>() -> &'static CallVTable {
+    fn of<T: Send + 'static, C: Call<T>>() -> &'static CallVTable {
         &CallVTableOf::<T, C>::VTABLE
     }
 }
 
 struct CallVTableOf<T, C>(PhantomData<(T, C)>);
 
-impl<T: Send + 'static, C: Call<T> + 'static> CallVTableOf<T, C> {
+impl<T: Send + 'static, C: Call<T>> CallVTableOf<T, C> {
     const VTABLE: CallVTable = CallVTable {
         run: run_call::<T, C>,
         abandon: abandon_call::<T, C>,
@@ -1020,17 +1046,17 @@ impl<T: Send + 'static, C: Call<T> + 'static> CallVTableOf<T, C> {
 }
 
 /// The typed views of an erased call task's REF: the `Shared<T>` that owns the REF
-/// (dropped by the caller), and the call slot.
+/// (dropped by the caller, after the call), and the call, taken out.
 ///
 /// # Safety
 ///
 /// `ptr` is a `CallTask`'s, made for these `T` and `C`, and its REF is consumed by
 /// the caller.
-unsafe fn call_parts<'a, T: 'static, C: Call<T> + 'static>(ptr: NonNull<()>) -> (Shared<T>, &'a C) {
-    let typed: NonNull<Core<T, C>> = ptr.cast();
-    // SAFETY: the REF keeps the core alive while `shared` lives; the caller drops
-    // `shared` after its last use of the slot.
-    let call: &'a C = unsafe { &(*typed.as_ptr()).call };
+unsafe fn call_parts<T: 'static, C: Call<T>>(ptr: NonNull<()>) -> (Shared<T>, Option<C>) {
+    let typed: NonNull<Core<T, CallCell<C>>> = ptr.cast();
+    // SAFETY: the task's REF keeps the core alive; this is that task (the caller's
+    // contract), taking its call out once.
+    let call = unsafe { (*typed.as_ptr()).call.take() };
     let ptr: NonNull<Core<T>> = typed;
     (
         Shared {
@@ -1044,20 +1070,24 @@ unsafe fn call_parts<'a, T: 'static, C: Call<T> + 'static>(ptr: NonNull<()>) -> 
 /// # Safety
 ///
 /// `ptr` is a `CallTask`'s, made for these `T` and `C`, consumed by this call.
-unsafe fn run_call<T: 'static, C: Call<T> + 'static>(ptr: NonNull<()>) {
+unsafe fn run_call<T: 'static, C: Call<T>>(ptr: NonNull<()>) {
     // SAFETY: the caller's contract.
     let (core, call) = unsafe { call_parts::<T, C>(ptr) };
-    call.run(&core);
+    if let Some(call) = call {
+        call.run(&core);
+    }
     drop(core);
 }
 
 /// # Safety
 ///
 /// As [`run_call`].
-unsafe fn abandon_call<T: 'static, C: Call<T> + 'static>(ptr: NonNull<()>) {
+unsafe fn abandon_call<T: 'static, C: Call<T>>(ptr: NonNull<()>) {
     // SAFETY: the caller's contract.
     let (core, call) = unsafe { call_parts::<T, C>(ptr) };
-    call.abandon(&core);
+    if let Some(call) = call {
+        call.abandon(&core);
+    }
     drop(core);
 }
 

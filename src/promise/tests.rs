@@ -51,3 +51,12 @@ fn a_queued_callback_holds_the_value_until_it_ran() {
     p.set_result(1).unwrap();
     assert!(!p.core().snapshot().is_held(), "ran inline: released");
 }
+
+#[test]
+fn an_untouched_core_of_a_word_sized_value_is_nine_words() {
+    // State, weak count, outcome (two words), waiters' lock and pointer (two),
+    // scheduler (two), where it was made: the waiters' contents come in a box of
+    // their own, only when something waits.
+    assert_eq!(std::mem::size_of::<super::core::Core<u64, ()>>(), 72);
+    assert_eq!(std::mem::size_of::<Result<u64, Error>>(), 16);
+}

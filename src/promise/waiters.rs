@@ -86,6 +86,9 @@ struct Extras<T> {
     runner: Option<Runner<T>>,
     consumer: Option<ConsumerJob<T>>,
     erase: Option<Erase<T>>,
+    /// `<T as Clone>::clone`, recorded by the first clone of a reading handle (reads
+    /// that know `T: Clone` pass it themselves and never look here).
+    cloner: Option<fn(&T) -> T>,
 }
 
 impl<T> Waiters<T> {
@@ -107,8 +110,19 @@ impl<T> Waiters<T> {
                 runner: None,
                 consumer: None,
                 erase: None,
+                cloner: None,
             })
         })
+    }
+
+    /// The cloner recorded by the first clone of a reading handle.
+    pub(crate) fn cloner(&self) -> Option<fn(&T) -> T> {
+        self.extras.as_deref().and_then(|extras| extras.cloner)
+    }
+
+    /// Records the cloner (see [`cloner`](Waiters::cloner)).
+    pub(crate) fn record_cloner(&mut self, clone: fn(&T) -> T) {
+        self.extras().cloner = Some(clone);
     }
 
     fn set_slot(&mut self, slot: &mut usize, waker: &Waker) {
