@@ -2,6 +2,8 @@
 //! them and whenever; on a loop-bound promise they run on the loop, in order, and on
 //! the thread at hand (still in order) when the loop refuses them or drops them.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
@@ -154,14 +156,7 @@ fn callbacks_of_a_promise_whose_loop_is_closed_run_inline_in_order() {
 #[test]
 fn callbacks_queued_on_a_loop_that_closes_before_running_them_still_run_once_in_order() {
     let lp = EventLoop::new().unwrap();
-    let gate = Arc::new(Barrier::new(2));
-    let g = gate.clone();
-    lp.call_soon_threadsafe(move || {
-        g.wait();
-        std::thread::sleep(Duration::from_millis(20));
-    })
-    .unwrap();
-    gate.wait(); // the loop is busy: the runner job stays queued
+    common::hold_busy(&lp, Duration::from_millis(20)); // the runner job stays queued
     let p = lp.create_promise::<u8>();
     let (seen, cb) = recorder();
     p.add_done_callback(cb(1));

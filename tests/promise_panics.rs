@@ -2,9 +2,11 @@
 //! `LoopClosed`) whatever user code panics in: the call, `Clone`, `Drop`, a panic
 //! payload's `Drop`; and a loop survives all of them.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -151,14 +153,7 @@ fn a_value_whose_drop_panics_is_dropped_once_without_unwinding_out_of_the_promis
 fn an_abandoned_call_holding_a_value_whose_drop_panics_fails_its_promise_with_loop_closed() {
     let drops = Arc::new(AtomicUsize::new(0));
     let lp = EventLoop::new().unwrap();
-    let gate = Arc::new(Barrier::new(2));
-    let g = gate.clone();
-    lp.call_soon_threadsafe(move || {
-        g.wait();
-        std::thread::sleep(Duration::from_millis(20));
-    })
-    .unwrap();
-    gate.wait(); // the loop is busy: the call stays queued
+    common::hold_busy(&lp, Duration::from_millis(20)); // the call stays queued
     let held = BadDrop(drops.clone());
     let p = run_in_loop(&lp, move || {
         let _held = &held;

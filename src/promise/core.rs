@@ -685,17 +685,8 @@ impl<T> Reader<T> {
     {
         let core = &*self.core;
         let s = core.wait_complete();
-        if !s.is_complete() {
-            return Read::Pending;
-        }
-        if s.kind() != Kind::Value {
-            return match core.error(true) {
-                Some(error) => Read::Ready(Err(error)),
-                None => Read::Pending,
-            };
-        }
-        if s.is_taken() {
-            return Read::Ready(Err(Error::taken()));
+        if let Some(read) = read_no_value(core, s) {
+            return read;
         }
         Read::Ready(core.clone_value(Some(<T as Clone>::clone)))
     }
@@ -851,17 +842,8 @@ impl<T> Reader<T> {
         let core = &*self.core;
         let mut s = core.wait_complete();
         loop {
-            if !s.is_complete() {
-                return Read::Pending;
-            }
-            if s.kind() != Kind::Value {
-                return match core.error(true) {
-                    Some(error) => Read::Ready(Err(error)),
-                    None => Read::Pending,
-                };
-            }
-            if s.is_taken() {
-                return Read::Ready(Err(Error::taken()));
+            if let Some(read) = read_no_value(core, s) {
+                return read;
             }
             if s.must_clone(consuming) {
                 return Read::Ready(core.clone_value(None));
@@ -949,6 +931,21 @@ impl Drop for Recycled {
         // SAFETY: the allocation is ours, empty, made with `self.layout`; freed once.
         unsafe { free(self.ptr, self.layout) };
     }
+}
+
+/// What a read of state `s` finds when there is no value to read: pending, the
+/// error (marked read), or the taken error; `None` when a value is there.
+fn read_no_value<T>(core: &Core<T>, s: Snapshot) -> Option<Read<T>> {
+    if !s.is_complete() {
+        return Some(Read::Pending);
+    }
+    if s.kind() != Kind::Value {
+        return Some(match core.error(true) {
+            Some(error) => Read::Ready(Err(error)),
+            None => Read::Pending,
+        });
+    }
+    s.is_taken().then(|| Read::Ready(Err(Error::taken())))
 }
 
 /// A reader's READER without its REF (see [`Reader::detach`]).
