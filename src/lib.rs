@@ -186,15 +186,14 @@ pub use promise::Promise;
 /// Without any, the promise fails with `WrongThread`.
 ///
 /// **How the call gets there.**
-/// - The caller is on that loop's thread and the loop is running: a plain `fn` runs
-///   at once; an `async fn` is spawned as a task on the loop (it starts at the
-///   loop's next turn).
 /// - The loop is a caller-driven loop of this thread that is not running: the call
 ///   runs it until the call completes
 ///   ([`run_until_complete`](EventLoop::run_until_complete)), and the promise comes
 ///   back already settled.
-/// - Otherwise (another thread): through the loop's thread-safe entry, as
-///   [`run_in_loop`] does; the promise is settled there.
+/// - Otherwise, the loop's own running thread included: the call is queued on the
+///   loop, as [`run_in_loop`] does (Pulsar wraps it in a Task), so it runs after the
+///   caller returns, never inside the caller's own borrows; the promise is settled
+///   there.
 ///
 /// **What it can wrap.** The call may run on another thread, later, so everything
 /// it takes must travel there:

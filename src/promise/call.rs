@@ -91,10 +91,9 @@ where
 
     fn abandon(self: std::sync::Arc<Self>) {
         let call = lock(&self.call.0).take();
+        // The guard first: it fails the promise even if dropping the call panics.
+        let _guard = Completer::new(Promise::from_shared(super::state::erase(self)));
         drop(call);
-        drop(Completer::new(Promise::from_shared(super::state::erase(
-            self,
-        ))));
     }
 }
 
@@ -119,8 +118,8 @@ where
 
     fn abandon(self: std::sync::Arc<Self>) {
         let call = lock(&self.call.0).take();
+        let _guard = Completer::new(self.promise.clone());
         drop(call);
-        drop(Completer::new(self.promise.clone()));
     }
 }
 
