@@ -200,6 +200,31 @@ fn main() -> Result<(), Error> {
         timer.wait().unwrap_err()
     );
 
+    section("12. shutdown(deadline): no new work; what was queued runs until the deadline");
+    let draining = EventLoop::builder().name("draining").spawn()?;
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let queued: Vec<_> = (0..10u64)
+        .map(|i| {
+            run_in_loop(&draining, move || {
+                // The fourth call runs past the deadline: the six behind it are cut.
+                while i == 3 && Instant::now() <= deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                i
+            })
+        })
+        .collect();
+    let report = draining.shutdown(deadline)?;
+    let late = run_in_loop(&draining, || 0u64).wait().unwrap_err();
+    println!(
+        "   shutdown: {} calls ran, {} were cut; a call made after it -> {late}",
+        report.ran, report.cut
+    );
+    assert_eq!((report.ran, report.cut), (4, 6));
+    assert_eq!(late.kind(), ErrorKind::LoopClosed);
+    let outcomes: Vec<_> = queued.iter().map(|p| p.wait().is_ok()).collect();
+    assert_eq!(outcomes.iter().filter(|ran| **ran).count(), 4);
+
     println!("\ntour complete");
     Ok(())
 }

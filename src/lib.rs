@@ -66,7 +66,7 @@
 //! let next = chain_future(doubled).callback(|v: i32| Ok(v + 1)).start();
 //! assert_eq!(next.wait().unwrap(), 43);
 //!
-//! // Dropping the last handle closes the loop and joins its thread.
+//! // Dropping the last handle closes the loop and waits for its thread to exit.
 //! drop(lp);
 //! ```
 //!

@@ -144,7 +144,7 @@ impl LoopShared {
         let moved = self
             .injector
             .transition(|| self.life.to_closing(), Some(&mut cut));
-        self.cut_tasks(cut);
+        self.drop_cut(cut);
         if moved && !self.owns_thread {
             self.tasks.cut_all();
         }
@@ -153,9 +153,11 @@ impl LoopShared {
     /// Ends the close: `CLOSED`, and the report to every waiter.
     pub(super) fn finish_close(&self) {
         if self.injector.transition(|| self.life.to_closed(), None) {
+            // Every cut of the injector's queue came before (under its lock), every
+            // other cut on the thread that tears the loop down, before this.
             let report = ShutdownReport {
                 ran: self.ran.load(Ordering::Relaxed),
-                cut: self.cut.load(Ordering::Relaxed),
+                cut: self.cut.load(Ordering::Relaxed) + self.injector.cut_count(),
             };
             let _ = self.closed.set_result(report);
         }

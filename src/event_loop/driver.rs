@@ -168,14 +168,21 @@ impl LoopShared {
     /// a panicking `Drop` in one neither stops the others nor unwinds into the caller;
     /// counts them as cut.
     pub(super) fn cut_tasks<T>(&self, tasks: impl IntoIterator<Item = T>) {
+        let n = self.drop_cut(tasks);
+        if n > 0 {
+            self.cut.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops cut tasks as [`cut_tasks`](LoopShared::cut_tasks) does, without counting
+    /// them (the injector counted them when it gave them out); how many.
+    pub(super) fn drop_cut<T>(&self, tasks: impl IntoIterator<Item = T>) -> usize {
         let mut n = 0;
         for task in tasks {
             run_guarded(move || drop(task), "dropping a call cut by close");
             n += 1;
         }
-        if n > 0 {
-            self.cut.fetch_add(n, Ordering::Relaxed);
-        }
+        n
     }
 }
 

@@ -64,6 +64,9 @@ struct State {
     /// The loop's waker while it waits for jobs; taken by the push that wakes it, so a
     /// burst of pushes costs one wake-up.
     waker: Option<Waker>,
+    /// How many queued tasks transitions took out to cut: counted here, under the
+    /// lock, so that a report read after the loop is closed includes them all.
+    cut: usize,
 }
 
 impl Injector {
@@ -72,6 +75,7 @@ impl Injector {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 waker: None,
+                cut: 0,
             }),
             has_jobs: AtomicBool::new(false),
         }
@@ -145,6 +149,7 @@ impl Injector {
         let mut state = lock(&self.state);
         let out = change();
         if let Some(cut) = cut {
+            state.cut += state.jobs.len();
             cut.append(&mut state.jobs);
         }
         self.has_jobs.store(true, Ordering::Release);
@@ -154,6 +159,11 @@ impl Injector {
             waker.wake();
         }
         out
+    }
+
+    /// How many queued tasks transitions took out to cut, so far.
+    pub(crate) fn cut_count(&self) -> usize {
+        lock(&self.state).cut
     }
 
     /// Wakes the loop if it is parked (for a stop request).

@@ -31,17 +31,9 @@ const STOP: usize = 1 << 3;
 const IN_CALLS: usize = 1 << 4;
 
 /// Where a loop is in its lifecycle, as [`EventLoop::state`](super::EventLoop::state)
-/// reports it.
-///
-/// Every loop goes through these states in this order (a state may be skipped, never
-/// revisited):
-///
-/// | state | new work | queued calls | tasks and timers |
-/// |---|---|---|---|
-/// | `Running` | taken | run (a caller-driven loop runs them while driven) | run |
-/// | `Stopping` | refused (`LoopClosed`) | run until the deadline of [`shutdown`](super::EventLoop::shutdown) | run |
-/// | `Closing` | refused | cut: each fails with `LoopClosed` | being dropped: their promises fail with `LoopClosed` |
-/// | `Closed` | refused | none left | none left; the runtime is shut down |
+/// reports it. Every loop goes through these states in this order (one may be
+/// skipped, none revisited); what each means for new work, queued calls and tasks is
+/// written down once, in [the lifecycle](super::EventLoop#lifecycle).
 ///
 /// # Examples
 ///
