@@ -111,13 +111,46 @@ fn print_group(title: &str, rows: &[Row], target: &str) {
 
 fn main() {
     let started = Instant::now();
+    // `bench_report parked burst ...` runs only the groups named (all without).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
     println!("pulsar-async bench report (medians; ratios to the first row of each group)");
     println!(
         "{} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    if wants("parked") {
+        parked_round_trip();
+    }
+    if wants("back") {
+        back_to_back();
+    }
+    if wants("busy") {
+        busy_round_trip();
+    }
+    if wants("burst") {
+        burst();
+    }
+    if wants("soon") {
+        soon_burst();
+    }
+    if wants("storm") {
+        storm();
+    }
+    if wants("promise") {
+        promise_and_chain();
+    }
+    if wants("gather") {
+        gathers();
+    }
+    if wants("bench") {
+        bench();
+    }
+    println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
+}
 
-    // Round trip into a parked loop thread.
+/// Round trip into a parked loop thread.
+fn parked_round_trip() {
     let mut rows = Vec::new();
     let calls = 1001;
     let mut parked = |name, (median, cpu): (f64, f64)| {
@@ -172,10 +205,12 @@ fn main() {
     print_group(
         "round trip into a parked loop thread (per call)",
         &rows,
-        "run_in_loop within 1.05x of the floor",
+        "run_in_loop at or below 0.9x the best peer, CPU per call at most the floor's",
     );
+}
 
-    // Back to back.
+/// Calls back to back.
+fn back_to_back() {
     let mut rows = Vec::new();
     {
         let raw = RawWorker::new(false);
@@ -203,8 +238,10 @@ fn main() {
         &rows,
         "informative",
     );
+}
 
-    // Busy.
+/// Round trips when neither thread parks.
+fn busy_round_trip() {
     let mut rows = Vec::new();
     {
         let raw = RawWorker::new(true);
@@ -239,8 +276,10 @@ fn main() {
         &rows,
         "within 1.3x of the floor, ahead of tokio spawn",
     );
+}
 
-    // Burst.
+/// 100,000 calls submitted at once.
+fn burst() {
     let mut rows = Vec::new();
     let per_call = |ns: f64| ns / BURST as f64;
     {
@@ -276,8 +315,76 @@ fn main() {
         &rows,
         "at most 250 ns/call with every result delivered",
     );
+}
 
-    // Promise.
+/// 100,000 `call_soon_threadsafe` calls, their handles dropped.
+fn soon_burst() {
+    let per_call = |ns: f64| ns / BURST as f64;
+    let mut rows = Vec::new();
+    {
+        let raw = RawWorker::new(false);
+        rows.push(row(
+            "raw channel floor, no replies",
+            per_call(median_of(7, 1, || raw.burst_no_replies())),
+        ));
+    }
+    {
+        let lp = our_loop_default();
+        rows.push(row(
+            "call_soon_threadsafe, handle dropped",
+            per_call(median_of(7, 1, || our_soon_burst(&lp))),
+        ));
+    }
+    print_group(
+        "100,000 call_soon_threadsafe calls, no replies (per call)",
+        &rows,
+        "the handle costs nothing measurable: compare with the version before handles",
+    );
+}
+
+/// Under a call_soon tick storm, how long a cross-thread call and a 1 ms timer wait.
+fn storm() {
+    let storm = Storm::new();
+    let samples = 201;
+    let calls = median((0..samples).map(|_| nanos(storm.call_latency())).collect());
+    let timers = median(
+        (0..samples)
+            .map(|_| nanos(storm.timer_lateness()))
+            .collect(),
+    );
+    let worst = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() * 99 / 100]
+    };
+    let calls_p99 = worst((0..samples).map(|_| nanos(storm.call_latency())).collect());
+    let timers_p99 = worst(
+        (0..samples)
+            .map(|_| nanos(storm.timer_lateness()))
+            .collect(),
+    );
+    drop(storm);
+    // The same timer on a quiet loop: tokio's timer wheel has a 1 ms tick.
+    let quiet = Storm::quiet();
+    let quiet_timers = median(
+        (0..samples)
+            .map(|_| nanos(quiet.timer_lateness()))
+            .collect(),
+    );
+    print_group(
+        "under a call_soon tick storm: from submit to start (median of 201, then p99)",
+        &[
+            row("1 ms timer, lateness, quiet loop", quiet_timers),
+            row("cross-thread run_in_loop call", calls),
+            row("cross-thread call, p99", calls_p99),
+            row("1 ms timer, lateness", timers),
+            row("1 ms timer, lateness p99", timers_p99),
+        ],
+        "each served within 2 ms",
+    );
+}
+
+/// Promise and chain_future.
+fn promise_and_chain() {
     let rows = vec![
         row("tokio oneshot", median_of(101, 10_000, tokio_oneshot)),
         row(
@@ -316,8 +423,10 @@ fn main() {
         &rows,
         "at most 2x a Promise create + set + await",
     );
+}
 
-    // Gathers.
+/// Gathers of completed futures, plain values and maps.
+fn gathers() {
     let rt = gather_runtime();
     let seq = median_with_setup(21, completed_receivers, |rxs| {
         black_box(rt.block_on(sequential_completed(rxs)));
@@ -375,8 +484,10 @@ fn main() {
         ],
         "multi_async at most 2x the rebuild",
     );
+}
 
-    // Bench.
+/// Bench's per-call overhead.
+fn bench() {
     let per_call = |ns: f64| ns / BENCH_CALLS as f64;
     print_group(
         "Bench: 10,000 no-op async calls (per call)",
@@ -389,8 +500,6 @@ fn main() {
         ],
         "Bench under 100 ns per call",
     );
-
-    println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// The median of `samples` runs of `op`, each on a fresh input made (untimed) by

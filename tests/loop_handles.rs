@@ -6,7 +6,7 @@ mod loops;
 
 use loops::LIMIT;
 use pulsar_async::event_loop::LocalCallHandle;
-use pulsar_async::EventLoop;
+use pulsar_async::{run_in_loop, EventLoop, Promise};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,8 +23,16 @@ impl Drop for DropCount {
 }
 
 #[test]
-fn a_call_cancelled_from_another_thread_before_it_starts_never_runs_and_is_dropped_at_once() {
-    let lp = EventLoop::builder().build_driven().unwrap();
+fn a_call_cancelled_from_another_thread_while_it_waits_never_runs_and_is_dropped_at_once() {
+    let lp = EventLoop::new().unwrap();
+    // Hold the loop in a call, so that the next one waits in its queue.
+    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
+    let (g, s) = (gate.clone(), started.clone());
+    let busy = run_in_loop(&lp, move || {
+        s.set_result(()).unwrap();
+        g.wait_timeout(LIMIT).is_ok()
+    });
+    started.wait_timeout(LIMIT).unwrap();
     let (ran, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (r, d) = (ran.clone(), DropCount(dropped.clone()));
     let handle = lp
@@ -43,7 +51,27 @@ fn a_call_cancelled_from_another_thread_before_it_starts_never_runs_and_is_dropp
         1,
         "the closure went with the cancel"
     );
-    lp.run_until_complete(tokio::task::yield_now()).unwrap();
+    gate.set_result(()).unwrap();
+    assert!(busy.wait_timeout(LIMIT).unwrap());
+    run_in_loop(&lp, || ()).wait_timeout(LIMIT).unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_call_queued_on_the_loops_own_thread_is_cancelled_there_in_the_same_iteration() {
+    let lp = EventLoop::new().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (r, inner) = (ran.clone(), lp.clone());
+    let cancelled = run_in_loop(&lp, move || {
+        let h = inner
+            .call_soon_threadsafe(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        h.cancel() && h.is_cancelled()
+    });
+    assert!(cancelled.wait_timeout(LIMIT).unwrap());
+    run_in_loop(&lp, || ()).wait_timeout(LIMIT).unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
 
@@ -63,10 +91,10 @@ fn cancelling_a_call_that_already_ran_does_nothing() {
 fn dropping_a_handle_does_not_cancel_its_call() {
     let lp = EventLoop::new().unwrap();
     let (tx, rx) = mpsc::channel();
-    drop(
-        lp.call_soon_threadsafe(move || tx.send("ran").unwrap())
-            .unwrap(),
-    );
+    let handle = lp
+        .call_soon_threadsafe(move || tx.send("ran").unwrap())
+        .unwrap();
+    let _ = handle;
     assert_eq!(rx.recv_timeout(LIMIT).unwrap(), "ran");
 }
 

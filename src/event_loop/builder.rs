@@ -163,7 +163,7 @@ impl Builder {
             .name
             .unwrap_or_else(|| format!("pulsar-loop-{id}"))
             .into();
-        Arc::new(LoopShared::new(
+        let shared = Arc::new(LoopShared::new(
             id,
             owns_thread,
             Settings {
@@ -173,7 +173,9 @@ impl Builder {
                 spin: self.spin,
                 shutdown_timeout: self.shutdown_timeout,
             },
-        ))
+        ));
+        driver::register(&shared);
+        shared
     }
 
     /// Starts the loop on a thread of its own and returns its handle.

@@ -218,7 +218,7 @@ impl LoopShared {
     pub(super) fn wait_closed_bounded(&self) {
         let give_up = Instant::now() + self.shutdown_timeout;
         let mut progress = CpuProgress::default();
-        while self.life.is_in_calls() && !self.life.is_closed() {
+        while self.calls_running.get() && !self.life.is_closed() {
             if Instant::now() >= give_up || progress.stalled(self.tid.get().copied()) {
                 tracing::debug!(
                     target: "pulsar_async",

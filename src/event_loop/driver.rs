@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -35,9 +35,9 @@ use crate::schedule::{Job, Schedule, Scheduler};
 
 use super::close::ShutdownReport;
 use super::handle::RunLocal;
-use super::queue::{Injector, Task};
+use super::queue::{position, Injector, Task};
 use super::spawn::Registry;
-use super::state::Lifecycle;
+use super::state::{CallsRunning, Lifecycle, LoopState};
 
 /// What a loop shares between its handles, its thread and the promises bound to it.
 ///
@@ -55,6 +55,7 @@ pub(crate) struct LoopShared {
     /// The loop thread's id in the kernel (Linux), to see whether it is blocked.
     pub(super) tid: OnceLock<u64>,
     pub(super) life: Lifecycle,
+    pub(super) calls_running: CallsRunning,
     pub(super) injector: Injector,
     handles: AtomicUsize,
     pub(super) join: Mutex<Option<JoinHandle<()>>>,
@@ -81,7 +82,7 @@ impl std::panic::RefUnwindSafe for LoopShared {}
 
 impl Schedule for LoopShared {
     fn schedule(&self, job: Job) -> Result<(), Job> {
-        self.push(job, Task::Job)
+        self.push(job, |job, _| Task::Job(job)).map(drop)
     }
 
     fn is_loop_thread(&self) -> bool {
@@ -114,6 +115,7 @@ impl LoopShared {
             thread: OnceLock::new(),
             tid: OnceLock::new(),
             life: Lifecycle::new(),
+            calls_running: CallsRunning::new(),
             injector: Injector::new(),
             handles: AtomicUsize::new(1),
             join: Mutex::new(None),
@@ -141,14 +143,17 @@ impl LoopShared {
 
     /// The one route of work into the loop: on the loop's own thread, the local queue
     /// (so that calls issued there run in the order issued, whichever entry point);
-    /// from any other thread, the injector. Gives `item` back when the loop takes no
-    /// work.
-    pub(super) fn push<I>(&self, item: I, wrap: impl FnOnce(I) -> Task) -> Result<(), I> {
+    /// from any other thread, the injector. Gives the task's sequence number (local
+    /// ones have [`LOCAL_SEQ`] set), or `item` back when the loop takes no work.
+    #[inline]
+    pub(super) fn push<I>(&self, item: I, wrap: impl FnOnce(I, u64) -> Task) -> Result<u64, I> {
+        if !owns_loops() {
+            return self.injector.push_task(&self.life, item, wrap);
+        }
         match local_loop(self.id) {
             None => self.injector.push_task(&self.life, item, wrap),
             Some(local) if self.life.takes_work() => {
-                local.push(Ready::Task(wrap(item)));
-                Ok(())
+                Ok(LOCAL_SEQ | local.push_with(|seq| Ready::Task(wrap(item, LOCAL_SEQ | seq))))
             }
             Some(_) => Err(item),
         }
@@ -186,6 +191,10 @@ impl LoopShared {
     }
 }
 
+/// Set in the sequence numbers of tasks queued on the loop's own thread, so that
+/// they never equal those of the injector.
+const LOCAL_SEQ: u64 = 1 << 63;
+
 /// An entry of the local queue: a `call_soon` call, or any task queued from the
 /// loop's own thread.
 pub(super) enum Ready {
@@ -206,6 +215,8 @@ impl Ready {
 pub(super) struct LocalLoop {
     pub(super) shared: Arc<LoopShared>,
     local: RefCell<VecDeque<Ready>>,
+    /// The sequence number of the next task queued here.
+    next_seq: Cell<u64>,
     waker: RefCell<Option<Waker>>,
     /// The end of the current spin window, while the loop spins for new calls.
     spin_until: Cell<Option<Instant>>,
@@ -218,6 +229,7 @@ impl LocalLoop {
         LocalLoop {
             shared,
             local: RefCell::new(VecDeque::new()),
+            next_seq: Cell::new(0),
             waker: RefCell::new(None),
             spin_until: Cell::new(None),
             parts: RefCell::new(parts),
@@ -263,8 +275,7 @@ impl LocalLoop {
     /// a guard; stops at the first call that finds the loop closing (or past its
     /// shutdown deadline) and cuts the rest of the batch.
     fn run_iteration(&self, queued_here: usize, batch: &mut VecDeque<Task>) {
-        let life = &self.shared.life;
-        life.enter_calls();
+        self.shared.calls_running.set(true);
         let mut ran_stopping = 0;
         let mut open = true;
         for _ in 0..queued_here {
@@ -289,7 +300,7 @@ impl LocalLoop {
                 run_guarded(|| task.run(), "callback");
             }
         }
-        life.leave_calls();
+        self.shared.calls_running.set(false);
         if ran_stopping > 0 {
             self.shared.ran.fetch_add(ran_stopping, Ordering::Relaxed);
         }
@@ -299,19 +310,20 @@ impl LocalLoop {
 
     /// Whether the next queued call may start: not once the loop is closing or past
     /// its shutdown deadline. Counts the calls that start while stopping.
+    #[inline]
     fn may_start(&self, ran_stopping: &mut usize) -> bool {
-        let life = &self.shared.life;
-        if life.is_closing() {
-            return false;
-        }
-        if life.is_stopping() {
-            if self.past_deadline() {
+        match self.shared.life.state() {
+            LoopState::Running => true,
+            LoopState::Stopping if self.past_deadline() => {
                 self.shared.begin_close();
-                return false;
+                false
             }
-            *ran_stopping += 1;
+            LoopState::Stopping => {
+                *ran_stopping += 1;
+                true
+            }
+            LoopState::Closing | LoopState::Closed => false,
         }
-        true
     }
 
     /// `true` once the deadline of the shutdown in progress has passed.
@@ -380,11 +392,20 @@ impl LocalLoop {
 
     /// Queues a call from the loop's own thread, waking the drive if it waits.
     pub(super) fn push(&self, call: Ready) {
-        self.local.borrow_mut().push_back(call);
+        self.push_with(|_| call);
+    }
+
+    /// Queues the call `make(seq)` from the loop's own thread, `seq` being its
+    /// sequence number in the local queue (see [`position`]), which it returns.
+    fn push_with(&self, make: impl FnOnce(u64) -> Ready) -> u64 {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        self.local.borrow_mut().push_back(make(seq));
         let waker = self.waker.borrow_mut().take();
         if let Some(waker) = waker {
             waker.wake();
         }
+        seq
     }
 
     /// Drives a caller-driven loop on this thread until `future` completes (`Some`) or
@@ -488,7 +509,11 @@ impl LocalLoop {
 
     /// Makes this loop one of those this thread owns.
     pub(super) fn own(self: &Rc<Self>) {
-        OWNED.with(|owned| owned.borrow_mut().push(self.clone()));
+        OWNED.with(|owned| {
+            let mut owned = owned.borrow_mut();
+            owned.push(self.clone());
+            OWNED_COUNT.with(|n| n.set(owned.len()));
+        });
     }
 
     /// No longer one of the loops this thread owns (unless the list is busy or
@@ -497,6 +522,7 @@ impl LocalLoop {
         let _ = OWNED.try_with(|owned| {
             if let Ok(mut owned) = owned.try_borrow_mut() {
                 owned.retain(|l| !std::ptr::eq(&**l, self));
+                let _ = OWNED_COUNT.try_with(|n| n.set(owned.len()));
             }
         });
     }
@@ -545,10 +571,23 @@ thread_local! {
     static OWNED: RefCell<Vec<Rc<LocalLoop>>> = const { RefCell::new(Vec::new()) };
     /// The loop running on this thread right now, if any.
     static RUNNING: RefCell<Option<Rc<LocalLoop>>> = const { RefCell::new(None) };
+    /// How many loops `OWNED` lists: a thread that owns none (most threads that call
+    /// into loops) learns it without looking at the list.
+    static OWNED_COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `true` when this thread owns a loop (a loop's own thread, or one that built a
+/// caller-driven loop): the only threads whose calls may go to a local queue.
+#[inline]
+fn owns_loops() -> bool {
+    OWNED_COUNT.try_with(Cell::get).unwrap_or(0) != 0
 }
 
 /// The local state of loop `id`, if this thread owns it.
 pub(super) fn local_loop(id: u64) -> Option<Rc<LocalLoop>> {
+    if !owns_loops() {
+        return None;
+    }
     OWNED
         .try_with(|owned| {
             let owned = owned.try_borrow().ok()?;
@@ -582,6 +621,47 @@ pub(super) fn is_driving(id: u64) -> bool {
     RUNNING
         .try_with(|r| r.borrow().as_ref().is_some_and(|l| l.shared.id == id))
         .unwrap_or(false)
+}
+
+/// Every loop by id, so that a [`CallHandle`](super::CallHandle), which is two
+/// numbers, can reach its loop when it cancels (and only then).
+static LOOPS: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
+
+/// Lists a new loop for [`take_queued`].
+pub(super) fn register(shared: &Arc<LoopShared>) {
+    let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+    loops.push((shared.id, Arc::downgrade(shared)));
+}
+
+impl Drop for LoopShared {
+    fn drop(&mut self) {
+        let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+        loops.retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// Takes the task `seq` of loop `id` out of the queue where it waits (leaving a
+/// no-op in its place): the injector, or the local queue when this is the loop's
+/// thread.
+pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
+    if seq & LOCAL_SEQ != 0 {
+        let local = local_loop(id)?;
+        let mut queue = local.local.borrow_mut();
+        let at = position(seq & !LOCAL_SEQ, local.next_seq.get(), queue.len())?;
+        return match std::mem::replace(&mut queue[at], Ready::Task(Task::cancelled())) {
+            Ready::Task(task) => Some(task),
+            Ready::Local(call) => {
+                // Not a task of a `call_soon_threadsafe` handle: put it back.
+                queue[at] = Ready::Local(call);
+                None
+            }
+        };
+    }
+    let shared = {
+        let loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+        loops.iter().find(|(i, _)| *i == id)?.1.upgrade()?
+    };
+    shared.injector.take_queued(seq)
 }
 
 /// The scheduler of the current thread's loop while it takes work; registered as

@@ -1,20 +1,23 @@
 //! Handles of scheduled calls, as asyncio's `call_soon` returns them:
 //! [`CallHandle`] for [`call_soon_threadsafe`](super::EventLoop::call_soon_threadsafe)
-//! and [`LocalCallHandle`] for [`call_soon`](super::EventLoop::call_soon), each over
-//! the one allocation that also holds the queued call.
+//! and [`LocalCallHandle`] for [`call_soon`](super::EventLoop::call_soon).
 //!
-//! A call's slot moves once, from pending to started (the loop took it) or to
-//! cancelled (a handle took it, and dropped it): whoever moves it first decides.
+//! Neither costs a caller that drops it anything measurable: a [`CallHandle`] is plain
+//! data (the loop's id and the call's sequence number, given out under the queue's
+//! lock that the push takes anyway), and cancelling looks the call up in the queue; a
+//! [`LocalCallHandle`] shares, without atomics, the one allocation that also holds the
+//! call.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::loom::{lock, Mutex};
 use crate::panic;
 
-/// Where a queued call is: waiting with its closure, or gone one of two ways.
+use super::driver;
+
+/// Where a queued local call is: waiting with its closure, or gone one of two ways.
 enum Slot<F> {
     Pending(F),
     Started,
@@ -49,59 +52,22 @@ impl<F> Slot<F> {
     }
 }
 
-/// Drops a cancelled closure under a guard: a panic in its `Drop` is logged.
-fn drop_cancelled<F>(f: F) {
+/// Drops a cancelled call under a guard: a panic in its `Drop` is logged.
+pub(super) fn drop_cancelled<F>(f: F) {
     panic::run_guarded(move || drop(f), "dropping a cancelled call");
 }
 
-/// A call queued by `call_soon_threadsafe`, shared with its [`CallHandle`].
-pub(crate) struct SoonCall<F>(Mutex<Slot<F>>);
-
-/// What the loop does with a queued [`SoonCall`].
-pub(crate) trait RunSoon: Send + Sync {
-    /// Runs the call unless it was cancelled.
-    fn run(&self);
-}
-
-/// What a [`CallHandle`] does with it.
-trait CancelSoon: Send + Sync {
-    fn cancel(&self) -> bool;
-    fn is_cancelled(&self) -> bool;
-}
-
-impl<F: FnOnce() + Send + 'static> SoonCall<F> {
-    /// The call for the queue, and its handle: one allocation.
-    pub(crate) fn with_handle(f: F) -> (Arc<dyn RunSoon>, CallHandle) {
-        let call = Arc::new(SoonCall(Mutex::new(Slot::Pending(f))));
-        (call.clone(), CallHandle(call))
-    }
-}
-
-impl<F: FnOnce() + Send> RunSoon for SoonCall<F> {
-    fn run(&self) {
-        let f = lock(&self.0).start();
-        if let Some(f) = f {
-            f();
-        }
-    }
-}
-
-impl<F: FnOnce() + Send> CancelSoon for SoonCall<F> {
-    fn cancel(&self) -> bool {
-        let f = lock(&self.0).cancel();
-        f.map(drop_cancelled).is_some()
-    }
-
-    fn is_cancelled(&self) -> bool {
-        lock(&self.0).is_cancelled()
-    }
-}
-
 /// The handle of a call queued by
-/// [`call_soon_threadsafe`](super::EventLoop::call_soon_threadsafe): cancel it
-/// before it starts. `Send` and `Sync`: any thread may cancel it.
+/// [`call_soon_threadsafe`](super::EventLoop::call_soon_threadsafe): cancel it while
+/// it waits in the loop's queue. `Send` and `Sync`.
 ///
-/// Dropping the handle does not cancel the call.
+/// Cancelling succeeds while the call waits in the queue: from any thread for a call
+/// queued from another thread than the loop's; on the loop's own thread for a call
+/// queued there (it waits in the loop's local queue). Once the loop has taken the call
+/// for an iteration, it runs.
+///
+/// Dropping the handle does not cancel the call, and costs nothing: the handle is two
+/// numbers, and nothing is kept for it.
 ///
 /// # Examples
 ///
@@ -118,12 +84,24 @@ impl<F: FnOnce() + Send> CancelSoon for SoonCall<F> {
 /// lp.run_until_complete(tokio::task::yield_now()).unwrap();
 /// assert!(!ran.load(Ordering::SeqCst));
 /// ```
-#[derive(Clone)]
-pub struct CallHandle(Arc<dyn CancelSoon>);
+pub struct CallHandle {
+    loop_id: u64,
+    seq: u64,
+    cancelled: AtomicBool,
+}
 
 impl CallHandle {
-    /// Cancels the call: `true` if it had not started, so it will never run (its
-    /// closure is dropped now); `false` if it already started, ran, or was cancelled.
+    pub(super) fn new(loop_id: u64, seq: u64) -> Self {
+        CallHandle {
+            loop_id,
+            seq,
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    /// Cancels the call: `true` if it was still waiting in the loop's queue, so it
+    /// will never run (its closure is dropped now); `false` if the loop had taken it
+    /// (it runs, or ran), it was cut by a close, or it was cancelled already.
     ///
     /// # Examples
     ///
@@ -134,10 +112,18 @@ impl CallHandle {
     /// assert!(!h.cancel(), "only once");
     /// ```
     pub fn cancel(&self) -> bool {
-        self.0.cancel()
+        if self.cancelled.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(call) = driver::take_queued(self.loop_id, self.seq) else {
+            return false;
+        };
+        self.cancelled.store(true, Ordering::Release);
+        drop_cancelled(call);
+        true
     }
 
-    /// `true` once the call was cancelled before it started.
+    /// `true` once [`cancel`](CallHandle::cancel) succeeded.
     ///
     /// # Examples
     ///
@@ -149,13 +135,14 @@ impl CallHandle {
     /// assert!(!h.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        self.0.is_cancelled()
+        self.cancelled.load(Ordering::Acquire)
     }
 }
 
 impl fmt::Debug for CallHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallHandle")
+            .field("seq", &self.seq)
             .field("cancelled", &self.is_cancelled())
             .finish()
     }

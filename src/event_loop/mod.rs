@@ -372,51 +372,59 @@ impl EventLoop {
     /// assert_eq!(rx.recv().unwrap().as_deref(), Some(lp.name()));
     /// ```
     #[track_caller]
+    #[inline]
     pub fn call_soon_threadsafe(
         &self,
         f: impl FnOnce() + Send + 'static,
     ) -> Result<CallHandle, Error> {
-        let (call, handle) = match self.shared.origin(std::any::type_name_of_val(&f)) {
-            None => handle::SoonCall::with_handle(f),
-            Some(origin) => handle::SoonCall::with_handle(move || origin.time(f)),
-        };
-        self.submit_task(call, Task::Soon)?;
-        Ok(handle)
+        let what = std::any::type_name_of_val(&f);
+        let seq = self.submit(Box::new(f) as Job, |job, _| Task::Job(job), what)?;
+        Ok(CallHandle::new(self.shared.id, seq))
     }
 
     /// Queues a boxed job (see [`submit`](EventLoop::submit)).
     #[track_caller]
     pub(crate) fn submit_job(&self, job: Job, what: &'static str) -> Result<(), Error> {
-        self.submit(job, Task::Job, what)
+        self.submit(job, |job, _| Task::Job(job), what).map(drop)
     }
 
     /// Queues a call that shares its promise's allocation (see
     /// [`submit`](EventLoop::submit)).
     #[track_caller]
     pub(crate) fn submit_call(&self, call: CallTask, what: &'static str) -> Result<(), Error> {
-        self.submit(call, Task::Call, what)
+        self.submit(call, |call, _| Task::Call(call), what)
+            .map(drop)
     }
 
     /// The one route of work into the loop from any thread: queues `item` as
-    /// `wrap(item)`, wrapped in debug mode so that it is timed where it runs and
-    /// reported, with the caller's location and `what`, if it is slow.
+    /// `wrap(item, seq)`, wrapped in debug mode so that it is timed where it runs and
+    /// reported, with the caller's location and `what`, if it is slow; gives its
+    /// sequence number.
     #[track_caller]
-    fn submit<I>(&self, item: I, wrap: fn(I) -> Task, what: &'static str) -> Result<(), Error> {
+    #[inline]
+    fn submit<I>(
+        &self,
+        item: I,
+        wrap: impl FnOnce(I, u64) -> Task,
+        what: &'static str,
+    ) -> Result<u64, Error> {
         match self.shared.origin(what) {
             None => self.submit_task(item, wrap),
-            Some(origin) => self.submit_task(item, |item| {
+            Some(origin) => self.submit_task(item, |item, seq| {
                 Task::Timed(Box::new(Timed {
                     origin,
-                    task: wrap(item),
+                    task: wrap(item, seq),
                 }))
             }),
         }
     }
 
-    /// Queues `wrap(item)` on the loop's local queue from its own thread, else on its
-    /// injector. When the loop takes no work the item is dropped here, under a guard
-    /// (which fails its promise with [`ErrorKind::LoopClosed`]), and so is the result.
-    fn submit_task<I>(&self, item: I, wrap: impl FnOnce(I) -> Task) -> Result<(), Error> {
+    /// Queues `wrap(item, seq)` on the loop's local queue from its own thread, else on
+    /// its injector. When the loop takes no work the item is dropped here, under a
+    /// guard (which fails its promise with [`ErrorKind::LoopClosed`]), and so is the
+    /// result.
+    #[inline]
+    fn submit_task<I>(&self, item: I, wrap: impl FnOnce(I, u64) -> Task) -> Result<u64, Error> {
         self.shared.push(item, wrap).map_err(|refused| {
             panic::run_guarded(
                 move || drop(refused),

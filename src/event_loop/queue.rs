@@ -3,7 +3,6 @@
 //! and [`Task`], what a loop runs.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::debug::Origin;
@@ -11,16 +10,13 @@ use crate::loom::{lock, AtomicBool, Mutex, Ordering};
 use crate::promise::CallTask;
 use crate::schedule::Job;
 
-use super::handle::RunSoon;
 use super::state::Lifecycle;
 
-/// What a loop runs: a boxed job, a call that shares its promise's allocation, or a
-/// call that shares its [`CallHandle`](super::CallHandle)'s; either one timed, in
-/// debug mode.
+/// What a loop runs: a boxed job, or a call that shares its promise's allocation;
+/// either one timed, in debug mode.
 pub(crate) enum Task {
     Job(Job),
     Call(CallTask),
-    Soon(Arc<dyn RunSoon>),
     /// A task submitted in debug mode: timed where it runs, reported with where it
     /// came from if it is slow.
     Timed(Box<Timed>),
@@ -39,13 +35,30 @@ impl Task {
         match self {
             Task::Job(job) => job(),
             Task::Call(call) => call.run(),
-            Task::Soon(call) => call.run(),
             Task::Timed(timed) => {
                 let Timed { origin, task } = *timed;
                 origin.time(|| task.run());
             }
         }
     }
+
+    /// What takes the place of a cancelled task in a queue, so that the positions of
+    /// the others, which their sequence numbers give, stay as they are. (A box of a
+    /// zero-sized closure allocates nothing.)
+    pub(crate) fn cancelled() -> Task {
+        Task::Job(Box::new(|| {}))
+    }
+}
+
+/// Where the task with sequence number `seq` is in a queue that holds `len` tasks
+/// and will give the next one `next_seq`; `None` once it left the queue. Tasks only
+/// ever leave a queue from its front (or all at once), so the task `seq` is at
+/// `seq - (next_seq - len)`.
+pub(crate) fn position(seq: u64, next_seq: u64, len: usize) -> Option<usize> {
+    let front = next_seq.checked_sub(len as u64)?;
+    seq.checked_sub(front)
+        .map(|at| at as usize)
+        .filter(|at| *at < len)
 }
 
 /// Aligned to its own cache lines, so that the threads pushing to it and the loop
@@ -67,6 +80,9 @@ struct State {
     /// How many queued tasks transitions took out to cut: counted here, under the
     /// lock, so that a report read after the loop is closed includes them all.
     cut: usize,
+    /// The sequence number of the next push: a `call_soon_threadsafe` handle finds
+    /// its call by it (see [`position`]).
+    next_seq: u64,
 }
 
 impl Injector {
@@ -76,31 +92,43 @@ impl Injector {
                 jobs: VecDeque::new(),
                 waker: None,
                 cut: 0,
+                next_seq: 0,
             }),
             has_jobs: AtomicBool::new(false),
         }
     }
 
-    /// Queues `item` as `wrap(item)` while `life` takes work; gives `item` back
-    /// otherwise.
+    /// Queues `item` as `wrap(item, seq)` while `life` takes work, and gives its
+    /// sequence number `seq`; gives `item` back otherwise.
+    #[inline]
     pub(crate) fn push_task<I>(
         &self,
         life: &Lifecycle,
         item: I,
-        wrap: impl FnOnce(I) -> Task,
-    ) -> Result<(), I> {
+        wrap: impl FnOnce(I, u64) -> Task,
+    ) -> Result<u64, I> {
         let mut state = lock(&self.state);
         if !life.takes_work() {
             return Err(item);
         }
-        state.jobs.push_back(wrap(item));
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.jobs.push_back(wrap(item, seq));
         self.has_jobs.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(())
+        Ok(seq)
+    }
+
+    /// Takes the task `seq` out of the queue, if it still waits there, leaving a
+    /// no-op in its place.
+    pub(crate) fn take_queued(&self, seq: u64) -> Option<Task> {
+        let mut state = lock(&self.state);
+        let at = position(seq, state.next_seq, state.jobs.len())?;
+        Some(std::mem::replace(&mut state.jobs[at], Task::cancelled()))
     }
 
     /// Moves every queued task into `batch` (which must be empty): the cross-thread
@@ -207,7 +235,7 @@ mod loom_tests {
             let submitter = {
                 let (q, life) = (q.clone(), life.clone());
                 // A refused call is dropped here, which fails its promise.
-                thread::spawn(move || drop(q.push_task(&life, call, Task::Call)))
+                thread::spawn(move || drop(q.push_task(&life, call, |c, _| Task::Call(c))))
             };
             let closer = {
                 let (q, life) = (q.clone(), life.clone());
@@ -265,7 +293,7 @@ mod loom_tests {
                 let (q, life, done) = (q.clone(), life.clone(), done.clone());
                 thread::spawn(move || {
                     let job: Job = Box::new(move || drop(done.set_result(1)));
-                    assert!(q.push_task(&life, job, Task::Job).is_ok());
+                    assert!(q.push_task(&life, job, |j, _| Task::Job(j)).is_ok());
                 })
             };
             // Would hang (and loom would report a deadlock) if the wake-up were lost.

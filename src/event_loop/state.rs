@@ -8,18 +8,21 @@
 //! | `CLOSING` | no | no: each is cut (fails with loop-closed) | `close`, the last drop, the deadline, the drain's end, the owning thread's exit, the loop thread's death |
 //! | `CLOSED` | no | no | the end of teardown: tasks dropped, runtime shut down |
 //!
-//! The phase only moves forward. Beside it, three flags:
+//! The phase only moves forward. Beside it, two flags:
 //! - `DRIVEN`: a thread is driving the loop (`is_running`); set and cleared by that
 //!   thread, and never set once the loop is closing;
-//! - `STOP`: `stop()` asked a caller-driven drive to return after its iteration;
-//! - `IN_CALLS`: the loop is running a batch of calls, so a user call may be running
-//!   now (the last drop reads it to decide whether it may wait).
+//! - `STOP`: `stop()` asked a caller-driven drive to return after its iteration.
+//!
+//! The word changes only at those transitions, so the threads that read it on every
+//! call (a push, the loop before each call) share its cache line undisturbed; it has
+//! that line to itself. Whether a batch of calls is running now, which changes on
+//! every iteration, is a hint kept apart ([`CallsRunning`]).
 //!
 //! The transitions that stop the loop taking work (`to_stopping`, `to_closing`) are
 //! made under the injector's lock, which is also where a push reads the phase: a
 //! push either lands before the transition (and is then run or cut) or is refused.
 
-use crate::loom::{AtomicUsize, Ordering};
+use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 
 const PHASE: usize = 0b11;
 const RUNNING: usize = 0;
@@ -28,7 +31,6 @@ const CLOSING: usize = 2;
 const CLOSED: usize = 3;
 const DRIVEN: usize = 1 << 2;
 const STOP: usize = 1 << 3;
-const IN_CALLS: usize = 1 << 4;
 
 /// Where a loop is in its lifecycle, as [`EventLoop::state`](super::EventLoop::state)
 /// reports it. Every loop goes through these states in this order (one may be
@@ -57,8 +59,9 @@ pub enum LoopState {
     Closed,
 }
 
-/// The one word of a loop's lifecycle: its phase and the `DRIVEN`, `STOP` and
-/// `IN_CALLS` flags.
+/// The one word of a loop's lifecycle: its phase and the `DRIVEN` and `STOP` flags,
+/// on a cache line of its own.
+#[repr(align(128))]
 pub(crate) struct Lifecycle(AtomicUsize);
 
 impl Lifecycle {
@@ -66,11 +69,13 @@ impl Lifecycle {
         Lifecycle(AtomicUsize::new(RUNNING))
     }
 
+    #[inline]
     fn word(&self) -> usize {
         self.0.load(Ordering::Acquire)
     }
 
     /// The public view.
+    #[inline]
     pub(crate) fn state(&self) -> LoopState {
         match self.word() & PHASE {
             RUNNING => LoopState::Running,
@@ -81,6 +86,7 @@ impl Lifecycle {
     }
 
     /// `true` while the loop takes new work (`RUNNING`).
+    #[inline]
     pub(crate) fn takes_work(&self) -> bool {
         self.word() & PHASE == RUNNING
     }
@@ -173,22 +179,26 @@ impl Lifecycle {
     pub(crate) fn stop_requested(&self) -> bool {
         self.word() & STOP != 0
     }
+}
 
-    /// Marks the start of a batch of calls. Sequentially consistent, paired with
-    /// [`is_in_calls`](Lifecycle::is_in_calls) after `to_closing`: either the batch
-    /// sees the close before its first call, or the closer sees the batch.
-    pub(crate) fn enter_calls(&self) {
-        self.0.fetch_or(IN_CALLS, Ordering::SeqCst);
+/// Whether the loop is running a batch of calls, so that a user call may be running
+/// now: a hint for the last drop, which waits for a running call only so long. Not
+/// part of the lifecycle (nothing is decided on it but how long to wait), and on a
+/// cache line of its own, since the loop writes it twice per iteration.
+#[repr(align(128))]
+pub(crate) struct CallsRunning(AtomicBool);
+
+impl CallsRunning {
+    pub(crate) fn new() -> Self {
+        CallsRunning(AtomicBool::new(false))
     }
 
-    /// Marks the end of a batch of calls.
-    pub(crate) fn leave_calls(&self) {
-        self.0.fetch_and(!IN_CALLS, Ordering::Release);
+    pub(crate) fn set(&self, running: bool) {
+        self.0.store(running, Ordering::Relaxed);
     }
 
-    /// `true` while the loop runs a batch of calls.
-    pub(crate) fn is_in_calls(&self) -> bool {
-        self.0.load(Ordering::SeqCst) & IN_CALLS != 0
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
