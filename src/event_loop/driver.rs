@@ -676,6 +676,15 @@ pub(super) fn current_scheduler() -> Option<Scheduler> {
 /// down. Whatever way the drive ends (even by a panic that escaped every guard), the
 /// loop is closed and everything it held fails with loop-closed.
 pub(super) fn thread_main(shared: Arc<LoopShared>, runtime: Runtime) {
+    run_thread(shared, runtime, LocalLoop::poll_drive);
+}
+
+/// [`thread_main`], with the drive as a parameter (so that a test can make it die).
+fn run_thread(
+    shared: Arc<LoopShared>,
+    runtime: Runtime,
+    mut drive: impl FnMut(&LocalLoop, &mut Context<'_>, &mut VecDeque<Task>) -> Poll<()>,
+) {
     let _ = shared.thread.set(std::thread::current().id());
     if let Some(tid) = super::close::kernel_thread_id() {
         let _ = shared.tid.set(tid);
@@ -693,15 +702,72 @@ pub(super) fn thread_main(shared: Arc<LoopShared>, runtime: Runtime) {
         let drive = panic::catch(|| {
             set.block_on(
                 &runtime,
-                std::future::poll_fn(|cx| local.poll_drive(cx, &mut batch)),
+                std::future::poll_fn(|cx| drive(&local, cx, &mut batch)),
             )
         });
         if let Err(error) = drive {
-            tracing::error!(target: "pulsar_async", loop_name = &*shared.name, error = %error, "the loop's drive panicked; closing the loop");
+            panic::report(|| {
+                tracing::error!(
+                    target: "pulsar_async",
+                    loop_name = &*shared.name,
+                    error = %error,
+                    "the loop's drive panicked; closing the loop",
+                )
+            });
         }
         *local.parts.borrow_mut() = Some((runtime, set));
     }
     local.teardown(&mut batch);
     shared.life.leave_drive();
     let _ = RUNNING.try_with(|r| r.borrow_mut().take());
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::event_loop::{Builder, EventLoop, LoopState};
+
+    #[test]
+    fn a_loop_thread_whose_drive_dies_closes_its_loop_and_fails_all_it_held() {
+        let shared = Builder::new().shared(true);
+        let handle = EventLoop {
+            shared: shared.clone(),
+            counted: true,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let die = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (drive, dies) = (shared.clone(), die.clone());
+        let thread = std::thread::spawn(move || {
+            run_thread(drive, runtime, |local, cx, batch| {
+                if dies.load(std::sync::atomic::Ordering::SeqCst) {
+                    panic!("the drive died");
+                }
+                local.poll_drive(cx, batch)
+            });
+        });
+        // A task and a timer running on the loop, then a call queued as it dies.
+        let task = handle.spawn(std::future::pending::<u8>());
+        let timer = handle.call_later(std::time::Duration::from_secs(3600), || 1u8);
+        let limit = std::time::Duration::from_secs(5);
+        crate::run::run_in_loop(&handle, || ())
+            .wait_timeout(limit)
+            .unwrap();
+        die.store(true, std::sync::atomic::Ordering::SeqCst);
+        let queued = crate::run::run_in_loop(&handle, || 2u8);
+        thread.join().unwrap();
+        assert_eq!(handle.state(), LoopState::Closed);
+        for p in [task, timer, queued] {
+            let err = p.wait_timeout(limit).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::LoopClosed);
+        }
+        let later = crate::run::run_in_loop(&handle, || 3u8);
+        assert_eq!(
+            later.try_result().unwrap_err().kind(),
+            ErrorKind::LoopClosed
+        );
+    }
 }
