@@ -95,8 +95,14 @@ fn stop_returns_from_run_forever_under_a_tick_storm() {
             Arc::new(AtomicBool::new(false)),
         );
         tick_storm(lp.clone(), ticks.clone(), stop.clone());
-        let remote = lp.clone();
-        let stopper = std::thread::spawn(move || remote.stop());
+        let (remote, seen) = (lp.clone(), ticks.clone());
+        // Stops the loop once the storm is under way.
+        let stopper = std::thread::spawn(move || {
+            while seen.load(Ordering::SeqCst) < 100 {
+                std::thread::yield_now();
+            }
+            remote.stop();
+        });
         lp.run_forever().unwrap();
         stopper.join().unwrap();
         // Stopped, not closed: it runs again, the storm still going.

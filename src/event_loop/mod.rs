@@ -351,7 +351,7 @@ impl EventLoop {
     }
 
     /// Queues `f` to run on the loop's thread; callable from any thread. Returns the
-    /// call's [`CallHandle`], to cancel it before it starts (dropping the handle costs
+    /// call's [`CallHandle`], to cancel it while it waits in the queue (dropping the handle costs
     /// nothing and cancels nothing).
     ///
     /// A panic in `f` is logged and the loop goes on.
