@@ -3,9 +3,19 @@
 //! For N seconds, one producer thread per core pushes calls into one long-lived loop
 //! (plain calls, async calls, calls that panic, calls that return errors) and hands
 //! the promises to a pool of waiter threads; meanwhile a churn thread starts short
-//! loops, calls into them and closes them under load. At the end it prints calls
-//! made, calls resolved, errors by kind and peak RSS, and exits non-zero if a single
-//! result was lost or wrong.
+//! loops, calls into them, closes them under load and calls into them once closed.
+//!
+//! Each answer is checked against what the state of its loop allows:
+//! - the long-lived loop is open for the whole run: every call must give exactly its
+//!   expected value (or its planned error); `LoopClosed` there is wrong;
+//! - a short loop is closed right after its calls are made: each call gives its
+//!   expected answer, or `LoopClosed` if the close came first;
+//! - a call made after its loop was closed must give `LoopClosed`.
+//!
+//! A promise still unsettled [`SETTLE_LIMIT`] after a waiter took it is counted lost.
+//! At the end it prints calls made, settled, lost and wrong, the share of refusals
+//! (`LoopClosed`) by kind of loop, errors by kind and peak RSS, and exits non-zero if
+//! a single result was lost or wrong.
 
 use pulsar_async::{
     run_in_loop, run_in_loop_async, try_run_in_loop, Error, ErrorKind, EventLoop, Promise,
@@ -16,33 +26,106 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// What a call is expected to give.
-#[derive(Clone, Copy)]
+/// How long a waiter gives a promise to settle before it counts it lost.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a call is expected to give when it runs.
+#[derive(Clone, Copy, Debug)]
 enum Expect {
     Value(u64),
     Kind(ErrorKind),
 }
 
+/// The state of the loop a call went into, which decides which answers are right.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// The long-lived loop, open for the whole run: only the expected answer.
+    LongLived,
+    /// A short loop, open when the call was made and closed right after: the
+    /// expected answer, or `LoopClosed` if the close came first.
+    Closing,
+    /// A short loop already closed: only `LoopClosed`.
+    Closed,
+}
+
+const TARGETS: [Target; 3] = [Target::LongLived, Target::Closing, Target::Closed];
+
+/// One call to check.
+struct Call {
+    promise: Promise<u64>,
+    expect: Expect,
+    target: Target,
+}
+
+/// Counts per [`Target`].
+#[derive(Default)]
+struct PerLoop {
+    made: AtomicU64,
+    settled: AtomicU64,
+    lost: AtomicU64,
+    wrong: AtomicU64,
+    refused: AtomicU64,
+}
+
 #[derive(Default)]
 struct Tally {
-    made: AtomicU64,
-    resolved: AtomicU64,
-    wrong: AtomicU64,
+    by_loop: [PerLoop; 3],
     errors: Mutex<BTreeMap<String, u64>>,
+    /// The first few wrong answers, for the report.
+    wrong_examples: Mutex<Vec<String>>,
 }
 
 impl Tally {
-    fn record(&self, outcome: Result<u64, Error>, expect: Expect) {
-        self.resolved.fetch_add(1, Ordering::Relaxed);
-        let ok = match (&outcome, expect) {
+    fn of(&self, target: Target) -> &PerLoop {
+        &self.by_loop[target as usize]
+    }
+
+    fn made(&self, calls: &[Call]) {
+        for call in calls {
+            self.of(call.target).made.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits for `call` until `deadline` and checks its answer.
+    fn check(&self, call: Call, deadline: Instant) {
+        let Call {
+            promise,
+            expect,
+            target,
+        } = call;
+        let counts = self.of(target);
+        let outcome: Result<u64, Error> =
+            promise.wait_timeout(deadline.saturating_duration_since(Instant::now()));
+        if !promise.is_done() {
+            counts.lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        counts.settled.fetch_add(1, Ordering::Relaxed);
+        let refused = matches!(&outcome, Err(e) if e.kind() == ErrorKind::LoopClosed);
+        if refused {
+            counts.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        let as_expected = match (&outcome, expect) {
             (Ok(v), Expect::Value(want)) => *v == want,
-            // A churned loop may close before the call runs.
-            (Err(e), _) if e.kind() == ErrorKind::LoopClosed => true,
             (Err(e), Expect::Kind(kind)) => e.kind() == kind,
             _ => false,
         };
-        if !ok {
-            self.wrong.fetch_add(1, Ordering::Relaxed);
+        let right = match target {
+            Target::LongLived => as_expected,
+            Target::Closing => as_expected || refused,
+            Target::Closed => refused,
+        };
+        if !right {
+            counts.wrong.fetch_add(1, Ordering::Relaxed);
+            let mut examples = self
+                .wrong_examples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if examples.len() < 5 {
+                examples.push(format!(
+                    "call into a {target:?} loop expecting {expect:?} gave {outcome:?}"
+                ));
+            }
         }
         if let Err(e) = outcome {
             *self
@@ -52,6 +135,22 @@ impl Tally {
                 .entry(format!("{:?}", e.kind()))
                 .or_default() += 1;
         }
+    }
+
+    fn sum(&self, field: impl Fn(&PerLoop) -> &AtomicU64) -> u64 {
+        self.by_loop
+            .iter()
+            .map(|c| field(c).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// `part` as a percentage of `whole`.
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
     }
 }
 
@@ -72,7 +171,7 @@ fn main() {
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
     // Bounded: producers block when waiters fall behind, so memory stays flat.
-    let (tx, rx) = mpsc::sync_channel::<Vec<(Promise<u64>, Expect)>>(waiters * 4);
+    let (tx, rx) = mpsc::sync_channel::<Vec<Call>>(waiters * 4);
     let rx = Arc::new(Mutex::new(rx));
 
     let waiter_threads: Vec<_> = (0..waiters)
@@ -81,8 +180,9 @@ fn main() {
             thread::spawn(move || loop {
                 let batch = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                 let Ok(batch) = batch else { return };
-                for (p, expect) in batch {
-                    tally.record(p.wait_timeout(Duration::from_secs(30)), expect);
+                let deadline = Instant::now() + SETTLE_LIMIT;
+                for call in batch {
+                    tally.check(call, deadline);
                 }
             })
         })
@@ -97,10 +197,10 @@ fn main() {
                     let batch: Vec<_> = (0..256)
                         .map(|_| {
                             n += 1;
-                            submit(&lp, n)
+                            submit(&lp, n, Target::LongLived)
                         })
                         .collect();
-                    tally.made.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    tally.made(&batch);
                     if tx.send(batch).is_err() {
                         return;
                     }
@@ -116,14 +216,18 @@ fn main() {
             let mut n = u64::MAX >> 1;
             while !stop.load(Ordering::Relaxed) {
                 let short = EventLoop::new().expect("start a short loop");
-                let batch: Vec<_> = (0..64)
+                let mut batch: Vec<_> = (0..64)
                     .map(|_| {
                         n += 1;
-                        submit(&short, n)
+                        submit(&short, n, Target::Closing)
                     })
                     .collect();
-                tally.made.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 short.close(); // under load: some calls ran, the rest fail loop-closed
+                batch.extend((0..4).map(|_| {
+                    n += 1;
+                    submit(&short, n, Target::Closed)
+                }));
+                tally.made(&batch);
                 loops += 1;
                 if tx.send(batch).is_err() {
                     break;
@@ -148,9 +252,9 @@ fn main() {
             rss_after_warmup = Some(rss);
         }
         println!(
-            "  t={s:>4}s  made {:>11}  resolved {:>11}  rss {:>7} KiB",
-            tally.made.load(Ordering::Relaxed),
-            tally.resolved.load(Ordering::Relaxed),
+            "  t={s:>4}s  made {:>11}  settled {:>11}  rss {:>7} KiB",
+            tally.sum(|c| &c.made),
+            tally.sum(|c| &c.settled),
             rss
         );
     }
@@ -164,17 +268,42 @@ fn main() {
     }
     drop(lp);
 
-    let made = tally.made.load(Ordering::Relaxed);
-    let resolved = tally.resolved.load(Ordering::Relaxed);
-    let wrong = tally.wrong.load(Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
+    let made = tally.sum(|c| &c.made);
+    let settled = tally.sum(|c| &c.settled);
+    let lost = tally.sum(|c| &c.lost);
+    let wrong = tally.sum(|c| &c.wrong);
+    let refused = tally.sum(|c| &c.refused);
     println!("\ncalls made      {made}");
     println!(
-        "calls resolved  {resolved}  ({:.0} calls/s)",
-        resolved as f64 / elapsed
+        "calls settled   {settled}  ({:.0} calls/s)",
+        settled as f64 / elapsed
     );
-    println!("lost results    {}", made - resolved.min(made));
+    println!("lost results    {lost}  (unsettled {SETTLE_LIMIT:?} after a waiter took them)");
     println!("wrong results   {wrong}");
+    println!(
+        "refusals        {refused}  ({:.2}% of all calls are LoopClosed)",
+        share(refused, made)
+    );
+    for target in TARGETS {
+        let c = tally.of(target);
+        let (m, r) = (
+            c.made.load(Ordering::Relaxed),
+            c.refused.load(Ordering::Relaxed),
+        );
+        let rule = match target {
+            Target::LongLived => "the long-lived loop, must answer every call",
+            Target::Closing => "short loops closed right after the call, may refuse",
+            Target::Closed => "short loops already closed, must refuse",
+        };
+        println!(
+            "  {:<10} {m:>11} calls, {r:>9} refused ({:>6.2}%), {} wrong, {} lost: {rule}",
+            format!("{target:?}"),
+            share(r, m),
+            c.wrong.load(Ordering::Relaxed),
+            c.lost.load(Ordering::Relaxed),
+        );
+    }
     println!("loops churned   {churned}");
     println!("errors by kind:");
     for (kind, count) in tally
@@ -190,15 +319,23 @@ fn main() {
     if let Some(warm) = rss_after_warmup {
         println!("RSS after warm-up {warm} KiB, at the end {end_rss} KiB");
     }
-    if made != resolved || wrong != 0 {
-        eprintln!("FAILED: lost or wrong results");
+    for example in tally
+        .wrong_examples
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        eprintln!("wrong: {example}");
+    }
+    if lost != 0 || wrong != 0 || settled + lost != made {
+        eprintln!("FAILED: lost or wrong results (made {made}, settled {settled}, lost {lost})");
         std::process::exit(1);
     }
 }
 
-/// Submits one call of a kind chosen by `n`, with what it must give.
-fn submit(lp: &EventLoop, n: u64) -> (Promise<u64>, Expect) {
-    match n % 100 {
+/// Submits one call of a kind chosen by `n` into `lp`, whose state is `target`.
+fn submit(lp: &EventLoop, n: u64, target: Target) -> Call {
+    let (promise, expect) = match n % 100 {
         0 => (
             run_in_loop(lp, move || -> u64 { panic!("planned panic {n}") }),
             Expect::Kind(ErrorKind::Panicked),
@@ -215,6 +352,11 @@ fn submit(lp: &EventLoop, n: u64) -> (Promise<u64>, Expect) {
             Expect::Value(n * 2),
         ),
         _ => (run_in_loop(lp, move || n + 1), Expect::Value(n + 1)),
+    };
+    Call {
+        promise,
+        expect,
+        target,
     }
 }
 

@@ -1,7 +1,8 @@
 //! A guided run of pulsar-async: `cargo run --release --example tour`.
 //!
-//! Each section prints what it shows in a line or two; every line is checked, so
-//! the tour also fails loudly if a behaviour breaks.
+//! Each section prints what it shows in a line or two, and asserts every value it
+//! prints, so the tour also fails loudly (a panic on the main thread, a non-zero
+//! exit) if a behaviour breaks.
 
 use pulsar_async::{
     async_while, chain_future, maybe_async, multi_async, multi_async_settled, run_in_loop,
@@ -11,15 +12,21 @@ use pulsar_async::{
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Error> {
     println!("pulsar-async tour\n");
-    // Panics below are part of the tour: print them in one line, not a backtrace.
-    std::panic::set_hook(Box::new(|info| {
-        println!("   (a panic, as planned: {info})")
+    // The panics on loop threads are part of the tour: print them in one line. A
+    // panic on the main thread is a failed check: report it as usual.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            report(info)
+        } else {
+            println!("   (a panic, as planned: {info})")
+        }
     }));
 
     section("1. An event loop on its own thread, reached from any thread");
@@ -55,48 +62,58 @@ fn main() -> Result<(), Error> {
     let p = Promise::new();
     let setter = p.clone();
     std::thread::spawn(move || setter.set_result("hello from a thread"));
-    println!(
-        "   futures::executor::block_on(promise) = {:?}",
-        futures_lite_block_on(p.clone())?
-    );
+    let got = futures_lite_block_on(p.clone())?;
+    println!("   futures::executor::block_on(promise) = {got:?}");
+    assert_eq!(got, "hello from a thread");
     let twice = p.set_result("again").unwrap_err();
-    let message = twice.to_string();
-    println!(
-        "   setting it again -> {message} (value handed back: {:?})",
-        twice.into_inner()?
+    let (kind, message) = (twice.kind(), twice.to_string());
+    let handed_back = twice.into_inner()?;
+    println!("   setting it again -> {message} (value handed back: {handed_back:?})");
+    assert_eq!(kind, ErrorKind::InvalidState);
+    assert_eq!(handed_back, "again");
+    assert_eq!(
+        p.try_result()?,
+        "hello from a thread",
+        "the first value stays"
     );
     let c = Promise::<u8>::new();
-    println!(
-        "   cancel() on pending -> {}, on done -> {}",
-        c.cancel(),
-        c.cancel()
-    );
-    println!(
-        "   result of a cancelled promise -> {}",
-        c.try_result().unwrap_err()
-    );
+    let (on_pending, on_done) = (c.cancel(), c.cancel());
+    println!("   cancel() on pending -> {on_pending}, on done -> {on_done}");
+    assert!(on_pending && !on_done);
+    let cancelled = c.try_result().unwrap_err();
+    println!("   result of a cancelled promise -> {cancelled}");
+    assert!(cancelled.is_cancelled());
 
     section("4. Errors are values: panics, user errors, closed loops");
     let boom = run_in_loop(&lp, || -> u8 { panic!("a bug in a callback") })
         .wait()
         .unwrap_err();
     println!("   panic in a call   -> kind {:?}: {boom}", boom.kind());
+    assert_eq!(boom.kind(), ErrorKind::Panicked);
+    assert_eq!(boom.message(), Some("a bug in a callback"));
     let parse = try_run_in_loop(&lp, || "x".parse::<u8>())
         .wait()
         .unwrap_err();
     println!("   Err from a call   -> kind {:?}: {parse}", parse.kind());
-    println!(
-        "   the loop survived -> {}",
-        run_in_loop(&lp, || "still serving").wait()?
-    );
+    assert_eq!(parse.kind(), ErrorKind::User);
+    assert!(parse.downcast_ref::<std::num::ParseIntError>().is_some());
+    let survived = run_in_loop(&lp, || "still serving").wait()?;
+    println!("   the loop survived -> {survived}");
+    assert_eq!(survived, "still serving");
+    let gone = EventLoop::new()?;
+    gone.close();
+    let refused = run_in_loop(&gone, || 1).wait().unwrap_err();
+    println!("   a call into a closed loop -> kind {:?}", refused.kind());
+    assert_eq!(refused.kind(), ErrorKind::LoopClosed);
 
     section("5. No deadlock: waiting on the loop's own thread is an error");
     let inner = lp.clone();
     let kind = run_in_loop(&lp, move || {
         inner.create_promise::<u8>().wait().unwrap_err().kind()
-    });
-    println!("   wait() on the loop thread -> {:?}", kind.wait()?);
-    assert_eq!(kind.wait()?, ErrorKind::WouldDeadlock);
+    })
+    .wait()?;
+    println!("   wait() on the loop thread -> {kind:?}");
+    assert_eq!(kind, ErrorKind::WouldDeadlock);
 
     section("6. Futures made on the loop may be !Send; timers use tokio's clock");
     let started = Instant::now();
@@ -108,10 +125,10 @@ fn main() -> Result<(), Error> {
         }
     })
     .wait()?;
-    println!(
-        "   run_in_loop_async -> {slept} after {:?}",
-        round(started.elapsed())
-    );
+    let took = started.elapsed();
+    println!("   run_in_loop_async -> {slept} after {:?}", round(took));
+    assert_eq!(slept, 42);
+    assert!(took >= Duration::from_millis(20), "{took:?}");
 
     section("7. maybe_async: ready futures cost no task; chain_future flattens promises");
     let ready = maybe_async(async { 7 });
@@ -119,6 +136,7 @@ fn main() -> Result<(), Error> {
         "   maybe_async(ready future).is_ready() = {}",
         ready.is_ready()
     );
+    assert!(ready.is_ready());
     let source = lp.create_promise();
     let next = chain_future(source.clone())
         .callback(|v: u32| {
@@ -128,10 +146,9 @@ fn main() -> Result<(), Error> {
         .errback(|_e: Error| Ok(0))
         .start();
     source.set_result(4).map_err(Error::from)?;
-    println!(
-        "   chain_future(4).callback(promise of x*10) -> {}",
-        next.wait()?
-    );
+    let chained = next.wait()?;
+    println!("   chain_future(4).callback(promise of x*10) -> {chained}");
+    assert_eq!(chained, 40);
 
     section("8. multi_async: one future over many, same shape in and out");
     let mut prices = HashMap::new();
@@ -142,6 +159,7 @@ fn main() -> Result<(), Error> {
     let mut shown: Vec<_> = doubled.iter().collect();
     shown.sort();
     println!("   HashMap of promises -> HashMap of values, keys kept: {shown:?}");
+    assert_eq!(shown, [(&"apple", &240), (&"fig", &600), (&"pear", &190)]);
     let (a, b) = (Promise::new(), Promise::new());
     let gathered = multi_async(vec![
         MaybeAsync::from(a.clone()),
@@ -150,22 +168,20 @@ fn main() -> Result<(), Error> {
     ]);
     b.set_result("b").map_err(Error::from)?;
     a.set_result("a").map_err(Error::from)?;
-    println!(
-        "   [pending a, pending b, \"bla\"], b settled first -> {:?}",
-        gathered.wait()?
-    );
+    let in_order = gathered.wait()?;
+    println!("   [pending a, pending b, \"bla\"], b settled first -> {in_order:?}");
+    assert_eq!(in_order, ["a", "b", "bla"]);
     let settled = multi_async_settled(vec![
         Promise::resolved(1u8),
         Promise::failed(Error::user("bad")),
     ]);
-    println!(
-        "   raise_on_error = false -> failures() = {:?}",
-        settled
-            .failures()
-            .iter()
-            .map(|(i, e)| (*i, e.to_string()))
-            .collect::<Vec<_>>()
-    );
+    let failures: Vec<_> = settled
+        .failures()
+        .iter()
+        .map(|(i, e)| (*i, e.to_string()))
+        .collect();
+    println!("   raise_on_error = false -> failures() = {failures:?}");
+    assert_eq!(failures, [(1, "bad".to_owned())]);
 
     section("9. AsyncObject + #[task]: methods run on the object's loop, whoever calls");
     let store = Store {
@@ -177,28 +193,50 @@ fn main() -> Result<(), Error> {
         .join()
         .expect("caller")?;
     println!("   store.get(7) from another thread -> {from_thread:?}");
+    assert_eq!(from_thread, (14, Some("store".to_owned())));
     let waited = async_while_hits(&store)?;
     println!("   async_while(hits < 3) on the loop -> still waiting = {waited}");
+    assert!(!waited, "the clause turned false before the 5 s timeout");
     let bench = store.timeit(2_000, |s| s.get(1)).wait()?;
     println!("   store.timeit(2000, |s| s.get(1)):");
-    for line in bench.to_string().lines() {
+    let table = bench.to_string();
+    for line in table.lines() {
         println!("     {line}");
     }
+    assert_eq!(bench.times(), 2_000);
+    assert_eq!(bench.results().len(), 2_000);
+    assert!(bench
+        .results()
+        .iter()
+        .all(|r| *r == (2, Some("store".to_owned()))));
+    assert!(bench.latency().is_some() && bench.throughput().is_some());
+    let row: Vec<_> = table
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row.first(), Some(&"2000"), "{table}");
 
     section("10. A caller-driven loop: run_until_complete on this thread");
     let driven = EventLoop::builder().name("driven").build_driven()?;
     let queued = run_in_loop(&driven, || 5);
     println!("   queued call before running: done = {}", queued.is_done());
+    assert!(!queued.is_done());
     let out = driven.run_until_complete(async move { queued.await.map(|v| v + 1) })??;
     println!("   run_until_complete -> {out}");
+    assert_eq!(out, 6);
 
     section("11. Closing: pending work fails with loop-closed; the thread is joined");
     let timer = lp.call_later(Duration::from_secs(3600), || "never");
+    let thread_ended = thread_end_flag(&lp)?;
     drop(lp);
-    println!(
-        "   timer after the last handle dropped -> {}",
-        timer.wait().unwrap_err()
-    );
+    let closed = timer.wait().unwrap_err();
+    println!("   timer after the last handle dropped -> {closed}");
+    assert_eq!(closed.kind(), ErrorKind::LoopClosed);
+    let joined = thread_ended.load(Ordering::SeqCst);
+    println!("   the loop's thread had ended when drop returned -> {joined}");
+    assert!(joined);
 
     section("12. shutdown(deadline): no new work; what was queued runs until the deadline");
     let draining = EventLoop::builder().name("draining").spawn()?;
@@ -270,6 +308,24 @@ fn async_while_hits(store: &Store) -> Result<bool, Error> {
         store.get(key).wait()?;
     }
     waiting.wait()
+}
+
+/// A flag set when the thread of `lp` ends (by a thread-local's destructor there).
+fn thread_end_flag(lp: &EventLoop) -> Result<Arc<AtomicBool>, Error> {
+    struct SetOnEnd(Arc<AtomicBool>);
+    impl Drop for SetOnEnd {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    thread_local!(static ON_END: RefCell<Option<SetOnEnd>> = const { RefCell::new(None) });
+    let ended = Arc::new(AtomicBool::new(false));
+    let flag = ended.clone();
+    run_in_loop(lp, move || {
+        ON_END.with(|e| *e.borrow_mut() = Some(SetOnEnd(flag)))
+    })
+    .wait()?;
+    Ok(ended)
 }
 
 fn section(title: &str) {

@@ -158,29 +158,67 @@ fn a_next_already_done_is_left_alone() {
     assert_eq!(returned.try_result().unwrap(), 1);
 }
 
+const WAIT: Duration = Duration::from_secs(5);
+
 #[test]
-fn next_is_made_on_the_sources_loop_and_callbacks_run_there() {
+fn callbacks_run_on_the_sources_loop() {
     let lp = EventLoop::builder().name("chain").spawn().unwrap();
     let source = lp.create_promise();
     let next = chain_future(source.clone())
         .callback(|v: u8| Ok((v, std::thread::current().name().map(String::from))))
         .start();
     source.set_result(1).unwrap();
-    let (v, thread) = next.wait().unwrap();
+    let (v, thread) = next.wait_timeout(WAIT).unwrap();
     assert_eq!((v, thread.as_deref()), (1, Some("chain")));
-    // next is bound to the same loop: waiting on it from that loop's thread fails fast.
-    let probe = next.clone();
-    let kind = pulsar_async::run_in_loop(&lp, move || {
-        let pending = chain_future(Promise::<u8>::new())
-            .next(probe_next(&probe))
-            .start();
-        pending.wait().unwrap_err().kind()
-    });
-    assert_eq!(kind.wait().unwrap(), ErrorKind::WouldDeadlock);
 }
 
-fn probe_next<T>(_: &Promise<T>) -> Promise<u8> {
-    EventLoop::current().unwrap().create_promise()
+#[test]
+fn next_is_made_on_the_sources_loop_whether_the_source_is_pending_or_ready() {
+    let lp = EventLoop::builder().name("source-loop").spawn().unwrap();
+    let ready_source = |v: u8| {
+        let p = lp.create_promise();
+        p.set_result(v).unwrap();
+        p
+    };
+    let never = Promise::<u8>::new();
+    let nexts = [
+        (
+            "a pending source",
+            chain_future(lp.create_promise::<u8>()).start(),
+        ),
+        (
+            "a ready source",
+            chain_future(ready_source(1))
+                .callback(|v: u8| Ok(v))
+                .start(),
+        ),
+        (
+            "a ready source whose callback gives a pending promise",
+            chain_future(ready_source(2))
+                .callback(move |_: u8| never)
+                .start(),
+        ),
+    ];
+    for (case, next) in nexts {
+        assert_eq!(
+            thread_of_done_callbacks(&next).as_deref(),
+            Some("source-loop"),
+            "next from {case} is bound to the source's loop"
+        );
+    }
+}
+
+/// The thread that runs a done-callback of `p` when this thread settles it (or at
+/// once if it is done): its loop's thread if it is bound to one, else this thread.
+fn thread_of_done_callbacks(p: &Promise<u8>) -> Option<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    p.add_done_callback(move |_| {
+        let _ = tx.send(std::thread::current().name().map(String::from));
+    });
+    if !p.is_done() {
+        p.set_result(0).unwrap();
+    }
+    rx.recv_timeout(WAIT).expect("the done-callback runs")
 }
 
 #[test]

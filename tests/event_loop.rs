@@ -123,18 +123,20 @@ fn call_later_with_a_zero_delay_runs_on_the_next_turn() {
 }
 
 #[test]
-fn the_loop_clock_honours_tokios_paused_time_when_driven_from_a_paused_runtime() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    let lp = EventLoop::new().unwrap();
-    rt.block_on(async {
-        let before = lp.time();
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        assert!(lp.time() - before >= Duration::from_secs(3600));
-    });
+fn a_loops_clock_and_timers_follow_tokios_paused_clock() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let _watchdog = common::stop_after(&lp, WAIT);
+    let inner = lp.clone();
+    let (fired, elapsed) = lp
+        .run_until_complete(async move {
+            tokio::time::pause();
+            let before = inner.time();
+            let fired = inner.call_later(Duration::from_secs(3600), || "an hour later");
+            (fired.await, inner.time() - before)
+        })
+        .expect("the hour passes on the paused clock, not on the wall clock");
+    assert_eq!(fired.unwrap(), "an hour later");
+    assert!(elapsed >= Duration::from_secs(3600), "{elapsed:?}");
 }
 
 #[test]
@@ -258,26 +260,29 @@ fn closing_a_loop_fails_its_queued_calls_tasks_and_timers_with_loop_closed() {
     // A timer and a task already live on the loop's task set...
     let timer = lp.call_later(Duration::from_secs(3600), || 2);
     let task = lp.spawn(std::future::pending::<u8>());
-    run_in_loop(&lp, || ()).wait().unwrap();
-    // ...a call running, and one queued behind it.
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait().unwrap()
+    run_in_loop(&lp, || ()).wait_timeout(WAIT).unwrap();
+    // ...a call running, which holds the loop until close() has begun, and a call
+    // queued behind it, which therefore cannot run before the close.
+    let (started_tx, started) = mpsc::channel();
+    let watcher = lp.clone();
+    let busy: Promise<()> = run_in_loop(&lp, move || {
+        started_tx.send(()).unwrap();
+        common::wait_until(WAIT, "close() has begun", || watcher.is_closed());
     });
-    started.wait().unwrap();
+    started.recv_timeout(WAIT).unwrap();
     let queued = run_in_loop(&lp, || 1);
     let closer = {
         let lp = lp.clone();
         thread::spawn(move || lp.close())
     };
-    thread::sleep(Duration::from_millis(5));
-    gate.set_result(()).unwrap();
-    closer.join().unwrap();
-    busy.wait().unwrap();
+    // The call that was running when the close began finishes normally.
+    busy.wait_timeout(WAIT).unwrap();
+    common::join_within(WAIT, "close() returns", closer);
     for p in [queued, timer, task.clone()] {
-        assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::LoopClosed);
+        assert_eq!(
+            p.wait_timeout(WAIT).unwrap_err().kind(),
+            ErrorKind::LoopClosed
+        );
     }
     assert!(lp.is_closed());
     assert_eq!(
@@ -320,21 +325,31 @@ fn dropping_the_last_handle_joins_the_loop_thread() {
 #[test]
 fn dropping_the_last_handle_on_the_loop_thread_closes_it_without_deadlock() {
     let lp = EventLoop::new().unwrap();
-    let only = lp.clone();
-    drop(lp);
-    let p = {
-        let (tx, rx) = mpsc::channel();
-        only.call_soon_threadsafe(move || {
-            let handle: EventLoop = rx.recv().unwrap();
-            drop(handle); // the last handle, dropped on the loop's own thread
-        })
-        .unwrap();
-        let probe = only.create_promise::<u8>();
-        tx.send(only).unwrap();
-        probe
-    };
-    // The loop closed itself: the unsettled promise bound to it stays readable.
-    assert!(!p.is_done());
+    let exited = common::thread_exit_flag(&lp);
+    // A task the loop holds: closing the loop fails it.
+    let held: Promise<u8> = lp.spawn(std::future::pending());
+    // The call below receives the last handle and drops it on the loop's own thread.
+    let (tx, rx) = mpsc::channel::<EventLoop>();
+    let dropped = run_in_loop(&lp, move || {
+        let last = rx
+            .recv_timeout(WAIT)
+            .expect("the test sends the last handle");
+        drop(last);
+    });
+    tx.send(lp).unwrap();
+    // The drop returned (no panic from a thread joining itself, no hang)...
+    dropped
+        .wait_timeout(WAIT)
+        .expect("dropping the last handle on the loop thread returns");
+    // ...the loop closed, failing the work it held...
+    assert_eq!(
+        held.wait_timeout(WAIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
+    // ...and its thread exited.
+    common::wait_until(WAIT, "the loop thread exits", || {
+        exited.load(Ordering::SeqCst)
+    });
 }
 
 #[test]

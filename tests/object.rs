@@ -1,8 +1,7 @@
 //! `AsyncObject`: SPEC Part 1 "AsyncObject" — the logger's fallback order and the debug
 //! flag.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use pulsar_async::object::Logger;
 use pulsar_async::{AsyncObject, EventLoop};
@@ -77,26 +76,12 @@ fn debug_is_the_loops_debug_flag_and_false_without_a_loop() {
     assert!(!Minimal(quiet).debug());
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn events_logged_through_a_logger_carry_its_span_and_name() {
-    let out = Captured::default();
-    let writer = out.clone();
+    let out = common::LogCapture::default();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
-        .with_writer(move || writer.clone())
+        .with_writer(out.clone())
         .finish();
     let lp = EventLoop::builder().name("io").spawn().unwrap();
     tracing::subscriber::with_default(subscriber, || {
@@ -117,7 +102,7 @@ fn events_logged_through_a_logger_carry_its_span_and_name() {
         let custom = Logger::with_span("server", tracing::info_span!("server", port = 8080));
         futures::executor::block_on(custom.instrument(async { tracing::info!("from a span") }));
     });
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     assert!(text.contains("object{logger=cache}"), "{text}");
     assert!(text.contains("event_loop{logger=io}"), "{text}");
     assert!(

@@ -279,18 +279,43 @@ fn waiting_on_a_loop_bound_promise_from_the_loops_own_thread_is_an_error_not_a_h
 
 #[test]
 fn dropping_a_pending_awaiter_releases_its_waker_slot() {
+    /// A waker that counts its wakes; its `Arc`'s strong count tells how many clones
+    /// of it are alive, so how many the promise holds.
+    struct Counting(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let counting = Arc::new(Counting(Default::default()));
+    let waker = std::task::Waker::from(counting.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let held_by_the_promise = || Arc::strong_count(&counting) - 2; // ours and `waker`
     let p = Promise::<u8>::new();
     for _ in 0..100 {
         let mut reader = p.clone();
-        let waker = futures::task::noop_waker();
-        let mut cx = std::task::Context::from_waker(&waker);
         assert!(std::pin::Pin::new(&mut reader).poll(&mut cx).is_pending());
+        assert_eq!(
+            held_by_the_promise(),
+            1,
+            "a pending reader's slot holds its waker"
+        );
+        drop(reader);
+        assert_eq!(
+            held_by_the_promise(),
+            0,
+            "a dropped reader's slot lets it go"
+        );
     }
-    // Slots are reused, so a later reader still works and the setter wakes it.
+    // A later reader still works and the setter wakes it...
     let reader = p.clone();
-    let t = thread::spawn(move || futures::executor::block_on(reader));
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || tx.send(futures::executor::block_on(reader)));
     p.set_result(5).unwrap();
-    assert_eq!(t.join().unwrap().unwrap(), 5);
+    let wait = Duration::from_secs(5);
+    assert_eq!(rx.recv_timeout(wait).unwrap().unwrap(), 5);
+    // ...while none of the 100 readers that went away is woken.
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 use std::future::Future as _;

@@ -1,5 +1,7 @@
 //! `#[task]`: SPEC Part 1 "task" — where the call runs and how its promise comes back.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,12 @@ impl Service {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         self.calls.fetch_add(1, Ordering::SeqCst);
         (*local).clone()
+    }
+
+    /// Whether the object's loop was running while the body ran.
+    #[task]
+    fn its_loop_is_running(&self) -> bool {
+        self.lp.as_ref().is_some_and(EventLoop::is_running)
     }
 
     #[task]
@@ -121,7 +129,7 @@ fn a_task_method_called_on_the_objects_loop_is_scheduled_there_after_the_caller_
 fn a_task_method_on_an_idle_caller_driven_loop_runs_it_to_completion() {
     let lp = EventLoop::builder().name("driven").build_driven().unwrap();
     let svc = Service::on(&lp);
-    assert!(!lp.is_running());
+    let _watchdog = common::stop_after(&lp, Duration::from_secs(5));
     // The async body sleeps on the loop's timer: it ran inside the loop.
     let p = svc.where_am_i_later(5);
     assert!(p.is_done(), "returned already settled");
@@ -129,6 +137,12 @@ fn a_task_method_on_an_idle_caller_driven_loop_runs_it_to_completion() {
     let q = svc.where_am_i("plain".into());
     assert!(q.is_done());
     assert_eq!(q.try_result().unwrap().0, "plain");
+    // The loop was running while the body ran, and is idle again after.
+    let running = svc.its_loop_is_running();
+    assert!(
+        running.try_result().unwrap(),
+        "the body ran inside the loop"
+    );
     assert!(!lp.is_running());
 }
 

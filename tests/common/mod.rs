@@ -38,7 +38,109 @@ pub fn thread_exit_flag(lp: &EventLoop) -> Arc<AtomicBool> {
     run_in_loop(lp, move || {
         EXIT.with(|x| *x.borrow_mut() = Some(OnExit(flag)))
     })
-    .wait()
+    .wait_timeout(std::time::Duration::from_secs(5))
     .expect("the loop runs the call");
     exited
 }
+
+/// Waits until `done()` holds, polling; panics naming `what` after `limit`, so a bug
+/// is a failure, not a hang.
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting after {limit:?} until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+/// Joins `thread`, panicking naming `what` if it has not finished within `limit`
+/// (and with the thread's own panic if it panicked).
+pub fn join_within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    thread: std::thread::JoinHandle<T>,
+) -> T {
+    wait_until(limit, what, || thread.is_finished());
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Everything written to it, kept: the writer behind a `tracing` subscriber whose
+/// output a test reads.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// A capture of everything `pulsar_async` logs at `debug` and above in this test
+    /// binary, installed once as the global subscriber (reports are emitted on loop
+    /// threads, so a thread-local subscriber would miss them).
+    pub fn global() -> &'static LogCapture {
+        static GLOBAL: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let capture = LogCapture::default();
+            tracing_subscriber::fmt()
+                .with_env_filter("pulsar_async=debug")
+                .with_ansi(false)
+                .with_writer(capture.clone())
+                .init();
+            capture
+        })
+    }
+
+    /// All that was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// The lines written so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> LogCapture {
+        self.clone()
+    }
+}
+
+/// Stops the caller-driven loop `lp` after `limit` unless dropped first, so that a
+/// `run_until_complete` that would hang fails instead.
+pub fn stop_after(lp: &EventLoop, limit: std::time::Duration) -> StopAfter {
+    let (disarm, armed) = std::sync::mpsc::channel::<()>();
+    let lp = lp.clone();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(limit) {
+            eprintln!("watchdog: still running after {limit:?}, stopping the loop");
+            lp.stop();
+        }
+    });
+    StopAfter(disarm)
+}
+
+/// Disarms [`stop_after`]'s watchdog when dropped.
+pub struct StopAfter(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
