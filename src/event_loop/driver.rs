@@ -236,12 +236,18 @@ impl LocalLoop {
         }
     }
 
-    /// Runs the loop's iterations until it is closing or asked to stop (`Ready`);
-    /// `Pending` after each iteration (having woken itself, so that tokio runs the
-    /// loop's tasks, timers and I/O before the next one), and when idle (parked, or
-    /// between two slices of the spin window).
+    /// Runs the loop's iterations until it is closing or asked to stop (`Ready`).
+    ///
+    /// Between two iterations the runtime has a turn: after an iteration, if calls
+    /// are already waiting, the drive wakes itself and returns `Pending`, so that
+    /// tokio runs the `LocalSet`'s tasks and polls its timers and I/O before the next
+    /// one. If nothing waits, the drive goes idle at once (spinning for the builder's
+    /// window, then parking, which is the runtime's turn); a call that arrives while it
+    /// spins still waits for that turn before it runs.
     pub(super) fn poll_drive(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Task>) -> Poll<()> {
         let life = &self.shared.life;
+        // Being polled again, the drive had returned `Pending`: the runtime had its turn.
+        let mut turn_owed = false;
         loop {
             if life.is_closing() || (!self.shared.owns_thread && life.take_stop()) {
                 return Poll::Ready(());
@@ -250,10 +256,8 @@ impl LocalLoop {
                 self.shared.begin_close();
                 continue;
             }
-            // One iteration: what is ready now, and nothing queued after this point.
             let queued_here = self.local.borrow().len();
-            let queued_elsewhere = self.shared.injector.take_batch(batch);
-            if queued_here == 0 && !queued_elsewhere {
+            if queued_here == 0 && !self.shared.injector.may_have_jobs() {
                 if life.is_stopping() {
                     // Drained: the shutdown ends here.
                     self.shared.begin_close();
@@ -264,10 +268,15 @@ impl LocalLoop {
                     None => continue,
                 }
             }
+            if turn_owed {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            // One iteration: what is ready now, and nothing queued after this point.
+            self.shared.injector.take_batch(batch);
             self.spin_until.set(None);
             self.run_iteration(queued_here, batch);
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+            turn_owed = true;
         }
     }
 
