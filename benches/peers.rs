@@ -12,27 +12,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 mod common;
 use common::*;
 
-/// 100,000 `call_soon_threadsafe` calls with their handles dropped, against the raw
-/// channel floor without replies: what the entry point (and its handle) costs.
-fn soon_burst(c: &mut Criterion) {
-    let mut g = c.benchmark_group("call_soon_threadsafe_100k");
-    g.sample_size(10);
-    g.throughput(Throughput::Elements(BURST as u64));
-    {
-        let raw = RawWorker::new(false);
-        g.bench_function("raw_channel_floor_no_replies", |b| {
-            b.iter(|| black_box(raw.burst_no_replies()))
-        });
-    }
-    {
-        let lp = our_loop_default();
-        g.bench_function("call_soon_threadsafe_handle_dropped", |b| {
-            b.iter(|| black_box(our_soon_burst(&lp)))
-        });
-    }
-    g.finish();
-}
-
 /// Under a `call_soon` tick storm: how long after its submission a cross-thread call
 /// starts, and how late a 1 ms timer fires (the fair loop's target: each within
 /// 2 ms).
@@ -167,6 +146,10 @@ fn burst(c: &mut Criterion) {
     {
         let lp = our_loop_default();
         g.bench_function("run_in_loop", |b| b.iter(|| black_box(our_burst(&lp))));
+        // No replies, as the floor: what the entry point (and its handle) costs.
+        g.bench_function("call_soon_threadsafe_handle_dropped", |b| {
+            b.iter(|| black_box(our_soon_burst(&lp)))
+        });
     }
     {
         let rt = TokioThread::new(false);
@@ -283,6 +266,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, soon_burst, storm, promise, gather, bench_overhead
+    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, storm, promise, gather, bench_overhead
 }
 criterion_main!(benches);

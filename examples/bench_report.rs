@@ -119,32 +119,21 @@ fn main() {
         "{} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    if wants("parked") {
-        parked_round_trip();
-    }
-    if wants("back") {
-        back_to_back();
-    }
-    if wants("busy") {
-        busy_round_trip();
-    }
-    if wants("burst") {
-        burst();
-    }
-    if wants("soon") {
-        soon_burst();
-    }
-    if wants("storm") {
-        storm();
-    }
-    if wants("promise") {
-        promise_and_chain();
-    }
-    if wants("gather") {
-        gathers();
-    }
-    if wants("bench") {
-        bench();
+    let groups: [(&str, fn()); 9] = [
+        ("parked", parked_round_trip),
+        ("back", back_to_back),
+        ("busy", busy_round_trip),
+        ("burst", burst),
+        ("soon", soon_burst),
+        ("storm", storm),
+        ("promise", promise_and_chain),
+        ("gather", gathers),
+        ("bench", bench),
+    ];
+    for (name, run) in groups {
+        if wants(name) {
+            run();
+        }
     }
     println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
 }
@@ -280,15 +269,8 @@ fn busy_round_trip() {
 
 /// 100,000 calls submitted at once.
 fn burst() {
-    let mut rows = Vec::new();
     let per_call = |ns: f64| ns / BURST as f64;
-    {
-        let raw = RawWorker::new(false);
-        rows.push(row(
-            "raw channel floor, no replies",
-            per_call(median_of(7, 1, || raw.burst_no_replies())),
-        ));
-    }
+    let mut rows = vec![burst_floor()];
     {
         let lp = our_loop_default();
         rows.push(row(
@@ -317,17 +299,19 @@ fn burst() {
     );
 }
 
+/// The floor of the burst rows: `BURST` jobs through a std channel, no replies.
+fn burst_floor() -> Row {
+    let raw = RawWorker::new(false);
+    row(
+        "raw channel floor, no replies",
+        median_of(7, 1, || raw.burst_no_replies()) / BURST as f64,
+    )
+}
+
 /// 100,000 `call_soon_threadsafe` calls, their handles dropped.
 fn soon_burst() {
     let per_call = |ns: f64| ns / BURST as f64;
-    let mut rows = Vec::new();
-    {
-        let raw = RawWorker::new(false);
-        rows.push(row(
-            "raw channel floor, no replies",
-            per_call(median_of(7, 1, || raw.burst_no_replies())),
-        ));
-    }
+    let mut rows = vec![burst_floor()];
     {
         let lp = our_loop_default();
         rows.push(row(

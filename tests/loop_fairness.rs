@@ -42,6 +42,18 @@ impl Drop for Storm {
     }
 }
 
+/// A caller-driven loop of this thread with a tick storm queued (it runs while the
+/// loop is driven): the loop, the counter of ticks and the flag that ends the storm.
+fn driven_storm() -> (EventLoop, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let (ticks, stop) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    tick_storm(lp.clone(), ticks.clone(), stop.clone());
+    (lp, ticks, stop)
+}
+
 #[test]
 fn a_tick_storm_does_not_starve_a_cross_thread_call() {
     let storm = Storm::start();
@@ -68,12 +80,7 @@ fn a_tick_storm_does_not_starve_a_timer_or_a_task() {
 #[test]
 fn run_until_complete_returns_under_a_tick_storm() {
     let done = within(LIMIT, || {
-        let lp = EventLoop::builder().build_driven().unwrap();
-        let (ticks, stop) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        tick_storm(lp.clone(), ticks.clone(), stop.clone());
+        let (lp, ticks, stop) = driven_storm();
         let out = lp.run_until_complete(async {
             tokio::time::sleep(Duration::from_millis(10)).await;
             "slept"
@@ -89,12 +96,7 @@ fn run_until_complete_returns_under_a_tick_storm() {
 #[test]
 fn stop_returns_from_run_forever_under_a_tick_storm() {
     let done = within(LIMIT, || {
-        let lp = EventLoop::builder().build_driven().unwrap();
-        let (ticks, stop) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        tick_storm(lp.clone(), ticks.clone(), stop.clone());
+        let (lp, ticks, stop) = driven_storm();
         let (remote, seen) = (lp.clone(), ticks.clone());
         // Stops the loop once the storm is under way.
         let stopper = std::thread::spawn(move || {

@@ -4,9 +4,9 @@
 
 mod loops;
 
-use loops::LIMIT;
+use loops::{Held, LIMIT};
 use pulsar_async::event_loop::LocalCallHandle;
-use pulsar_async::{run_in_loop, EventLoop, Promise};
+use pulsar_async::{run_in_loop, EventLoop};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,15 +24,9 @@ impl Drop for DropCount {
 
 #[test]
 fn a_call_cancelled_from_another_thread_while_it_waits_never_runs_and_is_dropped_at_once() {
-    let lp = EventLoop::new().unwrap();
     // Hold the loop in a call, so that the next one waits in its queue.
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait_timeout(LIMIT).is_ok()
-    });
-    started.wait_timeout(LIMIT).unwrap();
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
     let (ran, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (r, d) = (ran.clone(), DropCount(dropped.clone()));
     let handle = lp
@@ -51,8 +45,8 @@ fn a_call_cancelled_from_another_thread_while_it_waits_never_runs_and_is_dropped
         1,
         "the closure went with the cancel"
     );
-    gate.set_result(()).unwrap();
-    assert!(busy.wait_timeout(LIMIT).unwrap());
+    held.release();
+    assert!(held.busy.wait_timeout(LIMIT).unwrap());
     run_in_loop(&lp, || ()).wait_timeout(LIMIT).unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }

@@ -5,7 +5,7 @@
 mod common;
 mod loops;
 
-use loops::{within, LIMIT};
+use loops::{within, Held, LIMIT};
 use pulsar_async::{run_in_loop, ErrorKind, EventLoop, Promise};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -85,14 +85,7 @@ fn close_from_another_thread_cuts_every_call_that_has_not_started() {
 fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
     let lp = EventLoop::new().unwrap();
     let exited = common::thread_exit_flag(&lp);
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait_timeout(LIMIT).unwrap();
-        "finished"
-    });
-    started.wait_timeout(LIMIT).unwrap();
+    let mut held = Held::new(lp.clone());
     let closers: Vec<_> = (0..2)
         .map(|_| {
             let (lp, exited) = (lp.clone(), exited.clone());
@@ -109,7 +102,7 @@ fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
     }
     thread::sleep(Duration::from_millis(50));
     let early = closers.iter().filter(|c| c.is_finished()).count();
-    gate.set_result(()).unwrap();
+    held.release();
     for c in closers {
         assert_eq!(c.join().unwrap(), (true, true));
     }
@@ -117,7 +110,10 @@ fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
         early, 0,
         "no close() returned while the loop was still running"
     );
-    assert_eq!(busy.wait_timeout(LIMIT).unwrap(), "finished");
+    assert!(
+        held.busy.wait_timeout(LIMIT).unwrap(),
+        "the running call finished"
+    );
 }
 
 #[test]
@@ -216,26 +212,17 @@ fn dropping_the_last_handle_while_a_call_waits_for_the_dropping_thread_does_not_
 
 #[tokio::test]
 async fn dropping_the_last_handle_inside_a_tokio_runtime_does_not_block_it() {
-    let lp = EventLoop::new().unwrap();
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait_timeout(LIMIT).is_ok()
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let release = held.releaser();
+    let (lp, busy) = (held.lp, held.busy);
+    // Releases the loop later, from a plain thread, should the drop block.
+    let opener = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(500));
+        release();
     });
-    started.clone().await.unwrap();
-    // Opens the gate later, from a plain thread, should the drop block.
-    let opener = {
-        let gate = gate.clone();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(500));
-            let _ = gate.set_result(());
-        })
-    };
     let start = Instant::now();
-    drop(lp);
+    drop(lp); // the last handle
     let took = start.elapsed();
-    let _ = gate.set_result(());
     opener.join().unwrap();
     assert!(
         took < Duration::from_millis(250),

@@ -4,25 +4,12 @@
 
 mod loops;
 
-use loops::{within, LIMIT};
+use loops::{within, Held, LIMIT};
 use pulsar_async::event_loop::LoopState;
-use pulsar_async::{run_in_loop, ErrorKind, EventLoop, Promise};
+use pulsar_async::{run_in_loop, ErrorKind, EventLoop};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A thread loop held busy by a call until the returned gate is set.
-fn held_loop() -> (EventLoop, Promise<()>, Promise<bool>) {
-    let lp = EventLoop::new().unwrap();
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait_timeout(LIMIT).is_ok()
-    });
-    started.wait_timeout(LIMIT).unwrap();
-    (lp, gate, busy)
-}
 
 /// Waits until `lp` is in `state`.
 fn wait_for_state(lp: &EventLoop, state: LoopState) {
@@ -35,7 +22,8 @@ fn wait_for_state(lp: &EventLoop, state: LoopState) {
 
 #[test]
 fn shutdown_refuses_new_work_runs_what_was_queued_and_reports_it() {
-    let (lp, gate, busy) = held_loop();
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
     let queued: Vec<_> = (0..100).map(|i| run_in_loop(&lp, move || i)).collect();
     let shutdown = {
         let lp = lp.clone();
@@ -44,10 +32,10 @@ fn shutdown_refuses_new_work_runs_what_was_queued_and_reports_it() {
     wait_for_state(&lp, LoopState::Stopping);
     let refused = run_in_loop(&lp, || -1).wait_timeout(LIMIT).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::LoopClosed);
-    gate.set_result(()).unwrap();
+    held.release();
     let report = shutdown.join().unwrap().unwrap();
     assert_eq!((report.ran, report.cut), (100, 0));
-    assert!(busy.wait_timeout(LIMIT).unwrap());
+    assert!(held.busy.wait_timeout(LIMIT).unwrap());
     for (i, p) in queued.into_iter().enumerate() {
         assert_eq!(p.wait_timeout(LIMIT).unwrap(), i as i32);
     }
@@ -56,7 +44,8 @@ fn shutdown_refuses_new_work_runs_what_was_queued_and_reports_it() {
 
 #[test]
 fn shutdown_cuts_what_is_left_at_the_deadline() {
-    let (lp, gate, _busy) = held_loop();
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
     let deadline = Instant::now() + Duration::from_millis(20);
     // The first queued call outlasts the deadline; the nine behind it are cut.
     let first = run_in_loop(&lp, move || {
@@ -71,7 +60,7 @@ fn shutdown_cuts_what_is_left_at_the_deadline() {
         thread::spawn(move || lp.shutdown(deadline))
     };
     wait_for_state(&lp, LoopState::Stopping);
-    gate.set_result(()).unwrap();
+    held.release();
     let report = shutdown.join().unwrap().unwrap();
     assert_eq!((report.ran, report.cut), (1, 9));
     assert_eq!(first.wait_timeout(LIMIT).unwrap(), "ran past the deadline");
@@ -83,7 +72,8 @@ fn shutdown_cuts_what_is_left_at_the_deadline() {
 
 #[test]
 fn close_cuts_every_queued_call_and_closed_reports_them() {
-    let (lp, gate, busy) = held_loop();
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
     let queued: Vec<_> = (0..10_000).map(|i| run_in_loop(&lp, move || i)).collect();
     let closed = lp.closed();
     let closer = {
@@ -91,12 +81,12 @@ fn close_cuts_every_queued_call_and_closed_reports_them() {
         thread::spawn(move || lp.close())
     };
     wait_for_state(&lp, LoopState::Closing);
-    gate.set_result(()).unwrap();
+    held.release();
     closer.join().unwrap();
     let report = futures::executor::block_on(closed);
     assert_eq!((report.ran, report.cut), (0, 10_000));
     assert!(
-        busy.wait_timeout(LIMIT).unwrap(),
+        held.busy.wait_timeout(LIMIT).unwrap(),
         "the running call finished"
     );
     for p in queued {
@@ -140,7 +130,8 @@ async fn shutdown_inside_a_tokio_runtime_is_an_error_and_closed_is_its_async_for
 
 #[tokio::test]
 async fn close_background_returns_at_once_and_closed_resolves_when_the_loop_is_closed() {
-    let (lp, gate, busy) = held_loop();
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
     let task = lp.spawn(std::future::pending::<u8>());
     let start = Instant::now();
     lp.close_background();
@@ -149,10 +140,10 @@ async fn close_background_returns_at_once_and_closed_resolves_when_the_loop_is_c
         "did not block"
     );
     assert_eq!(lp.state(), LoopState::Closing, "the held call still runs");
-    gate.set_result(()).unwrap();
+    held.release();
     lp.closed().await;
     assert_eq!(lp.state(), LoopState::Closed);
-    assert!(busy.await.unwrap());
+    assert!(held.busy.clone().await.unwrap());
     assert_eq!(task.await.unwrap_err().kind(), ErrorKind::LoopClosed);
 }
 

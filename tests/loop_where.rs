@@ -5,8 +5,8 @@
 
 mod loops;
 
-use loops::{PanicsOnDrop, LIMIT};
-use pulsar_async::{maybe_async_in, run_in_loop, task, ErrorKind, EventLoop, Promise};
+use loops::{Held, PanicsOnDrop, LIMIT};
+use pulsar_async::{maybe_async_in, run_in_loop, task, ErrorKind, EventLoop};
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -79,14 +79,8 @@ fn a_panic_payload_whose_drop_panics_does_not_kill_the_loop_thread() {
 
 #[test]
 fn a_queued_closure_whose_drop_panics_cut_by_close_fails_its_promise_and_close_does_not_panic() {
-    let lp = EventLoop::new().unwrap();
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
-    let busy = run_in_loop(&lp, move || {
-        s.set_result(()).unwrap();
-        g.wait_timeout(LIMIT).is_ok()
-    });
-    started.wait_timeout(LIMIT).unwrap();
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
     let bomb = PanicsOnDrop;
     let call = run_in_loop(&lp, move || {
         let _keep = &bomb;
@@ -107,9 +101,9 @@ fn a_queued_closure_whose_drop_panics_cut_by_close_fails_its_promise_and_close_d
     while !lp.is_closed() && start.elapsed() < LIMIT {
         std::thread::yield_now();
     }
-    gate.set_result(()).unwrap();
+    held.release();
     assert!(closer.join().unwrap(), "close() did not panic");
-    assert!(busy.wait_timeout(LIMIT).unwrap());
+    assert!(held.busy.wait_timeout(LIMIT).unwrap());
     for err in [
         call.wait_timeout(LIMIT).unwrap_err(),
         task.wait_timeout(LIMIT).unwrap_err(),

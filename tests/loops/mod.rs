@@ -2,6 +2,7 @@
 //! hangs fails its test instead of stalling the run.
 #![allow(dead_code)]
 
+use pulsar_async::{run_in_loop, EventLoop, Promise};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -47,4 +48,49 @@ pub fn tick_storm(
     ticks.fetch_add(1, Ordering::SeqCst);
     let again = lp.clone();
     let _ = lp.call_soon(move || tick_storm(again, ticks, stop));
+}
+
+/// A loop held busy by a call until [`release`](Held::release): calls queued
+/// meanwhile wait in its queue. The gate is a std channel, so holding and releasing
+/// do not depend on how promises wait.
+pub struct Held {
+    pub lp: EventLoop,
+    /// The holding call's promise: `true` once it was released in time.
+    pub busy: Promise<bool>,
+    gate: Option<mpsc::Sender<()>>,
+}
+
+impl Held {
+    /// Holds `lp` (a loop with a thread of its own) with a call, once that call runs.
+    pub fn new(lp: EventLoop) -> Held {
+        let (gate, wait) = mpsc::channel::<()>();
+        let (started, is_started) = mpsc::channel();
+        let busy = run_in_loop(&lp, move || {
+            started.send(()).unwrap();
+            wait.recv_timeout(LIMIT).is_ok()
+        });
+        is_started
+            .recv_timeout(LIMIT)
+            .expect("the holding call runs");
+        Held {
+            lp,
+            busy,
+            gate: Some(gate),
+        }
+    }
+
+    /// Lets the holding call return.
+    pub fn release(&mut self) {
+        (self.releaser())();
+    }
+
+    /// What lets the holding call return, to be called from elsewhere.
+    pub fn releaser(&mut self) -> impl FnOnce() + Send + 'static {
+        let gate = self.gate.take();
+        move || {
+            if let Some(gate) = gate {
+                let _ = gate.send(());
+            }
+        }
+    }
 }
