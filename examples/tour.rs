@@ -4,6 +4,7 @@
 //! prints, so the tour also fails loudly (a panic on the main thread, a non-zero
 //! exit) if a behaviour breaks.
 
+use pulsar_async::event_loop::LoopState;
 use pulsar_async::{
     async_while, chain_future, maybe_async, multi_async, multi_async_settled, run_in_loop,
     run_in_loop_async, task, try_run_in_loop, AsyncObject, Error, ErrorKind, EventLoop, MaybeAsync,
@@ -241,6 +242,17 @@ fn main() -> Result<(), Error> {
     section("12. shutdown(deadline): no new work; what was queued runs until the deadline");
     let draining = EventLoop::builder().name("draining").spawn()?;
     let deadline = Instant::now() + Duration::from_millis(200);
+    // A call holds the loop until the shutdown begins, so the ten below wait in its
+    // queue (the report counts calls queued when it began).
+    let (started, is_started) = std::sync::mpsc::channel();
+    let holder = run_in_loop(&draining, move || {
+        let _ = started.send(());
+        let me = EventLoop::current().expect("on the loop");
+        while me.state() == LoopState::Running {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    is_started.recv().expect("the holding call runs");
     let queued: Vec<_> = (0..10u64)
         .map(|i| {
             run_in_loop(&draining, move || {
@@ -253,6 +265,7 @@ fn main() -> Result<(), Error> {
         })
         .collect();
     let report = draining.shutdown(deadline)?;
+    holder.wait()?;
     let late = run_in_loop(&draining, || 0u64).wait().unwrap_err();
     println!(
         "   shutdown: {} calls ran, {} were cut; a call made after it -> {late}",

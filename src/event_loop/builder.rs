@@ -91,6 +91,10 @@ impl Builder {
     /// to back, or in bursts. A longer window is a latency mode for a loop that must
     /// answer sporadic calls fast and may burn a core to do it; zero parks at once.
     ///
+    /// The loop spins only while it pays: after a park that lasted more than four
+    /// windows (calls come seldom), it parks at once when it runs out of work, until
+    /// a short park shows calls coming back to back again.
+    ///
     /// # Examples
     ///
     /// ```

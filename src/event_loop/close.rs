@@ -26,12 +26,13 @@ use super::driver::{self, LoopShared};
 ///
 /// ```
 /// use std::time::Duration;
-/// let lp = pulsar_async::EventLoop::new().unwrap();
+/// // A caller-driven loop runs nothing until driven: the three calls wait in its queue.
+/// let lp = pulsar_async::EventLoop::builder().build_driven().unwrap();
 /// for i in 0..3 {
 ///     let _ = pulsar_async::run_in_loop(&lp, move || i);
 /// }
 /// let report = lp.shutdown(Duration::from_secs(5)).unwrap();
-/// assert_eq!(report.ran + report.cut, 3);
+/// assert_eq!((report.ran, report.cut), (3, 0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
@@ -131,8 +132,8 @@ impl Future for Closed {
 /// drop the loop's tasks and exit its thread.
 const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
 
-/// How long a call must go without using the CPU before the last drop takes it as
-/// blocked (waiting for something, maybe for the dropping thread itself).
+/// How long a call must sleep (neither run nor wait for a CPU) before the last drop
+/// takes it as blocked (waiting for something, maybe for the dropping thread itself).
 const BLOCKED_AFTER: Duration = Duration::from_millis(10);
 
 impl LoopShared {
@@ -267,39 +268,44 @@ impl LoopShared {
     }
 }
 
-/// Watches the CPU time of a loop's thread, to tell a call that computes from one
-/// that waits. Linux only (`/proc`); elsewhere a call is never taken as blocked, and
-/// the last drop waits for it up to `shutdown_timeout`.
+/// Watches a loop's thread, to tell a call that computes (or waits for a CPU) from
+/// one that sleeps, blocked on something. Linux only (`/proc`); elsewhere a call is
+/// never taken as blocked, and the last drop waits for it up to `shutdown_timeout`.
 #[derive(Default)]
 struct CpuProgress {
-    /// The thread's CPU time at the last change, and when that change was seen.
+    /// The thread's time on a CPU plus its time waiting for one, at the last change,
+    /// and when that change was seen.
     last: Option<(u64, Instant)>,
 }
 
 impl CpuProgress {
-    /// `true` once the thread has used no CPU for [`BLOCKED_AFTER`].
+    /// `true` once the thread has neither run nor waited to run for
+    /// [`BLOCKED_AFTER`]: it sleeps.
     fn stalled(&mut self, tid: Option<u64>) -> bool {
-        let Some(cpu) = tid.and_then(thread_cpu_nanos) else {
+        let Some(busy) = tid.and_then(thread_run_and_wait_nanos) else {
             return false;
         };
         let now = Instant::now();
         match self.last {
-            Some((seen, since)) if seen == cpu => now.duration_since(since) >= BLOCKED_AFTER,
+            Some((seen, since)) if seen == busy => now.duration_since(since) >= BLOCKED_AFTER,
             _ => {
-                self.last = Some((cpu, now));
+                self.last = Some((busy, now));
                 false
             }
         }
     }
 }
 
-/// The CPU time used so far by thread `tid` of this process.
-fn thread_cpu_nanos(tid: u64) -> Option<u64> {
+/// The time thread `tid` of this process has spent on a CPU plus the time it spent
+/// runnable, waiting for one (the first two fields of its `schedstat`): it grows
+/// unless the thread sleeps.
+fn thread_run_and_wait_nanos(tid: u64) -> Option<u64> {
     if !cfg!(target_os = "linux") {
         return None;
     }
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    stat.split_whitespace().next()?.parse().ok()
+    let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+    Some(fields.next()?.ok()? + fields.next()?.ok()?)
 }
 
 /// The kernel's id of the current thread (Linux), for [`thread_cpu_nanos`].

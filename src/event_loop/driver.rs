@@ -220,6 +220,11 @@ pub(super) struct LocalLoop {
     waker: RefCell<Option<Waker>>,
     /// The end of the current spin window, while the loop spins for new calls.
     spin_until: Cell<Option<Instant>>,
+    /// When the drive last parked, until it runs again; and whether the spin window
+    /// is worth spinning (not after a park much longer than the window: the next call
+    /// is not coming soon either).
+    parked_at: Cell<Option<Instant>>,
+    spin_pays: Cell<bool>,
     /// The runtime and task set of a caller-driven loop, while it is not running.
     pub(super) parts: RefCell<Option<(Runtime, LocalSet)>>,
 }
@@ -232,6 +237,8 @@ impl LocalLoop {
             next_seq: Cell::new(0),
             waker: RefCell::new(None),
             spin_until: Cell::new(None),
+            parked_at: Cell::new(None),
+            spin_pays: Cell::new(true),
             parts: RefCell::new(parts),
         }
     }
@@ -248,6 +255,10 @@ impl LocalLoop {
         let life = &self.shared.life;
         // Being polled again, the drive had returned `Pending`: the runtime had its turn.
         let mut turn_owed = false;
+        if let Some(parked_at) = self.parked_at.take() {
+            self.spin_pays
+                .set(parked_at.elapsed() < self.shared.spin * SPIN_PAYS_WITHIN);
+        }
         loop {
             if life.is_closing() || (!self.shared.owns_thread && life.take_stop()) {
                 return Poll::Ready(());
@@ -365,6 +376,9 @@ impl LocalLoop {
         }
         self.spin_until.set(None);
         *self.waker.borrow_mut() = Some(cx.waker().clone());
+        if !self.shared.spin.is_zero() {
+            self.parked_at.set(Some(Instant::now()));
+        }
         Some(Poll::Pending)
     }
 
@@ -372,7 +386,7 @@ impl LocalLoop {
     /// current slice.
     fn spin_for_jobs(&self) -> Spin {
         let window = self.shared.spin;
-        if window.is_zero() {
+        if window.is_zero() || !self.spin_pays.get() {
             return Spin::WindowOver;
         }
         let now = Instant::now();
@@ -561,6 +575,12 @@ enum Spin {
     /// The window is over: park.
     WindowOver,
 }
+
+/// A spin window pays while the loop's parks last less than this many windows: calls
+/// come back to back, and spinning catches the next one without a wake-up. After a
+/// longer park, the loop parks at once when it runs out of work (and spins again
+/// after a short park).
+const SPIN_PAYS_WITHIN: u32 = 4;
 
 /// The longest a loop spins without letting its tasks run.
 const SPIN_SLICE: Duration = Duration::from_micros(50);

@@ -817,8 +817,9 @@ impl EventLoop {
     ///
     /// let lp = EventLoop::new().unwrap();
     /// let queued: Vec<_> = (0..100).map(|i| run_in_loop(&lp, move || i)).collect();
+    /// // Calls the loop ran before the shutdown began are not in the report.
     /// let report = lp.shutdown(Duration::from_secs(10)).unwrap();
-    /// assert_eq!((report.ran + report.cut, lp.is_closed()), (100, true));
+    /// assert!(report.ran + report.cut <= 100 && lp.is_closed());
     /// // Each queued call either ran or was cut.
     /// for p in queued {
     ///     assert!(p.wait().map_or_else(|e| e.kind() == ErrorKind::LoopClosed, |_| true));
@@ -877,7 +878,7 @@ impl EventLoop {
     /// let p = pulsar_async::run_in_loop(&lp, || 7);
     /// lp.shutdown_background(Duration::from_secs(10));
     /// let report = lp.closed().await;
-    /// assert_eq!((report.ran, report.cut), (1, 0));
+    /// assert_eq!(report.cut, 0, "the call ran, before or during the drain");
     /// assert_eq!(p.await.unwrap(), 7);
     /// # });
     /// ```
