@@ -113,8 +113,9 @@ pub use state::LoopState;
 ///   [`close_background`](EventLoop::close_background)).
 /// - The last handle's `Drop` closes the loop and waits as `close` does, bounded: for
 ///   a call still running, at most [`Builder::shutdown_timeout`], and not at all once
-///   that call uses no CPU for 10 ms (Linux; it may be waiting for the dropping
-///   thread); then for the teardown at most `shutdown_timeout` and a grace of 200 ms.
+///   the loop's thread has slept 10 ms in that call, neither running nor waiting for
+///   a CPU (Linux; it may be waiting for the dropping thread); then for the teardown
+///   at most `shutdown_timeout` and a grace of 200 ms.
 ///   Past either bound it returns, and the loop finishes closing on its own thread.
 ///
 /// **What keeps a loop alive**: its user handles. A handle from
@@ -351,8 +352,8 @@ impl EventLoop {
     }
 
     /// Queues `f` to run on the loop's thread; callable from any thread. Returns the
-    /// call's [`CallHandle`], to cancel it while it waits in the queue (dropping the handle costs
-    /// nothing and cancels nothing).
+    /// call's [`CallHandle`], to cancel it while it waits in the queue (dropping the
+    /// handle costs nothing and cancels nothing).
     ///
     /// A panic in `f` is logged and the loop goes on.
     ///
