@@ -137,6 +137,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 // The ground floor: what every other room builds on.
+mod bounds;
 mod debug;
 pub mod error;
 mod loom;
