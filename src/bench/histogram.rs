@@ -204,8 +204,9 @@ fn bar(count: usize, most: usize) -> String {
     }
     let eighths = (count.saturating_mul(BAR_WIDTH * 8) / most).max(1);
     let mut bar = "█".repeat(eighths / 8);
-    if eighths % 8 != 0 {
-        bar.push(EIGHTHS[eighths % 8]);
+    let partial = eighths % 8;
+    if partial > 0 {
+        bar.push(EIGHTHS[partial]);
     }
     bar
 }
