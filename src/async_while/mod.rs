@@ -22,7 +22,7 @@ use std::time::Duration;
 mod polling;
 mod until;
 
-use polling::{Polling, Rounds};
+use polling::{interval_setters, Polling, Rounds};
 pub use until::{poll_until, Attempt, PollUntil, UntilClause};
 
 /// A value that reads as true or false, as a `while` condition does in Python.
@@ -325,52 +325,10 @@ pub struct AsyncWhile<C: WhileClause<M>, M> {
 }
 
 impl<C: WhileClause<M>, M> AsyncWhile<C, M> {
-    /// The first sleep (default 0.1 s). It is capped by
-    /// [`max_interval`](AsyncWhile::max_interval).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let w = pulsar_async::async_while(Duration::ZERO, || false)
-    ///     .first_interval(Duration::from_millis(10));
-    /// # drop(w);
-    /// ```
-    pub fn first_interval(mut self, first: Duration) -> Self {
-        self.polling.intervals.first = first;
-        self
-    }
-
-    /// How much each sleep grows over the one before (default 0.1 s); zero keeps the
-    /// interval fixed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let fixed = pulsar_async::async_while(Duration::ZERO, || false)
-    ///     .interval_step(Duration::ZERO);
-    /// # drop(fixed);
-    /// ```
-    pub fn interval_step(mut self, step: Duration) -> Self {
-        self.polling.intervals.step = step;
-        self
-    }
-
-    /// The longest sleep (default 1 s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let w = pulsar_async::async_while(Duration::ZERO, || false)
-    ///     .max_interval(Duration::from_secs(5));
-    /// # drop(w);
-    /// ```
-    pub fn max_interval(mut self, max: Duration) -> Self {
-        self.polling.intervals.max = max;
-        self
-    }
+    interval_setters!(
+        AsyncWhile,
+        "pulsar_async::async_while(Duration::ZERO, || false)"
+    );
 
     /// The timeout, or `None` when there is none (a zero timeout).
     ///

@@ -75,6 +75,58 @@ impl Default for Intervals {
     }
 }
 
+/// The interval setters of a future made of a [`Polling`] (in a field `polling`),
+/// with their docs; `$made` is an expression making one, for the examples.
+macro_rules! interval_setters {
+    ($future:ident, $made:literal) => {
+        /// The first sleep (default 0.1 s). It is capped by
+        #[doc = concat!("[`max_interval`](", stringify!($future), "::max_interval).")]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        #[doc = concat!("let f = ", $made, ".first_interval(Duration::from_millis(10));")]
+        /// # drop(f);
+        /// ```
+        pub fn first_interval(mut self, first: Duration) -> Self {
+            self.polling.intervals.first = first;
+            self
+        }
+
+        /// How much each sleep grows over the one before (default 0.1 s); zero keeps
+        /// the interval fixed.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        #[doc = concat!("let fixed = ", $made, ".interval_step(Duration::ZERO);")]
+        /// # drop(fixed);
+        /// ```
+        pub fn interval_step(mut self, step: Duration) -> Self {
+            self.polling.intervals.step = step;
+            self
+        }
+
+        /// The longest sleep (default 1 s).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        #[doc = concat!("let f = ", $made, ".max_interval(Duration::from_secs(5));")]
+        /// # drop(f);
+        /// ```
+        pub fn max_interval(mut self, max: Duration) -> Self {
+            self.polling.intervals.max = max;
+            self
+        }
+    };
+}
+
+pub(super) use interval_setters;
+
 /// The engine: a future over `R`'s rounds.
 pub(super) struct Polling<R: Rounds> {
     pub(super) rounds: R,

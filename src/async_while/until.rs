@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::polling::{Polling, Rounds};
+use super::polling::{interval_setters, Polling, Rounds};
 use super::{AsyncClause, SyncClause};
 use crate::error::{Error, ErrorKind};
 
@@ -297,52 +297,10 @@ pub struct PollUntil<C: UntilClause<M>, M> {
 }
 
 impl<C: UntilClause<M>, M> PollUntil<C, M> {
-    /// The first sleep (default 0.1 s). It is capped by
-    /// [`max_interval`](PollUntil::max_interval).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let p = pulsar_async::poll_until(Duration::from_secs(1), || Some(1))
-    ///     .first_interval(Duration::from_millis(10));
-    /// # drop(p);
-    /// ```
-    pub fn first_interval(mut self, first: Duration) -> Self {
-        self.polling.intervals.first = first;
-        self
-    }
-
-    /// How much each sleep grows over the one before (default 0.1 s); zero keeps the
-    /// interval fixed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let fixed = pulsar_async::poll_until(Duration::from_secs(1), || Some(1))
-    ///     .interval_step(Duration::ZERO);
-    /// # drop(fixed);
-    /// ```
-    pub fn interval_step(mut self, step: Duration) -> Self {
-        self.polling.intervals.step = step;
-        self
-    }
-
-    /// The longest sleep (default 1 s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let p = pulsar_async::poll_until(Duration::from_secs(60), || Some(1))
-    ///     .max_interval(Duration::from_secs(5));
-    /// # drop(p);
-    /// ```
-    pub fn max_interval(mut self, max: Duration) -> Self {
-        self.polling.intervals.max = max;
-        self
-    }
+    interval_setters!(
+        PollUntil,
+        "pulsar_async::poll_until(Duration::from_secs(1), || Some(1))"
+    );
 
     /// The timeout given to [`poll_until`].
     ///
