@@ -83,7 +83,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `poll_until` clause",
     label = "expected a closure returning an `Option` or a `Result`, or a future of one",
-    note = "a clause is `|| -> Option<T>`, `|| -> Result<T, E>`, or `|| async {{ .. }}` returning one of those"
+    note = "a clause is `|| -> Option<T>`, `|| -> Result<T, E>`, or `|| async {{ .. }}` returning one of those; a `bool` carries no value: return `ready.then_some(value)`, or use `async_while`"
 )]
 pub trait UntilClause<Marker> {
     /// What one evaluation returns.
