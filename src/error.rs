@@ -84,11 +84,11 @@ impl fmt::Display for ErrorKind {
 ///
 /// | made by | `Display` | `source()` |
 /// |---|---|---|
-/// | [`Error::from(kind)`](Error#impl-From<ErrorKind>-for-Error) | the kind: `timed out` | none |
+/// | `Error::from(kind)` | the kind: `timed out` | none |
 /// | [`Error::new`] | kind and message: `timed out: no answer within 5s` | none |
 /// | a panic | `panicked: ` and the panic message | none |
 /// | [`Error::user(e)`](Error::user) | `e` itself: `disk on fire` | `e.source()`: the rest of `e`'s chain |
-/// | a failure with context (a [bench call](crate::bench::CallError), a timeout that saw an error) | the context: `bench call 3 failed` | the error it happened on |
+/// | a failure with context (a [bench call](crate::bench::CallError), a [`poll_until`](crate::poll_until) that timed out after an error) | the context: `bench call 3 failed`, `timed out: no value within 5s (12 attempts)` | the error it happened on |
 ///
 /// A user's error is carried the way [`std::io::Error`] carries a custom error: the
 /// `Error` shows it and continues its chain, so `anyhow` prints `disk on fire`, not

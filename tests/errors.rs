@@ -108,7 +108,7 @@ fn a_user_error_stays_reachable_by_type() {
 fn an_err_returned_by_a_call_on_a_loop_prints_once() {
     let lp = EventLoop::new().expect("a loop");
     let err = try_run_in_loop(&lp, || "x".parse::<u8>())
-        .wait()
+        .wait_timeout(Duration::from_secs(10))
         .expect_err("not a number");
     assert_eq!(chain(&err), ["invalid digit found in string"]);
     assert_eq!(anyhow_renderings(err).1, "invalid digit found in string");
@@ -138,7 +138,7 @@ fn kinds_without_a_cause_print_the_kind_and_message_and_have_no_source() {
 fn a_panic_prints_its_message_once() {
     let lp = EventLoop::new().expect("a loop");
     let err = run_in_loop(&lp, || -> u8 { panic!("a bug") })
-        .wait()
+        .wait_timeout(Duration::from_secs(10))
         .expect_err("it panicked");
     assert_eq!(chain(&err), ["panicked: a bug"]);
 }
