@@ -42,7 +42,9 @@ pub enum ErrorKind {
     WouldDeadlock,
     /// An operation that must run on a loop's own thread was called from another thread.
     WrongThread,
-    /// The user's own error, kept as [`std::error::Error::source`].
+    /// The user's own error, carried as [`std::io::Error`] carries a custom one:
+    /// displayed, its chain continued, and reachable with
+    /// [`Error::downcast_ref`].
     User,
 }
 
@@ -71,9 +73,27 @@ impl fmt::Display for ErrorKind {
 /// The error of every fallible operation in this crate, and the failure a
 /// [`Promise`](crate::Promise) resolves to.
 ///
-/// It is cheap to clone (every clone of a promise reads the same error), carries an
-/// [`ErrorKind`], a message, and for [`ErrorKind::User`] the user's error as its
-/// [`source`](std::error::Error::source).
+/// It is cheap to clone (every clone of a promise reads the same error) and carries an
+/// [`ErrorKind`] to match on.
+///
+/// # How it prints: each message once
+///
+/// As the Rust API guidelines ask, an error either shows its cause in its own message
+/// or returns it as its [`source`](std::error::Error::source), never both, so that
+/// `anyhow`, `eyre` and any reporter walking `source()` print every message once:
+///
+/// | made by | `Display` | `source()` |
+/// |---|---|---|
+/// | `Error::from(kind)` | the kind: `timed out` | none |
+/// | [`Error::new`] | kind and message: `timed out: no answer within 5s` | none |
+/// | a panic | `panicked: ` and the panic message | none |
+/// | [`Error::user(e)`](Error::user) | `e` itself: `disk on fire` | `e.source()`: the rest of `e`'s chain |
+/// | a failure with context (a [bench call](crate::bench::CallError), a [`poll_until`](crate::poll_until) that timed out after an error) | the context: `bench call 3 failed`, `timed out: no value within 5s (12 attempts)` | the error it happened on |
+///
+/// A user's error is carried the way [`std::io::Error`] carries a custom error: the
+/// `Error` shows it and continues its chain, so `anyhow` prints `disk on fire`, not
+/// `error: disk on fire`, nor `disk on fire: disk on fire`. It stays reachable, typed,
+/// with [`downcast_ref`](Error::downcast_ref).
 ///
 /// # Examples
 ///
@@ -84,7 +104,8 @@ impl fmt::Display for ErrorKind {
 /// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
 /// let err = Error::user(io);
 /// assert_eq!(err.kind(), ErrorKind::User);
-/// assert_eq!(err.source().unwrap().to_string(), "disk on fire");
+/// assert_eq!(err.to_string(), "disk on fire");
+/// assert!(err.source().is_none()); // shown once: the io error has no cause of its own
 /// assert!(err.downcast_ref::<std::io::Error>().is_some());
 /// ```
 #[derive(Clone)]
@@ -94,8 +115,21 @@ pub struct Error {
 
 struct Inner {
     kind: ErrorKind,
-    message: Option<String>,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    repr: Repr,
+}
+
+/// What an [`Error`] holds besides its kind; each variant is one row of the table in
+/// `Error`'s documentation.
+enum Repr {
+    /// The kind, maybe with a message: displays `kind` or `kind: message`; no source.
+    Plain(Option<String>),
+    /// An error carried as it is: displays it and continues its chain.
+    Transparent(Box<dyn StdError + Send + Sync + 'static>),
+    /// A message about a cause: displays `kind: message`; `source()` is the cause.
+    Caused {
+        message: String,
+        cause: Box<dyn StdError + Send + Sync + 'static>,
+    },
 }
 
 impl Error {
@@ -109,10 +143,12 @@ impl Error {
     /// assert_eq!(e.to_string(), "timed out: no answer within 5s");
     /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error::build(kind, Some(message.into()), None)
+        Error::with(kind, Repr::Plain(Some(message.into())))
     }
 
-    /// Wraps a user's error: kind [`ErrorKind::User`], the error kept as the source.
+    /// Wraps a user's error: kind [`ErrorKind::User`]. The `Error` displays `err` and
+    /// its `source()` is `err`'s own source (see [How it prints](Error#how-it-prints-each-message-once));
+    /// [`downcast_ref`](Error::downcast_ref) gives `err` back.
     ///
     /// An [`Error`] of this crate passed in (boxed or not) is returned as it is, so
     /// its kind is not lost.
@@ -122,6 +158,7 @@ impl Error {
     /// ```
     /// use pulsar_async::{Error, ErrorKind};
     /// assert_eq!(Error::user("bad input").kind(), ErrorKind::User);
+    /// assert_eq!(Error::user("bad input").to_string(), "bad input");
     /// let cancelled = Error::from(ErrorKind::Cancelled);
     /// assert_eq!(Error::user(cancelled).kind(), ErrorKind::Cancelled);
     /// ```
@@ -129,21 +166,39 @@ impl Error {
         let boxed = err.into();
         match boxed.downcast::<Error>() {
             Ok(ours) => *ours,
-            Err(other) => Error::build(ErrorKind::User, None, Some(other)),
+            Err(other) => Error::with(ErrorKind::User, Repr::Transparent(other)),
         }
     }
 
-    pub(crate) fn build(
+    /// An error of `kind` that displays `context` and continues `context`'s chain: for
+    /// a context type whose `Display` says where it happened and whose `source()` is
+    /// the error it happened on (a bench's [`CallError`](crate::bench::CallError)).
+    pub(crate) fn in_context(
         kind: ErrorKind,
-        message: Option<String>,
-        source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+        context: impl StdError + Send + Sync + 'static,
     ) -> Self {
+        Error::with(kind, Repr::Transparent(Box::new(context)))
+    }
+
+    /// An error of `kind` whose message says what happened and whose `source()` is
+    /// the error that caused it.
+    pub(crate) fn caused_by(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        cause: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::with(
+            kind,
+            Repr::Caused {
+                message: message.into(),
+                cause: cause.into(),
+            },
+        )
+    }
+
+    fn with(kind: ErrorKind, repr: Repr) -> Self {
         Error {
-            inner: Arc::new(Inner {
-                kind,
-                message,
-                source,
-            }),
+            inner: Arc::new(Inner { kind, repr }),
         }
     }
 
@@ -172,7 +227,8 @@ impl Error {
         self.inner.kind
     }
 
-    /// The message given when the error was made (for a panic, the panic message).
+    /// The message given when the error was made (for a panic, the panic message);
+    /// `None` for a bare kind and for a user's error, which has its own.
     ///
     /// # Examples
     ///
@@ -180,9 +236,14 @@ impl Error {
     /// use pulsar_async::{Error, ErrorKind};
     /// let e = Error::new(ErrorKind::InvalidState, "already set");
     /// assert_eq!(e.message(), Some("already set"));
+    /// assert_eq!(Error::user("mine").message(), None);
     /// ```
     pub fn message(&self) -> Option<&str> {
-        self.inner.message.as_deref()
+        match &self.inner.repr {
+            Repr::Plain(message) => message.as_deref(),
+            Repr::Caused { message, .. } => Some(message),
+            Repr::Transparent(_) => None,
+        }
     }
 
     /// `true` for [`ErrorKind::Cancelled`].
@@ -197,7 +258,9 @@ impl Error {
         self.kind() == ErrorKind::Cancelled
     }
 
-    /// The user's error of type `E`, if this error wraps one.
+    /// The error of type `E` that this error carries: the user's error of
+    /// [`Error::user`], a bench's [`CallError`](crate::bench::CallError), or the
+    /// cause of an error with context (looked through when it is an `Error` too).
     ///
     /// # Examples
     ///
@@ -212,13 +275,21 @@ impl Error {
     /// assert!(Error::user(Mine).downcast_ref::<Mine>().is_some());
     /// ```
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        self.inner.source.as_deref()?.downcast_ref::<E>()
+        let carried = match &self.inner.repr {
+            Repr::Plain(_) => return None,
+            Repr::Transparent(carried) => carried,
+            Repr::Caused { cause, .. } => cause,
+        };
+        match carried.downcast_ref::<E>() {
+            Some(found) => Some(found),
+            None => carried.downcast_ref::<Error>()?.downcast_ref::<E>(),
+        }
     }
 }
 
 impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
-        Error::build(kind, None, None)
+        Error::with(kind, Repr::Plain(None))
     }
 }
 
@@ -230,11 +301,15 @@ impl PartialEq<ErrorKind> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.inner.message, &self.inner.source) {
-            (Some(m), _) if self.kind() == ErrorKind::User => f.write_str(m),
-            (Some(m), _) => write!(f, "{}: {m}", self.kind()),
-            (None, Some(src)) => fmt::Display::fmt(src, f),
-            (None, None) => fmt::Display::fmt(&self.kind(), f),
+        let message = match &self.inner.repr {
+            Repr::Transparent(carried) => return fmt::Display::fmt(carried, f),
+            Repr::Plain(None) => return fmt::Display::fmt(&self.kind(), f),
+            Repr::Plain(Some(message)) | Repr::Caused { message, .. } => message,
+        };
+        if self.kind() == ErrorKind::User {
+            f.write_str(message)
+        } else {
+            write!(f, "{}: {message}", self.kind())
         }
     }
 }
@@ -243,11 +318,17 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind());
-        if let Some(m) = &self.inner.message {
-            d.field("message", m);
-        }
-        if let Some(s) = &self.inner.source {
-            d.field("source", s);
+        match &self.inner.repr {
+            Repr::Plain(None) => {}
+            Repr::Plain(Some(message)) => {
+                d.field("message", message);
+            }
+            Repr::Transparent(carried) => {
+                d.field("error", carried);
+            }
+            Repr::Caused { message, cause } => {
+                d.field("message", message).field("cause", cause);
+            }
         }
         d.finish()
     }
@@ -255,10 +336,11 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static))
+        match &self.inner.repr {
+            Repr::Plain(_) => None,
+            Repr::Transparent(carried) => carried.source(),
+            Repr::Caused { cause, .. } => Some(&**cause as &(dyn StdError + 'static)),
+        }
     }
 }
 
@@ -347,8 +429,12 @@ mod tests {
     }
 
     #[test]
-    fn user_error_displays_as_its_source() {
-        assert_eq!(Error::user("boom").to_string(), "boom");
-        assert_eq!(Error::from(ErrorKind::Timeout).to_string(), "timed out");
+    fn context_and_cause_each_print_once() {
+        let carried = Error::in_context(ErrorKind::Timeout, Error::user("cause"));
+        let caused = Error::caused_by(ErrorKind::Timeout, "late", Error::user("cause"));
+        assert_eq!(carried.to_string(), "cause");
+        assert!(carried.source().is_none());
+        assert_eq!(caused.to_string(), "timed out: late");
+        assert_eq!(caused.source().map(|s| s.to_string()), Some("cause".into()));
     }
 }

@@ -18,7 +18,8 @@
 //! - [`Bench`]: call an async function many times at once; time taken, latency
 //!   percentiles, throughput, as a table.
 //! - [`async_while`](fn@async_while): the asynchronous `while clause():`, with a growing interval and
-//!   a timeout it never overshoots.
+//!   a timeout it never overshoots; [`poll_until`] polls the same way until a clause
+//!   gives `Some(value)` or `Ok(value)`, and resolves to it or to a timeout error.
 //! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
 //!   run there whichever thread calls them; a [`Logger`](object::Logger) on `tracing`
 //!   per object.
@@ -136,6 +137,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 // The ground floor: what every other room builds on.
+mod bounds;
 mod debug;
 pub mod error;
 mod loom;
@@ -162,7 +164,7 @@ pub mod object;
 mod run;
 mod task;
 
-pub use async_while::async_while;
+pub use async_while::{async_while, poll_until};
 pub use bench::Bench;
 pub use chain::chain_future;
 pub use error::{Error, ErrorKind};

@@ -75,6 +75,7 @@ where
 pub mod private {
     use super::*;
 
+    pub use crate::bounds::{TaskArgument, TaskOutput};
     pub use crate::promise::Promise;
 
     /// The loop of `obj`, cloned so the call can move on.
@@ -91,7 +92,7 @@ pub mod private {
     pub fn owned_receiver<S: AsyncObject + Send + 'static>(_: &S) {}
 
     /// Checks an argument's type: it moves to the loop's thread.
-    pub fn argument<T: Send + 'static>() {}
+    pub fn argument<T: TaskArgument>() {}
 
     /// Checks the return type: it is read through a [`Promise`] from any thread.
     pub fn output<T: Send + Sync + 'static>() {}
@@ -100,7 +101,7 @@ pub mod private {
     pub fn call<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: TaskOutput,
     {
         call_in(lp, call)
     }
@@ -110,7 +111,7 @@ pub mod private {
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
-        T: Send + Sync + 'static,
+        T: TaskOutput,
     {
         spawn_in(lp, make)
     }

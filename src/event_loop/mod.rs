@@ -555,7 +555,8 @@ impl EventLoop {
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Promise<F::Output>
     where
-        F: Future + Send + 'static,
+        F: Future + 'static,
+        F: Send, // a `!Send` future? make it on the loop: `run_in_loop_async(&lp, || async { .. })`
         F::Output: Send + Sync + 'static,
     {
         self.spawn_settling(std::any::type_name::<F>(), move || async move {
