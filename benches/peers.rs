@@ -12,6 +12,22 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 mod common;
 use common::*;
 
+/// Under a `call_soon` tick storm: how long after its submission a cross-thread call
+/// starts, and how late a 1 ms timer fires (the fair loop's target: each within
+/// 2 ms).
+fn storm(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tick_storm");
+    g.sample_size(20);
+    let storm = Storm::new();
+    g.bench_function("cross_thread_call_submit_to_start", |b| {
+        b.iter_custom(|n| (0..n).map(|_| storm.call_latency()).sum())
+    });
+    g.bench_function("timer_1ms_lateness", |b| {
+        b.iter_custom(|n| (0..n).map(|_| storm.timer_lateness()).sum())
+    });
+    g.finish();
+}
+
 /// Round trip into a loop thread that is parked (call from this thread, block until
 /// the result is back): every call comes after a pause in which all threads park.
 /// Also the latency mode, which keeps the loop thread spinning (one core's worth of
@@ -130,6 +146,10 @@ fn burst(c: &mut Criterion) {
     {
         let lp = our_loop_default();
         g.bench_function("run_in_loop", |b| b.iter(|| black_box(our_burst(&lp))));
+        // No replies, as the floor: what the entry point (and its handle) costs.
+        g.bench_function("call_soon_threadsafe_handle_dropped", |b| {
+            b.iter(|| black_box(our_soon_burst(&lp)))
+        });
     }
     {
         let rt = TokioThread::new(false);
@@ -256,6 +276,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, promise, gather, bench_overhead
+    targets = round_trip_parked, round_trip_back_to_back, round_trip_busy, burst, storm, promise, gather, bench_overhead
 }
 criterion_main!(benches);

@@ -64,6 +64,37 @@ fn median_after_pause<T>(samples: usize, mut op: impl FnMut() -> T) -> (f64, f64
     (median(times), cpu)
 }
 
+/// As [`median_after_pause`] for several contenders at once, taking turns in blocks
+/// of `block` calls for `rounds` rounds, so that a change in the machine's load
+/// during the run weighs on every contender alike: each one's median and CPU per
+/// call.
+fn interleaved_after_pause(
+    rounds: usize,
+    block: usize,
+    ops: &mut [&mut dyn FnMut()],
+) -> Vec<(f64, f64)> {
+    let mut times = vec![Vec::new(); ops.len()];
+    let mut cpu = vec![Duration::ZERO; ops.len()];
+    for op in ops.iter_mut() {
+        op(); // warm up
+    }
+    for _ in 0..rounds {
+        for (i, op) in ops.iter_mut().enumerate() {
+            let start = process_cpu();
+            for _ in 0..block {
+                times[i].push(nanos(timed_after_pause(1, &mut *op)));
+            }
+            cpu[i] += process_cpu().saturating_sub(start);
+        }
+    }
+    let calls = (rounds * block) as f64;
+    times
+        .into_iter()
+        .zip(cpu)
+        .map(|(t, c)| (median(t), nanos(c) / calls))
+        .collect()
+}
+
 /// CPU time used so far by every thread of this process (Linux; zero elsewhere).
 fn process_cpu() -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -111,71 +142,97 @@ fn print_group(title: &str, rows: &[Row], target: &str) {
 
 fn main() {
     let started = Instant::now();
+    // `bench_report parked burst ...` runs only the groups named (all without).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
     println!("pulsar-async bench report (medians; ratios to the first row of each group)");
     println!(
         "{} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let groups: [(&str, fn()); 9] = [
+        ("parked", parked_round_trip),
+        ("back", back_to_back),
+        ("busy", busy_round_trip),
+        ("burst", burst),
+        ("soon", soon_burst),
+        ("storm", storm),
+        ("promise", promise_and_chain),
+        ("gather", gathers),
+        ("bench", bench),
+    ];
+    for (name, run) in groups {
+        if wants(name) {
+            run();
+        }
+    }
+    println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
+}
 
-    // Round trip into a parked loop thread.
-    let mut rows = Vec::new();
-    let calls = 1001;
-    let mut parked = |name, (median, cpu): (f64, f64)| {
-        rows.push(Row {
+/// Round trip into a parked loop thread.
+fn parked_round_trip() {
+    // The floor and the peers take turns with ours, 50 calls at a time.
+    let raw = RawWorker::new(false);
+    let ours = our_loop_default();
+    let no_spin = our_loop(Duration::ZERO);
+    let rt = TokioThread::new(false);
+    let pinned = Pinned::new(false);
+    let names = [
+        "raw channel + oneshot floor",
+        "run_in_loop",
+        "run_in_loop, no spin",
+        "tokio Handle::spawn",
+        "tokio-util spawn_pinned",
+    ];
+    let results = interleaved_after_pause(
+        20,
+        50,
+        &mut [
+            &mut || {
+                black_box(raw.round_trip());
+            },
+            &mut || {
+                black_box(our_round_trip(&ours));
+            },
+            &mut || {
+                black_box(our_round_trip(&no_spin));
+            },
+            &mut || {
+                black_box(rt.round_trip());
+            },
+            &mut || {
+                black_box(pinned.round_trip());
+            },
+        ],
+    );
+    drop((raw, ours, no_spin, rt, pinned));
+    let mut rows: Vec<Row> = names
+        .into_iter()
+        .zip(results)
+        .map(|(name, (median, cpu))| Row {
             name,
             median,
             cpu: Some(cpu),
         })
-    };
-    {
-        let raw = RawWorker::new(false);
-        parked(
-            "raw channel + oneshot floor",
-            median_after_pause(calls, || raw.round_trip()),
-        );
-    }
-    {
-        let lp = our_loop_default();
-        parked(
-            "run_in_loop",
-            median_after_pause(calls, || our_round_trip(&lp)),
-        );
-    }
-    {
-        let lp = our_loop(Duration::ZERO);
-        parked(
-            "run_in_loop, no spin",
-            median_after_pause(calls, || our_round_trip(&lp)),
-        );
-    }
-    {
-        let rt = TokioThread::new(false);
-        parked(
-            "tokio Handle::spawn",
-            median_after_pause(calls, || rt.round_trip()),
-        );
-    }
-    {
-        let pinned = Pinned::new(false);
-        parked(
-            "tokio-util spawn_pinned",
-            median_after_pause(calls, || pinned.round_trip()),
-        );
-    }
-    {
-        let lp = our_loop(SPIN);
-        parked(
-            "run_in_loop, 5 ms spin (latency mode)",
-            median_after_pause(calls, || our_round_trip(&lp)),
-        );
-    }
+        .collect();
+    // The latency mode spins for 5 ms after each call: alone, so that its spinning
+    // does not slow the others.
+    let lp = our_loop(SPIN);
+    let (median, cpu) = median_after_pause(1001, || our_round_trip(&lp));
+    rows.push(Row {
+        name: "run_in_loop, 5 ms spin (latency mode)",
+        median,
+        cpu: Some(cpu),
+    });
     print_group(
-        "round trip into a parked loop thread (per call)",
+        "round trip into a parked loop thread (per call; the first five take turns)",
         &rows,
-        "run_in_loop within 1.05x of the floor",
+        "run_in_loop at or below 0.9x the best peer, CPU per call at most the floor's",
     );
+}
 
-    // Back to back.
+/// Calls back to back.
+fn back_to_back() {
     let mut rows = Vec::new();
     {
         let raw = RawWorker::new(false);
@@ -203,8 +260,10 @@ fn main() {
         &rows,
         "informative",
     );
+}
 
-    // Busy.
+/// Round trips when neither thread parks.
+fn busy_round_trip() {
     let mut rows = Vec::new();
     {
         let raw = RawWorker::new(true);
@@ -239,17 +298,12 @@ fn main() {
         &rows,
         "within 1.3x of the floor, ahead of tokio spawn",
     );
+}
 
-    // Burst.
-    let mut rows = Vec::new();
+/// 100,000 calls submitted at once.
+fn burst() {
     let per_call = |ns: f64| ns / BURST as f64;
-    {
-        let raw = RawWorker::new(false);
-        rows.push(row(
-            "raw channel floor, no replies",
-            per_call(median_of(7, 1, || raw.burst_no_replies())),
-        ));
-    }
+    let mut rows = vec![burst_floor()];
     {
         let lp = our_loop_default();
         rows.push(row(
@@ -276,8 +330,78 @@ fn main() {
         &rows,
         "run_in_loop at most 1.5x the floor, every result delivered",
     );
+}
 
-    // Promise.
+/// The floor of the burst rows: `BURST` jobs through a std channel, no replies.
+fn burst_floor() -> Row {
+    let raw = RawWorker::new(false);
+    row(
+        "raw channel floor, no replies",
+        median_of(7, 1, || raw.burst_no_replies()) / BURST as f64,
+    )
+}
+
+/// 100,000 `call_soon_threadsafe` calls, their handles dropped.
+fn soon_burst() {
+    let per_call = |ns: f64| ns / BURST as f64;
+    let mut rows = vec![burst_floor()];
+    {
+        let lp = our_loop_default();
+        rows.push(row(
+            "call_soon_threadsafe, handle dropped",
+            per_call(median_of(7, 1, || our_soon_burst(&lp))),
+        ));
+    }
+    print_group(
+        "100,000 call_soon_threadsafe calls, no replies (per call)",
+        &rows,
+        "the handle costs nothing measurable: compare with the version before handles",
+    );
+}
+
+/// Under a call_soon tick storm, how long a cross-thread call and a 1 ms timer wait.
+fn storm() {
+    let storm = Storm::new();
+    let samples = 201;
+    let calls = median((0..samples).map(|_| nanos(storm.call_latency())).collect());
+    let timers = median(
+        (0..samples)
+            .map(|_| nanos(storm.timer_lateness()))
+            .collect(),
+    );
+    let worst = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() * 99 / 100]
+    };
+    let calls_p99 = worst((0..samples).map(|_| nanos(storm.call_latency())).collect());
+    let timers_p99 = worst(
+        (0..samples)
+            .map(|_| nanos(storm.timer_lateness()))
+            .collect(),
+    );
+    drop(storm);
+    // The same timer on a quiet loop: tokio's timer wheel has a 1 ms tick.
+    let quiet = Storm::quiet();
+    let quiet_timers = median(
+        (0..samples)
+            .map(|_| nanos(quiet.timer_lateness()))
+            .collect(),
+    );
+    print_group(
+        "under a call_soon tick storm: from submit to start (median of 201, then p99)",
+        &[
+            row("1 ms timer, lateness, quiet loop", quiet_timers),
+            row("cross-thread run_in_loop call", calls),
+            row("cross-thread call, p99", calls_p99),
+            row("1 ms timer, lateness", timers),
+            row("1 ms timer, lateness p99", timers_p99),
+        ],
+        "each served within 2 ms",
+    );
+}
+
+/// Promise and chain_future.
+fn promise_and_chain() {
     let rows = vec![
         row("tokio oneshot", median_of(101, 10_000, tokio_oneshot)),
         row(
@@ -339,8 +463,10 @@ fn main() {
         ],
         "linear: the same time per link",
     );
+}
 
-    // Gathers.
+/// Gathers of completed futures, plain values and maps.
+fn gathers() {
     let rt = gather_runtime();
     let seq = median_with_setup(21, completed_receivers, |rxs| {
         black_box(rt.block_on(sequential_completed(rxs)));
@@ -398,8 +524,10 @@ fn main() {
         ],
         "multi_async at most 2x the rebuild",
     );
+}
 
-    // Bench.
+/// Bench's per-call overhead.
+fn bench() {
     let per_call = |ns: f64| ns / BENCH_CALLS as f64;
     print_group(
         "Bench: 10,000 no-op async calls (per call)",
@@ -412,8 +540,6 @@ fn main() {
         ],
         "Bench under 100 ns per call",
     );
-
-    println!("\ntook {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// The median of `samples` runs of `op`, each on a fresh input made (untimed) by

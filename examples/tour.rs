@@ -4,10 +4,11 @@
 //! prints, so the tour also fails loudly (a panic on the main thread, a non-zero
 //! exit) if a behaviour breaks.
 
+use pulsar_async::event_loop::LoopState;
 use pulsar_async::{
-    async_while, chain_future, maybe_async, multi_async, multi_async_settled, run_in_loop,
-    run_in_loop_async, task, try_run_in_loop, AsyncObject, Error, ErrorKind, EventLoop, MaybeAsync,
-    Promise,
+    async_while, chain_future, maybe_async, multi_async, multi_async_settled, poll_until,
+    run_in_loop, run_in_loop_async, task, try_run_in_loop, try_run_in_loop_async, AsyncObject,
+    Bench, Error, ErrorKind, EventLoop, MaybeAsync, Promise,
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -197,10 +198,29 @@ fn main() -> Result<(), Error> {
     let waited = async_while_hits(&store)?;
     println!("   async_while(hits < 3) on the loop -> still waiting = {waited}");
     assert!(!waited, "the clause turned false before the 5 s timeout");
+    let hits = store.hits.clone();
+    let seen = try_run_in_loop_async(&store.lp, move || {
+        poll_until(Duration::from_secs(5), move || {
+            let now = hits.load(Ordering::Relaxed);
+            (now >= 3).then_some(now) // None: not yet; Some(value): done
+        })
+        .first_interval(Duration::from_millis(1))
+    })
+    .wait()?;
+    println!("   poll_until(Some(hits) once hits >= 3) -> {seen}");
+    assert!(seen >= 3);
+    let nothing = run_in_loop_async(&store.lp, || {
+        poll_until(Duration::from_millis(50), || None::<u8>)
+    })
+    .wait()?;
+    let timed_out = nothing.unwrap_err();
+    println!("   poll_until(never Some) for 50 ms -> {timed_out}");
+    assert_eq!(timed_out.kind(), ErrorKind::Timeout);
+
+    section("10. Bench: percentiles, a histogram you can look at, two ways compared");
     let bench = store.timeit(2_000, |s| s.get(1)).wait()?;
-    println!("   store.timeit(2000, |s| s.get(1)):");
-    let table = bench.to_string();
-    for line in table.lines() {
+    println!("   store.timeit(2000, |s| s.get(1)), all at once:");
+    for line in bench.to_string().lines() {
         println!("     {line}");
     }
     assert_eq!(bench.times(), 2_000);
@@ -210,6 +230,7 @@ fn main() -> Result<(), Error> {
         .iter()
         .all(|r| *r == (2, Some("store".to_owned()))));
     assert!(bench.latency().is_some() && bench.throughput().is_some());
+    let table = bench.to_string();
     let row: Vec<_> = table
         .lines()
         .nth(1)
@@ -217,8 +238,35 @@ fn main() -> Result<(), Error> {
         .split_whitespace()
         .collect();
     assert_eq!(row.first(), Some(&"2000"), "{table}");
+    // The same 2000 calls one at a time, printed with `{:#}`: the table and a histogram.
+    let one_by_one = Bench::builder(2_000)
+        .concurrency(1)
+        .spawn(&store.lp, {
+            let s = store.clone();
+            move |_| s.get(1)
+        })
+        .wait()?;
+    println!("   the same, one at a time, printed with {{:#}}:");
+    for line in format!("{one_by_one:#}").lines() {
+        println!("     {line}");
+    }
+    let counted: usize = one_by_one
+        .histogram()
+        .buckets()
+        .iter()
+        .map(|b| b.count)
+        .sum();
+    assert_eq!(counted, 2_000);
+    assert!(format!("{one_by_one:#}").contains("latency histogram (2000 calls, log scale)"));
+    let cmp = bench.compare(&one_by_one).labels("at once", "one by one");
+    println!("   bench.compare(&one_by_one):");
+    for line in cmp.to_string().lines() {
+        println!("     {line}");
+    }
+    let verdict = cmp.to_string();
+    assert!(verdict.contains("than one by one") || verdict.contains("are as fast"));
 
-    section("10. A caller-driven loop: run_until_complete on this thread");
+    section("11. A caller-driven loop: run_until_complete on this thread");
     let driven = EventLoop::builder().name("driven").build_driven()?;
     let queued = run_in_loop(&driven, || 5);
     println!("   queued call before running: done = {}", queued.is_done());
@@ -227,7 +275,7 @@ fn main() -> Result<(), Error> {
     println!("   run_until_complete -> {out}");
     assert_eq!(out, 6);
 
-    section("11. Closing: pending work fails with loop-closed; the thread is joined");
+    section("12. Closing: pending work fails with loop-closed; the thread is joined");
     let timer = lp.call_later(Duration::from_secs(3600), || "never");
     let thread_ended = thread_end_flag(&lp)?;
     drop(lp);
@@ -237,6 +285,43 @@ fn main() -> Result<(), Error> {
     let joined = thread_ended.load(Ordering::SeqCst);
     println!("   the loop's thread had ended when drop returned -> {joined}");
     assert!(joined);
+
+    section("12. shutdown(deadline): no new work; what was queued runs until the deadline");
+    let draining = EventLoop::builder().name("draining").spawn()?;
+    let deadline = Instant::now() + Duration::from_millis(200);
+    // A call holds the loop until the shutdown begins, so the ten below wait in its
+    // queue (the report counts calls queued when it began).
+    let (started, is_started) = std::sync::mpsc::channel();
+    let holder = run_in_loop(&draining, move || {
+        let _ = started.send(());
+        let me = EventLoop::current().expect("on the loop");
+        while me.state() == LoopState::Running {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    is_started.recv().expect("the holding call runs");
+    let queued: Vec<_> = (0..10u64)
+        .map(|i| {
+            run_in_loop(&draining, move || {
+                // The fourth call runs past the deadline: the six behind it are cut.
+                while i == 3 && Instant::now() <= deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                i
+            })
+        })
+        .collect();
+    let report = draining.shutdown(deadline)?;
+    holder.wait()?;
+    let late = run_in_loop(&draining, || 0u64).wait().unwrap_err();
+    println!(
+        "   shutdown: {} calls ran, {} were cut; a call made after it -> {late}",
+        report.ran, report.cut
+    );
+    assert_eq!((report.ran, report.cut), (4, 6));
+    assert_eq!(late.kind(), ErrorKind::LoopClosed);
+    let outcomes: Vec<_> = queued.iter().map(|p| p.wait().is_ok()).collect();
+    assert_eq!(outcomes.iter().filter(|ran| **ran).count(), 4);
 
     println!("\ntour complete");
     Ok(())

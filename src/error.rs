@@ -43,7 +43,9 @@ pub enum ErrorKind {
     WouldDeadlock,
     /// An operation that must run on a loop's own thread was called from another thread.
     WrongThread,
-    /// The user's own error, kept as [`std::error::Error::source`].
+    /// The user's own error, carried as [`std::io::Error`] carries a custom one:
+    /// displayed, its chain continued, and reachable with
+    /// [`Error::downcast_ref`].
     User,
     /// The promise's value was moved out by an await (or a take) on its last reading
     /// handle: the promise stays done for ever, but its value is gone, and every later
@@ -77,10 +79,28 @@ impl fmt::Display for ErrorKind {
 /// The error of every fallible operation in this crate, and the failure a
 /// [`Promise`](crate::Promise) resolves to.
 ///
-/// It is cheap to clone (every clone of a promise reads the same error), carries an
-/// [`ErrorKind`], a message, and for [`ErrorKind::User`] the user's error as its
-/// [`source`](std::error::Error::source). An error of a kind alone
-/// (`Error::from(kind)`) allocates nothing.
+/// It is cheap to clone (every clone of a promise reads the same error) and carries an
+/// [`ErrorKind`] to match on. An error of a kind alone (`Error::from(kind)`) allocates
+/// nothing.
+///
+/// # How it prints: each message once
+///
+/// As the Rust API guidelines ask, an error either shows its cause in its own message
+/// or returns it as its [`source`](std::error::Error::source), never both, so that
+/// `anyhow`, `eyre` and any reporter walking `source()` print every message once:
+///
+/// | made by | `Display` | `source()` |
+/// |---|---|---|
+/// | `Error::from(kind)` | the kind: `timed out` | none |
+/// | [`Error::new`] | kind and message: `timed out: no answer within 5s` | none |
+/// | a panic | `panicked: ` and the panic message | none |
+/// | [`Error::user(e)`](Error::user) | `e` itself: `disk on fire` | `e.source()`: the rest of `e`'s chain |
+/// | a failure with context (a [bench call](crate::bench::CallError), a [`poll_until`](crate::poll_until) that timed out after an error) | the context: `bench call 3 failed`, `timed out: no value within 5s (12 attempts)` | the error it happened on |
+///
+/// A user's error is carried the way [`std::io::Error`] carries a custom error: the
+/// `Error` shows it and continues its chain, so `anyhow` prints `disk on fire`, not
+/// `error: disk on fire`, nor `disk on fire: disk on fire`. It stays reachable, typed,
+/// with [`downcast_ref`](Error::downcast_ref).
 ///
 /// # Examples
 ///
@@ -91,7 +111,8 @@ impl fmt::Display for ErrorKind {
 /// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
 /// let err = Error::user(io);
 /// assert_eq!(err.kind(), ErrorKind::User);
-/// assert_eq!(err.source().unwrap().to_string(), "disk on fire");
+/// assert_eq!(err.to_string(), "disk on fire");
+/// assert!(err.source().is_none()); // shown once: the io error has no cause of its own
 /// assert!(err.downcast_ref::<std::io::Error>().is_some());
 /// ```
 #[derive(Clone)]
@@ -100,12 +121,21 @@ pub struct Error {
     /// The message and source, shared behind an `Arc`; none for a kind alone, which
     /// then costs no allocation. (Two words: a `Result<u64, Error>` stays two words,
     /// its tag in the kind's spare values.)
-    inner: Option<Arc<Inner>>,
+    inner: Option<Arc<Repr>>,
 }
 
-struct Inner {
-    message: Option<String>,
-    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+/// What an [`Error`] holds besides its kind; each variant is one row of the table in
+/// `Error`'s documentation (a kind alone holds nothing: `inner` is `None`).
+enum Repr {
+    /// The kind with a message: displays `kind: message`; no source.
+    Plain(String),
+    /// An error carried as it is: displays it and continues its chain.
+    Transparent(Box<dyn StdError + Send + Sync + 'static>),
+    /// A message about a cause: displays `kind: message`; `source()` is the cause.
+    Caused {
+        message: String,
+        cause: Box<dyn StdError + Send + Sync + 'static>,
+    },
 }
 
 impl Error {
@@ -119,10 +149,12 @@ impl Error {
     /// assert_eq!(e.to_string(), "timed out: no answer within 5s");
     /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error::build(kind, Some(message.into()), None)
+        Error::with(kind, Repr::Plain(message.into()))
     }
 
-    /// Wraps a user's error: kind [`ErrorKind::User`], the error kept as the source.
+    /// Wraps a user's error: kind [`ErrorKind::User`]. The `Error` displays `err` and
+    /// its `source()` is `err`'s own source (see [How it prints](Error#how-it-prints-each-message-once));
+    /// [`downcast_ref`](Error::downcast_ref) gives `err` back.
     ///
     /// An [`Error`] of this crate passed in (boxed or not) is returned as it is, so
     /// its kind is not lost.
@@ -132,6 +164,7 @@ impl Error {
     /// ```
     /// use pulsar_async::{Error, ErrorKind};
     /// assert_eq!(Error::user("bad input").kind(), ErrorKind::User);
+    /// assert_eq!(Error::user("bad input").to_string(), "bad input");
     /// let cancelled = Error::from(ErrorKind::Cancelled);
     /// assert_eq!(Error::user(cancelled).kind(), ErrorKind::Cancelled);
     /// ```
@@ -139,20 +172,41 @@ impl Error {
         let boxed = err.into();
         match boxed.downcast::<Error>() {
             Ok(ours) => *ours,
-            Err(other) => Error::build(ErrorKind::User, None, Some(other)),
+            Err(other) => Error::with(ErrorKind::User, Repr::Transparent(other)),
         }
     }
 
-    pub(crate) fn build(
+    /// An error of `kind` that displays `context` and continues `context`'s chain: for
+    /// a context type whose `Display` says where it happened and whose `source()` is
+    /// the error it happened on (a bench's [`CallError`](crate::bench::CallError)).
+    pub(crate) fn in_context(
         kind: ErrorKind,
-        message: Option<String>,
-        source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+        context: impl StdError + Send + Sync + 'static,
     ) -> Self {
-        let inner = match (message, source) {
-            (None, None) => None,
-            (message, source) => Some(Arc::new(Inner { message, source })),
-        };
-        Error { kind, inner }
+        Error::with(kind, Repr::Transparent(Box::new(context)))
+    }
+
+    /// An error of `kind` whose message says what happened and whose `source()` is
+    /// the error that caused it.
+    pub(crate) fn caused_by(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        cause: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::with(
+            kind,
+            Repr::Caused {
+                message: message.into(),
+                cause: cause.into(),
+            },
+        )
+    }
+
+    fn with(kind: ErrorKind, repr: Repr) -> Self {
+        Error {
+            kind,
+            inner: Some(Arc::new(repr)),
+        }
     }
 
     /// The error every read of a promise gets once its value was moved out (the
@@ -160,11 +214,6 @@ impl Error {
     #[inline]
     pub(crate) fn taken() -> Self {
         Error::from(ErrorKind::Taken)
-    }
-
-    /// The message and source, when the error has more than a kind.
-    fn inner(&self) -> Option<&Inner> {
-        self.inner.as_deref()
     }
 
     /// The error of a panic, with the panic's message when it was a string. The payload
@@ -193,7 +242,8 @@ impl Error {
         self.kind
     }
 
-    /// The message given when the error was made (for a panic, the panic message).
+    /// The message given when the error was made (for a panic, the panic message);
+    /// `None` for a bare kind and for a user's error, which has its own.
     ///
     /// # Examples
     ///
@@ -201,9 +251,13 @@ impl Error {
     /// use pulsar_async::{Error, ErrorKind};
     /// let e = Error::new(ErrorKind::InvalidState, "already set");
     /// assert_eq!(e.message(), Some("already set"));
+    /// assert_eq!(Error::user("mine").message(), None);
     /// ```
     pub fn message(&self) -> Option<&str> {
-        self.inner()?.message.as_deref()
+        match self.inner.as_deref()? {
+            Repr::Plain(message) | Repr::Caused { message, .. } => Some(message),
+            Repr::Transparent(_) => None,
+        }
     }
 
     /// `true` for [`ErrorKind::Cancelled`].
@@ -218,7 +272,9 @@ impl Error {
         self.kind() == ErrorKind::Cancelled
     }
 
-    /// The user's error of type `E`, if this error wraps one.
+    /// The error of type `E` that this error carries: the user's error of
+    /// [`Error::user`], a bench's [`CallError`](crate::bench::CallError), or the
+    /// cause of an error with context (looked through when it is an `Error` too).
     ///
     /// # Examples
     ///
@@ -233,7 +289,15 @@ impl Error {
     /// assert!(Error::user(Mine).downcast_ref::<Mine>().is_some());
     /// ```
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        self.inner()?.source.as_deref()?.downcast_ref::<E>()
+        let carried = match self.inner.as_deref()? {
+            Repr::Plain(_) => return None,
+            Repr::Transparent(carried) => carried,
+            Repr::Caused { cause, .. } => cause,
+        };
+        match carried.downcast_ref::<E>() {
+            Some(found) => Some(found),
+            None => carried.downcast_ref::<Error>()?.downcast_ref::<E>(),
+        }
     }
 }
 
@@ -252,14 +316,15 @@ impl PartialEq<ErrorKind> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(inner) = self.inner() else {
-            return fmt::Display::fmt(&self.kind(), f);
+        let message = match self.inner.as_deref() {
+            Some(Repr::Transparent(carried)) => return fmt::Display::fmt(carried, f),
+            None => return fmt::Display::fmt(&self.kind(), f),
+            Some(Repr::Plain(message) | Repr::Caused { message, .. }) => message,
         };
-        match (&inner.message, &inner.source) {
-            (Some(m), _) if self.kind() == ErrorKind::User => f.write_str(m),
-            (Some(m), _) => write!(f, "{}: {m}", self.kind()),
-            (None, Some(src)) => fmt::Display::fmt(src, f),
-            (None, None) => fmt::Display::fmt(&self.kind(), f),
+        if self.kind() == ErrorKind::User {
+            f.write_str(message)
+        } else {
+            write!(f, "{}: {message}", self.kind())
         }
     }
 }
@@ -268,12 +333,16 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind());
-        if let Some(inner) = self.inner() {
-            if let Some(m) = &inner.message {
-                d.field("message", m);
+        match self.inner.as_deref() {
+            None => {}
+            Some(Repr::Plain(message)) => {
+                d.field("message", message);
             }
-            if let Some(s) = &inner.source {
-                d.field("source", s);
+            Some(Repr::Transparent(carried)) => {
+                d.field("error", carried);
+            }
+            Some(Repr::Caused { message, cause }) => {
+                d.field("message", message).field("cause", cause);
             }
         }
         d.finish()
@@ -282,10 +351,11 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner()?
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static))
+        match self.inner.as_deref()? {
+            Repr::Plain(_) => None,
+            Repr::Transparent(carried) => carried.source(),
+            Repr::Caused { cause, .. } => Some(&**cause as &(dyn StdError + 'static)),
+        }
     }
 }
 
@@ -383,8 +453,12 @@ mod tests {
     }
 
     #[test]
-    fn user_error_displays_as_its_source() {
-        assert_eq!(Error::user("boom").to_string(), "boom");
-        assert_eq!(Error::from(ErrorKind::Timeout).to_string(), "timed out");
+    fn context_and_cause_each_print_once() {
+        let carried = Error::in_context(ErrorKind::Timeout, Error::user("cause"));
+        let caused = Error::caused_by(ErrorKind::Timeout, "late", Error::user("cause"));
+        assert_eq!(carried.to_string(), "cause");
+        assert!(carried.source().is_none());
+        assert_eq!(caused.to_string(), "timed out: late");
+        assert_eq!(caused.source().map(|s| s.to_string()), Some("cause".into()));
     }
 }

@@ -18,7 +18,8 @@
 //! - [`Bench`]: call an async function many times at once; time taken, latency
 //!   percentiles, throughput, as a table.
 //! - [`async_while`](fn@async_while): the asynchronous `while clause():`, with a growing interval and
-//!   a timeout it never overshoots.
+//!   a timeout it never overshoots; [`poll_until`] polls the same way until a clause
+//!   gives `Some(value)` or `Ok(value)`, and resolves to it or to a timeout error.
 //! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
 //!   run there whichever thread calls them; a [`Logger`](object::Logger) on `tracing`
 //!   per object.
@@ -66,7 +67,7 @@
 //! let next = chain_future(doubled).callback(|v: i32| Ok(v + 1)).start();
 //! assert_eq!(next.wait().unwrap(), 43);
 //!
-//! // Dropping the last handle closes the loop and joins its thread.
+//! // Dropping the last handle closes the loop and waits for its thread to exit.
 //! drop(lp);
 //! ```
 //!
@@ -136,6 +137,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 // The ground floor: what every other room builds on.
+mod bounds;
 mod debug;
 pub mod error;
 mod loom;
@@ -162,7 +164,7 @@ pub mod object;
 mod run;
 mod task;
 
-pub use async_while::async_while;
+pub use async_while::{async_while, poll_until};
 pub use bench::Bench;
 pub use chain::chain_future;
 pub use error::{Error, ErrorKind};
@@ -186,15 +188,14 @@ pub use promise::Promise;
 /// Without any, the promise fails with `WrongThread`.
 ///
 /// **How the call gets there.**
-/// - The caller is on that loop's thread and the loop is running: a plain `fn` runs
-///   at once; an `async fn` is spawned as a task on the loop (it starts at the
-///   loop's next turn).
 /// - The loop is a caller-driven loop of this thread that is not running: the call
 ///   runs it until the call completes
 ///   ([`run_until_complete`](EventLoop::run_until_complete)), and the promise comes
 ///   back already settled.
-/// - Otherwise (another thread): through the loop's thread-safe entry, as
-///   [`run_in_loop`] does; the promise is settled there.
+/// - Otherwise, the loop's own running thread included: the call is queued on the
+///   loop, as [`run_in_loop`] does (Pulsar wraps it in a Task), so it runs after the
+///   caller returns, never inside the caller's own borrows; the promise is settled
+///   there.
 ///
 /// **What it can wrap.** The call may run on another thread, later, so everything
 /// it takes must travel there:

@@ -67,3 +67,15 @@ impl<T> UnsafeCell<T> {
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// Runs a loom model of a composite, a piece whose model runs the promise core inside
+/// it (the loop's lifecycle, the bench driver), with at most two preemptions: the
+/// promise core's own models explore its races with three (`LOOM_MAX_PREEMPTIONS=3`
+/// in `.ci/run`), and two keep a composite's state space to seconds rather than the
+/// tens of minutes three would take.
+#[cfg(all(test, loom))]
+pub(crate) fn model_composite<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut model = ::loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.map_or(2, |b| b.min(2)));
+    model.check(f);
+}

@@ -1,6 +1,6 @@
 //! One way to catch a panic, used everywhere user code runs: [`catch`] for a closure,
-//! [`CatchUnwind`] for a future, and [`run_guarded`] for work whose panic is only
-//! logged. Each turns a panic into an [`ErrorKind::Panicked`](crate::error::ErrorKind::Panicked) error
+//! [`CatchUnwind`] for a future, [`run_guarded`] for work whose panic is only
+//! logged, and [`report`] for the logging itself. Each turns a panic into an [`ErrorKind::Panicked`](crate::error::ErrorKind::Panicked) error
 //! and drops the panic's payload inside a guard of its own, so that a payload whose
 //! `Drop` panics too cannot unwind any further.
 //!
@@ -24,10 +24,19 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Error> {
 }
 
 /// Runs `f`; a panic is logged (target `pulsar_async`, naming `what`) and goes no
-/// further.
+/// further, not even one of the logging itself (a `tracing` subscriber is user code
+/// too).
 pub(crate) fn run_guarded(f: impl FnOnce(), what: &str) {
     if let Err(error) = catch(f) {
-        tracing::error!(target: "pulsar_async", error = %error, "{what} panicked");
+        report(|| tracing::error!(target: "pulsar_async", error = %error, "{what} panicked"));
+    }
+}
+
+/// Runs `log`, a report through `tracing`; a panic in it (in the subscriber) goes no
+/// further, and is not reported again.
+pub(crate) fn report(log: impl FnOnce()) {
+    if let Err(payload) = std_panic::catch_unwind(AssertUnwindSafe(log)) {
+        drop_payload(payload);
     }
 }
 

@@ -143,15 +143,16 @@ where
     promise
 }
 
-/// Handles a possibly asynchronous value: polls `future` once, now. If it is ready,
-/// its output comes back as a ready [`MaybeAsync`] with no task (the future is boxed
-/// once, so that a pending one can move on to a task);
-/// otherwise the rest of it runs as a task, on the current [`EventLoop`] when this
-/// thread has one, else on the current tokio runtime, and a promise of it comes back.
+/// Handles a possibly asynchronous value: a future ready at once gives a ready
+/// [`MaybeAsync`] with no task; otherwise it is finished as a task and a promise of
+/// it comes back (asyncio's `ensure_future`).
 ///
-/// A panic in the future becomes the error of the outcome. With no loop and no
-/// runtime to finish a pending future, the outcome is an
-/// [`ErrorKind::WrongThread`] error.
+/// Where it runs: with a current [`EventLoop`] (see [`EventLoop::current`]), on that
+/// loop, as [`maybe_async_in`] does. Without one, it is polled once here, now, and a
+/// pending future is finished as a task of the current tokio runtime; with no runtime
+/// either, the outcome is an [`ErrorKind::WrongThread`] error.
+///
+/// A panic in the future becomes the error of the outcome.
 ///
 /// # Examples
 ///
@@ -175,59 +176,74 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    maybe_async_with(future, EventLoop::current().as_ref())
+    if let Some(lp) = EventLoop::current() {
+        return maybe_async_in(&lp, future);
+    }
+    let future = match poll_once(future) {
+        Ok(outcome) => return MaybeAsync::from(outcome),
+        Err(future) => future,
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let promise = Promise::new();
+            let completer = Completer::new(promise.setter());
+            let task = runtime.spawn(async move { completer.complete(future.await) });
+            let abort = task.abort_handle();
+            promise.on_cancel(Box::new(move || abort.abort()));
+            MaybeAsync::from(promise)
+        }
+        Err(_) => MaybeAsync::failed(Error::new(
+            ErrorKind::WrongThread,
+            "maybe_async: the future is pending and this thread has no loop or runtime to finish it",
+        )),
+    }
 }
 
-/// Like [`maybe_async`], finishing a pending future on `lp`.
+/// Like [`maybe_async`], on `lp`: every step of `future` runs on the loop's thread,
+/// inside its runtime, from the first poll (so it may use tokio's timers and I/O and
+/// the loop's thread-local state from the start). Called on that loop while it runs,
+/// the future is polled once at once, and a ready one gives a ready value with no
+/// task; from anywhere else it is handed to the loop unpolled.
 ///
 /// # Examples
 ///
 /// ```
 /// use pulsar_async::{maybe_async_in, EventLoop};
-/// let lp = EventLoop::new().unwrap();
+/// let lp = EventLoop::builder().name("here").spawn().unwrap();
 /// let m = maybe_async_in(&lp, async {
-///     tokio::task::yield_now().await;
-///     1
+///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+///     std::thread::current().name().map(String::from)
 /// });
-/// assert_eq!(m.into_promise().wait().unwrap(), 1);
+/// assert_eq!(m.into_promise().wait().unwrap().as_deref(), Some("here"));
 /// ```
 pub fn maybe_async_in<F>(lp: &EventLoop, future: F) -> MaybeAsync<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    maybe_async_with(future, Some(lp))
+    let what = std::any::type_name::<F>();
+    if !lp.runs_here() {
+        return MaybeAsync::from(lp.spawn_settling(what, move || async move { Ok(future.await) }));
+    }
+    match poll_once(future) {
+        Ok(outcome) => MaybeAsync::from(outcome),
+        Err(future) => MaybeAsync::from(lp.spawn_settling(what, move || future)),
+    }
 }
 
-fn maybe_async_with<F>(future: F, lp: Option<&EventLoop>) -> MaybeAsync<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    // Boxed once, so that a pending future can move on to a task after this poll.
+/// A future, boxed, that gives its output or the error of its panic.
+type Caught<F> = Pin<Box<panic::CatchUnwind<F>>>;
+
+/// Polls `future` once, here: its outcome if it is ready, else the future, boxed once
+/// so that it can move on to a task.
+fn poll_once<F: Future>(future: F) -> Result<Result<F::Output, Error>, Caught<F>> {
     let mut future = Box::pin(panic::catch_unwind(future));
     let mut cx = Context::from_waker(Waker::noop());
     // Outside tokio's cooperative budget: a resource that is ready must not look
     // pending because the calling task has used up its budget.
     let mut first_poll = tokio::task::unconstrained(&mut future);
-    if let Poll::Ready(outcome) = Pin::new(&mut first_poll).poll(&mut cx) {
-        return MaybeAsync::from(outcome);
-    }
-    match lp {
-        Some(lp) => MaybeAsync::from(lp.spawn_settling(std::any::type_name::<F>(), move || future)),
-        None => match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let promise = Promise::new();
-                let completer = Completer::new(promise.setter());
-                let task = runtime.spawn(async move { completer.complete(future.await) });
-                let abort = task.abort_handle();
-                promise.on_cancel(Box::new(move || abort.abort()));
-                MaybeAsync::from(promise)
-            }
-            Err(_) => MaybeAsync::failed(Error::new(
-                ErrorKind::WrongThread,
-                "maybe_async: the future is pending and this thread has no loop or runtime to finish it",
-            )),
-        },
+    match Pin::new(&mut first_poll).poll(&mut cx) {
+        Poll::Ready(outcome) => Ok(outcome),
+        Poll::Pending => Err(future),
     }
 }

@@ -7,18 +7,16 @@ use std::future::Future;
 use crate::error::{Error, ErrorKind};
 use crate::event_loop::EventLoop;
 use crate::object::AsyncObject;
-use crate::panic;
 use crate::promise::Promise;
 use crate::run::{run_in_loop, run_in_loop_async};
 
 /// Where a `#[task]` call runs, decided on the caller's thread.
 enum Route {
-    /// The caller is on the loop's thread and the loop is running: no thread hop.
-    Inline(EventLoop),
     /// A caller-driven loop of this thread that is not running: run it until the
     /// call completes.
     Drive(EventLoop),
-    /// Any other case: through the loop's thread-safe entry.
+    /// Any other case, the loop's own running thread included: queued on the loop,
+    /// so it runs after the caller returns (Pulsar wraps the call in a Task).
     Submit(EventLoop),
 }
 
@@ -33,13 +31,13 @@ fn route(lp: Option<EventLoop>) -> Result<Route, Error> {
             )
         })?,
     };
-    Ok(if lp.is_current_thread() && lp.is_running() {
-        Route::Inline(lp)
-    } else if lp.is_current_thread() && !lp.owns_thread() {
-        Route::Drive(lp)
-    } else {
-        Route::Submit(lp)
-    })
+    Ok(
+        if lp.is_current_thread() && !lp.is_running() && !lp.owns_thread() {
+            Route::Drive(lp)
+        } else {
+            Route::Submit(lp)
+        },
+    )
 }
 
 /// Runs a plain call on `lp` (the current loop when `None`).
@@ -49,8 +47,6 @@ where
     T: Send + 'static,
 {
     match route(lp) {
-        // Already on the running loop: call now, as Pulsar does.
-        Ok(Route::Inline(_)) => Promise::settled(panic::catch(call)),
         // Inside the loop's runtime, so the call may use tokio and the current loop.
         Ok(Route::Drive(lp)) => Promise::settled(lp.run_until_complete(async move { call() })),
         Ok(Route::Submit(lp)) => run_in_loop(&lp, call),
@@ -66,11 +62,6 @@ where
     T: Send + 'static,
 {
     match route(lp) {
-        // Already on the running loop: schedule a task there.
-        Ok(Route::Inline(lp)) => match panic::catch(make) {
-            Ok(future) => lp.spawn_local(future),
-            Err(error) => Promise::failed(error),
-        },
         Ok(Route::Drive(lp)) => {
             Promise::settled(lp.run_until_complete(async move { make().await }))
         }
@@ -84,6 +75,7 @@ where
 pub mod private {
     use super::*;
 
+    pub use crate::bounds::{TaskArgument, TaskOutput};
     pub use crate::promise::Promise;
 
     /// The loop of `obj`, cloned so the call can move on.
@@ -100,7 +92,7 @@ pub mod private {
     pub fn owned_receiver<S: AsyncObject + Send + 'static>(_: &S) {}
 
     /// Checks an argument's type: it moves to the loop's thread.
-    pub fn argument<T: Send + 'static>() {}
+    pub fn argument<T: TaskArgument>() {}
 
     /// Checks the return type: it is read through a [`Promise`] from any thread.
     pub fn output<T: Send + 'static>() {}
@@ -109,7 +101,7 @@ pub mod private {
     pub fn call<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
+        T: TaskOutput,
     {
         call_in(lp, call)
     }
@@ -119,7 +111,7 @@ pub mod private {
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
-        T: Send + 'static,
+        T: TaskOutput,
     {
         spawn_in(lp, make)
     }

@@ -58,6 +58,18 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(MultiFuture<Vec<u8>>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<HashMap<String, u8>, String>: Send, Sync, Unpin);
     assert_impl!(Logger: Send, Sync, Unpin);
+    assert_impl!(EventLoop: UnwindSafe, RefUnwindSafe);
+    assert_impl!(event_loop::CallHandle: Send, Sync, Unpin);
+    assert_impl!(event_loop::Closed: Send, Sync, Unpin);
+    assert_impl!(event_loop::ShutdownReport: Send, Sync, Unpin, Copy);
+    assert_impl!(event_loop::LoopState: Send, Sync, Unpin, Copy);
+    assert_impl!(event_loop::Deadline: Send, Sync, Unpin, Copy);
+}
+
+#[test]
+fn the_handle_of_a_call_queued_on_the_loops_own_thread_stays_there() {
+    assert_not_impl!(event_loop::LocalCallHandle: Send);
+    assert_not_impl!(event_loop::LocalCallHandle: Sync);
 }
 
 #[test]

@@ -101,7 +101,7 @@ async fn one_failing_call_fails_the_bench_with_its_index() {
     assert_eq!(BenchCallError::index_of(&err), Some(6));
     let call = err.downcast_ref::<BenchCallError>().unwrap();
     assert!(call.error().downcast_ref::<std::io::Error>().is_some());
-    assert_eq!(err.to_string(), "bench call 6 failed: disk on fire");
+    assert_eq!(err.to_string(), "bench call 6 failed");
 }
 
 #[test]
@@ -440,4 +440,103 @@ fn calls_woken_from_other_threads_are_each_seen_once() {
         }
         assert_eq!(bench.results(), (0..N).collect::<Vec<_>>());
     }
+}
+
+// Issue 12, item 7: a histogram in the terminal, and two benches compared.
+
+/// A paused-clock bench of `n` calls at most 10 at a time, call `i` sleeping
+/// `latency(i)` milliseconds.
+fn sleepy_bench(n: usize, latency: fn(usize) -> u64) -> Bench<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+        .block_on(Bench::builder(n).concurrency(10).run(move |i| async move {
+            sleep(ms(latency(i))).await;
+            Ok::<_, Error>(())
+        }))
+        .expect("no call fails")
+}
+
+#[test]
+fn the_alternate_form_prints_the_table_then_a_log_scale_histogram_with_bars() {
+    let bench = sleepy_bench(100, |i| if i % 10 == 9 { 30 } else { 1 + (i % 3) as u64 });
+    let plain = bench.to_string();
+    let alternate = format!("{bench:#}");
+    assert_eq!(
+        alternate.strip_prefix(&plain),
+        Some(
+            "\n\n\
+latency histogram (100 calls, log scale)
+      1ms .. 2ms       |████████████████████                    |       30  30.0%
+      2ms .. 5ms       |████████████████████████████████████████|       60  60.0%  <- p50 p90
+      5ms .. 10ms      |                                        |        0   0.0%
+     10ms .. 20ms      |                                        |        0   0.0%
+     20ms .. 50ms      |██████▋                                 |       10  10.0%  <- p99"
+        )
+    );
+    assert!(
+        !plain.contains("histogram"),
+        "the plain form is the table alone"
+    );
+}
+
+#[test]
+fn the_histogram_counts_every_call_once() {
+    let bench = sleepy_bench(1000, |i| (i % 97) as u64);
+    let buckets = bench.histogram();
+    assert_eq!(
+        buckets.buckets().iter().map(|b| b.count).sum::<usize>(),
+        1000
+    );
+    for (bucket, next) in buckets.buckets().iter().zip(&buckets.buckets()[1..]) {
+        assert_eq!(bucket.high, next.low, "no gap, no overlap");
+    }
+    for latency in bench.latencies() {
+        let holding = buckets
+            .buckets()
+            .iter()
+            .filter(|b| b.low <= *latency && *latency < b.high)
+            .count();
+        assert_eq!(holding, 1, "{latency:?}");
+    }
+}
+
+#[test]
+fn comparing_two_benches_gives_ratios_and_says_which_is_faster() {
+    let fast = sleepy_bench(100, |_| 2);
+    let slow = sleepy_bench(100, |i| if i % 10 == 9 { 50 } else { 5 });
+    let cmp = fast.compare(&slow).labels("cached", "uncached");
+    let expected = [
+        "               cached     uncached",
+        "calls             100          100",
+        "calls/s          5000          769   6.50x faster",
+        "min             2.0ms        5.0ms   2.50x faster",
+        "mean            2.0ms        9.5ms   4.75x faster",
+        "p50             2.0ms        5.0ms   2.50x faster",
+        "p90             2.0ms        5.0ms   2.50x faster",
+        "p99             2.0ms       50.0ms   25.00x faster",
+        "max             2.0ms       50.0ms   25.00x faster",
+        "cached is 6.50x faster than uncached (calls per second)",
+    ];
+    assert_eq!(cmp.to_string(), expected.join("\n"));
+    let ratio = cmp.throughput_ratio().expect("both have a throughput");
+    assert!((ratio - 6.5).abs() < 1e-9, "{ratio}");
+    let latency = cmp.latency_ratios().expect("both made calls");
+    assert!((latency.p99 - 25.0).abs() < 1e-9);
+}
+
+#[test]
+fn the_comparison_reads_the_other_way_round_as_slower() {
+    let fast = sleepy_bench(10, |_| 2);
+    let slow = sleepy_bench(10, |_| 4);
+    let cmp = slow.compare(&fast);
+    assert!(cmp
+        .to_string()
+        .ends_with("this is 2.00x slower than other (calls per second)"));
+    let same = fast.compare(&fast);
+    assert!(same
+        .to_string()
+        .ends_with("this and other are as fast (calls per second)"));
 }

@@ -109,23 +109,20 @@ fn a_task_method_called_from_another_thread_runs_on_the_objects_loop() {
 }
 
 #[test]
-fn a_task_method_called_on_the_objects_loop_runs_there_without_a_thread_hop() {
-    let lp = EventLoop::builder().name("inline").spawn().unwrap();
+fn a_task_method_called_on_the_objects_loop_is_scheduled_there_after_the_caller_returns() {
+    let lp = EventLoop::builder().name("own").spawn().unwrap();
     let svc = Service::on(&lp);
     let inside = run_in_loop(&lp, move || {
-        // A plain method runs at once: its promise is already settled.
+        // Plain or async, the call is queued on the loop, as Pulsar's Task: it runs
+        // after this call returns, on the same thread.
         let now = svc.where_am_i("now".into());
-        let was_done = now.is_done();
-        // An async method is spawned on the loop and settles later.
         let later = svc.where_am_i_later(0);
-        let later_was_done = later.is_done();
-        (was_done, now.try_result().unwrap().1, later_was_done, later)
+        (now.is_done(), later.is_done(), now, later)
     });
-    let (was_done, thread, later_was_done, later) = inside.wait().unwrap();
-    assert!(was_done);
-    assert_eq!(thread, "inline");
-    assert!(!later_was_done);
-    assert_eq!(later.wait().unwrap(), "inline");
+    let (now_was_done, later_was_done, now, later) = inside.wait().unwrap();
+    assert!(!now_was_done && !later_was_done);
+    assert_eq!(now.wait().unwrap().1, "own");
+    assert_eq!(later.wait().unwrap(), "own");
 }
 
 #[test]
@@ -165,13 +162,14 @@ fn a_task_call_from_another_thread_waits_for_the_caller_driven_loop_to_run() {
 }
 
 #[test]
-fn a_task_method_called_inside_a_running_caller_driven_loop_runs_inline() {
+fn a_task_method_called_inside_a_running_caller_driven_loop_is_scheduled_on_it() {
     let lp = EventLoop::builder().build_driven().unwrap();
     let svc = Service::on(&lp);
     let out = lp
         .run_until_complete(async move {
             let plain = svc.where_am_i("inside".into());
-            assert!(plain.is_done());
+            assert!(!plain.is_done(), "queued, not run inline");
+            assert_eq!(plain.await.unwrap().0, "inside");
             svc.where_am_i_later(1).await
         })
         .unwrap();
@@ -187,12 +185,13 @@ fn a_panic_in_a_task_method_becomes_its_promise_error_and_the_loop_keeps_serving
     assert_eq!(err.message(), Some("boom in a task method"));
     let err = svc.boom_later().wait().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
-    // Inline, on the loop's own thread.
-    let inline = {
+    // Called on the loop's own thread.
+    let on_loop = {
         let svc = svc.clone();
-        run_in_loop(&lp, move || svc.boom().try_result().unwrap_err().kind())
+        run_in_loop(&lp, move || svc.boom())
     };
-    assert_eq!(inline.wait().unwrap(), ErrorKind::Panicked);
+    let err = on_loop.wait().unwrap().wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
     // The loop still serves.
     assert_eq!(svc.where_am_i("after".into()).wait().unwrap().1, "panics");
 }

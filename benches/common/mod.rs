@@ -105,6 +105,82 @@ pub fn our_burst(lp: &EventLoop) -> u64 {
     promises.into_iter().map(|p| p.wait().unwrap()).sum()
 }
 
+/// `BURST` calls queued by `call_soon_threadsafe`, each handle dropped at once; only
+/// the last call signals: the per-call cost of the entry point (to compare with the
+/// raw channel floor without replies, and across versions of this crate).
+pub fn our_soon_burst(lp: &EventLoop) -> u64 {
+    let (done, rx) = tokio::sync::oneshot::channel();
+    for i in 0..BURST as u64 - 1 {
+        let _ = lp.call_soon_threadsafe(move || {
+            std::hint::black_box(i);
+        });
+    }
+    let _ = lp.call_soon_threadsafe(move || {
+        let _ = done.send(BURST as u64);
+    });
+    rx.blocking_recv().unwrap()
+}
+
+/// A loop on its own thread kept busy by a tick storm: a `call_soon` callback that
+/// queues itself again for ever (until dropped).
+pub struct Storm {
+    pub lp: EventLoop,
+    stop: Arc<AtomicBool>,
+}
+
+impl Storm {
+    pub fn new() -> Self {
+        let lp = EventLoop::builder().name("storm").spawn().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        run_in_loop(&lp, move || tick(flag)).wait().unwrap();
+        Storm { lp, stop }
+    }
+
+    /// The same loop without the storm, for comparison.
+    pub fn quiet() -> Self {
+        let lp = EventLoop::builder().name("quiet").spawn().unwrap();
+        let stop = Arc::new(AtomicBool::new(true));
+        Storm { lp, stop }
+    }
+
+    /// One `run_in_loop` call from this thread: how long after it was submitted it
+    /// started on the loop (the wake-up of this thread afterwards is not counted: on
+    /// a busy machine it is the OS scheduler's share, not the loop's).
+    pub fn call_latency(&self) -> Duration {
+        let start = Instant::now();
+        let ran_at = run_in_loop(&self.lp, Instant::now).wait().unwrap();
+        ran_at.saturating_duration_since(start)
+    }
+
+    /// How late a 1 ms timer of the loop fires (measured where it fires).
+    pub fn timer_lateness(&self) -> Duration {
+        let start = Instant::now();
+        let fired = self
+            .lp
+            .call_later(Duration::from_millis(1), Instant::now)
+            .wait()
+            .unwrap();
+        fired.saturating_duration_since(start + Duration::from_millis(1))
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The tick of a [`Storm`].
+fn tick(stop: Arc<AtomicBool>) {
+    if stop.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(lp) = EventLoop::current() {
+        let _ = lp.call_soon(move || tick(stop));
+    }
+}
+
 /// Promise create + set + await, one thread.
 pub fn our_promise() -> Option<u64> {
     let p = Promise::new();

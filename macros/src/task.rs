@@ -10,10 +10,12 @@ use syn::{
     TypeImplTrait, TypeReference,
 };
 
-/// Expands `#[task(args)] item`. On error, the original item comes back with the
-/// errors, so that the rest of the code (and the IDE) still sees it.
-pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_expand(args, item.clone()) {
+use crate::place::Place;
+
+/// Expands `#[task(args)] item`, found at `place`. On error, the original item comes
+/// back with the errors, so that the rest of the code (and the IDE) still sees it.
+pub fn expand(args: TokenStream, item: TokenStream, place: Place) -> TokenStream {
+    match try_expand(args, item.clone(), place) {
         Ok(expanded) => expanded,
         Err(err) => {
             let errors = err.to_compile_error();
@@ -60,7 +62,7 @@ enum Kind {
     Free,
 }
 
-fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result<TokenStream> {
     let Args { krate } = Args::parse.parse2(args)?;
     let func: ItemFn = syn::parse2(item.clone()).map_err(|_| {
         syn::Error::new(
@@ -68,6 +70,9 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             "#[task] goes on a `fn` or a method with a body",
         )
     })?;
+    if let Place::TraitImpl { header, self_ty } = place {
+        return Err(in_trait_impl(&func, &header, &self_ty));
+    }
     let mut errors = Errors::default();
     check_signature(&func, &mut errors);
     let kind = receiver_kind(&func, &mut errors);
@@ -109,12 +114,12 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
-    checks.push(quote_spanned!(output_span=> #krate::__private::output::<#output>();));
-
+    // The output type is named in the call, spanned on the return type: its one
+    // bound (`TaskOutput`) is the one error a `!Send`/`!Sync` result gets.
     let runner = if sig.asyncness.is_some() {
-        quote!(spawn)
+        quote_spanned!(output_span=> #krate::__private::spawn::<#output, _, _>)
     } else {
-        quote!(call)
+        quote_spanned!(output_span=> #krate::__private::call::<#output, _>)
     };
     let call = |target: TokenStream| {
         if sig.asyncness.is_some() {
@@ -148,7 +153,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     #(#checks)*
                     let __pulsar_loop = #krate::__private::object_loop(#self_token);
                     let __pulsar_this = #clone;
-                    #krate::__private::#runner(__pulsar_loop, #target)
+                    #runner(__pulsar_loop, #target)
                 }
                 #[doc(hidden)]
                 #inner
@@ -166,7 +171,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                     #(#checks)*
                     #check
                     let __pulsar_loop = #krate::__private::object_loop(&#self_token);
-                    #krate::__private::#runner(__pulsar_loop, #target)
+                    #runner(__pulsar_loop, #target)
                 }
                 #[doc(hidden)]
                 #inner
@@ -179,12 +184,35 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 #vis fn #ident(#(#params),*) -> #krate::__private::Promise<#output> {
                     #(#checks)*
                     #inner
-                    #krate::__private::#runner(::core::option::Option::None, #target)
+                    #runner(::core::option::Option::None, #target)
                 }
             }
         }
     };
     Ok(expanded)
+}
+
+/// The one error for `#[task]` on a method of a trait impl, on the attribute: the
+/// trait fixes the return type that `#[task]` would change.
+fn in_trait_impl(func: &ItemFn, header: &str, self_ty: &str) -> syn::Error {
+    let output = match &func.sig.output {
+        ReturnType::Default => "()".to_owned(),
+        ReturnType::Type(_, ty) => ty
+            .span()
+            .source_text()
+            .unwrap_or_else(|| ty.to_token_stream().to_string()),
+    };
+    syn::Error::new(
+        Span::call_site(),
+        format!(
+            "#[task] cannot go on a method of a trait impl (`{header}`): it would make `{name}` \
+             return `Promise<{output}>`, and the trait says `{output}`. Move `{name}` to an \
+             inherent `impl {self_ty}` block, keep #[task] there, and call it from the trait \
+             method (declare it `-> Promise<{output}>` in the trait, or make it an `async fn` \
+             that awaits the promise)",
+            name = func.sig.ident,
+        ),
+    )
 }
 
 /// Rejects what cannot be moved to another thread as a job.
@@ -362,7 +390,7 @@ mod tests {
     fn expand_str(args: &str, item: &str) -> String {
         let args: TokenStream = args.parse().unwrap_or_default();
         let item: TokenStream = item.parse().unwrap_or_default();
-        expand(args, item).to_string()
+        expand(args, item, Place::Unknown).to_string()
     }
 
     #[test]
@@ -396,6 +424,25 @@ mod tests {
     fn the_crate_path_can_be_renamed() {
         let out = expand_str("crate = ::other::pa", "fn f() {}");
         assert!(out.contains(":: other :: pa :: __private :: call"), "{out}");
+    }
+
+    #[test]
+    fn a_method_of_a_trait_impl_is_one_error_and_the_item_unchanged() {
+        let item: TokenStream = "fn get(&self, key: u32) -> u32 { key }"
+            .parse()
+            .unwrap_or_default();
+        let place = Place::TraitImpl {
+            header: "impl Lookup for Store".into(),
+            self_ty: "Store".into(),
+        };
+        let out = expand(TokenStream::new(), item, place).to_string();
+        assert!(
+            out.starts_with("fn get (& self , key : u32) -> u32 { key }"),
+            "{out}"
+        );
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(out.contains("inherent `impl Store` block"), "{out}");
+        assert!(!out.contains("__pulsar_task_get"), "{out}");
     }
 
     #[test]

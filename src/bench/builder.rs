@@ -91,9 +91,10 @@ impl Builder {
     /// # Errors
     ///
     /// The first call that fails (returns `Err` or panics, in `call` or in its
-    /// future) fails the bench with that error's kind, the call's index in the
-    /// message, and a [`CallError`](super::CallError) as source, holding the index and the call's
-    /// own error; the calls still running are dropped. [`ErrorKind::InvalidInput`]
+    /// future) fails the bench with that error's kind, carrying a
+    /// [`CallError`](super::CallError) with the call's index and its own error
+    /// (it prints `bench call 3 failed`, then the call's error as its source); the
+    /// calls still running are dropped. [`ErrorKind::InvalidInput`]
     /// for a concurrency limit of 0, or when `times` is too large to allocate.
     ///
     /// # Examples
@@ -107,7 +108,8 @@ impl Builder {
     ///     .await
     ///     .unwrap_err();
     /// assert_eq!(CallError::index_of(&err), Some(3));
-    /// assert_eq!(err.to_string(), "bench call 3 failed: three");
+    /// assert_eq!(err.to_string(), "bench call 3 failed");
+    /// assert_eq!(format!("{}", std::error::Error::source(&err).unwrap()), "three");
     /// # });
     /// ```
     pub fn run<F, Fut, T, E>(self, call: F) -> BenchFuture<F, Fut, T>

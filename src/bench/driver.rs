@@ -438,7 +438,7 @@ mod loom_tests {
 
     #[test]
     fn calls_woken_from_two_threads_are_each_seen_once_and_none_is_lost() {
-        ::loom::model(|| {
+        crate::loom::model_composite(|| {
             let (a, b) = (Promise::<usize>::new(), Promise::<usize>::new());
             let (sa, sb) = (a.setter(), b.setter());
             let ta = thread::spawn(move || sa.set_result(1).unwrap());

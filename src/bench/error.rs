@@ -1,12 +1,17 @@
-//! [`CallError`]: the source of a bench's error when one of its calls failed.
+//! [`CallError`]: what a bench's error carries when one of its calls failed.
 
 use std::error::Error as StdError;
 use std::fmt;
 
 use crate::error::Error;
 
-/// The error a failed call of a [`Bench`](super::Bench) leaves as the source of the bench's
-/// [`Error`]: the call's index and its own error.
+/// What a bench's [`Error`] carries when one of its calls failed: the call's index and
+/// its own error.
+///
+/// It prints once, in two links: `bench call 2 failed`, then (as its
+/// [`source`](std::error::Error::source)) the call's error. The bench's `Error` has
+/// the call's [`ErrorKind`](crate::ErrorKind), displays this context, and continues
+/// its chain, so `anyhow` prints `bench call 2 failed: timed out`.
 ///
 /// # Examples
 ///
@@ -25,7 +30,8 @@ use crate::error::Error;
 /// let call = err.downcast_ref::<CallError>().unwrap();
 /// assert_eq!(call.index(), 2);
 /// assert_eq!(call.error().kind(), ErrorKind::Timeout);
-/// assert!(err.source().is_some());
+/// assert_eq!(err.to_string(), "bench call 2 failed");
+/// assert_eq!(err.source().unwrap().to_string(), "timed out");
 /// # });
 /// ```
 #[derive(Debug, Clone)]
@@ -88,19 +94,13 @@ impl CallError {
 
     /// The bench's error for call `index` failing with `error`.
     pub(super) fn into_error(index: usize, error: Error) -> Error {
-        let message = format!("bench call {index} failed: {error}");
-        let kind = error.kind();
-        Error::build(
-            kind,
-            Some(message),
-            Some(Box::new(CallError { index, error })),
-        )
+        Error::in_context(error.kind(), CallError { index, error })
     }
 }
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "call {} failed: {}", self.index, self.error)
+        write!(f, "bench call {} failed", self.index)
     }
 }
 

@@ -12,9 +12,11 @@
 
 //!
 //! The concept has a file per part: the report types here ([`Bench`], [`Latency`],
-//! the table), `builder.rs` ([`Builder`]: how a bench is configured and started),
-//! `error.rs` ([`CallError`]), `driver.rs` ([`BenchFuture`] and the call driver
-//! behind it, on `crate::loom` primitives and model-checked).
+//! the table), `histogram.rs` ([`Histogram`]: the latencies in log-scale buckets,
+//! drawn with bars), `compare.rs` ([`Comparison`]: two benches as ratios),
+//! `builder.rs` ([`Builder`]: how a bench is configured and started), `error.rs`
+//! ([`CallError`]), `driver.rs` ([`BenchFuture`] and the call driver behind it, on
+//! `crate::loom` primitives and model-checked).
 
 use std::fmt;
 use std::time::Duration;
@@ -22,12 +24,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod builder;
+mod compare;
 mod driver;
 mod error;
+mod histogram;
 
 pub use builder::Builder;
+pub use compare::{Comparison, LatencyRatios};
 pub use driver::BenchFuture;
 pub use error::CallError;
+pub use histogram::{Bucket, Histogram};
 
 /// The outcome of a benchmark: `times` calls of an async function, all started before
 /// any was awaited, their results in call order, and how long they took.
@@ -39,7 +45,9 @@ pub use error::CallError;
 /// under a paused clock measures virtual time.
 ///
 /// `Display` prints a small table: calls, concurrency limit, time taken, calls per
-/// second, and the latency percentiles.
+/// second, and the latency percentiles. The alternate form, `{:#}`, adds the
+/// latencies' [`Histogram`] under it, with bars. [`compare`](Bench::compare) sets two
+/// benches side by side, as ratios.
 ///
 /// # Examples
 ///
@@ -60,6 +68,7 @@ pub use error::CallError;
 /// let latency = bench.latency().unwrap();
 /// assert_eq!((latency.min, latency.max), (Duration::from_millis(1), Duration::from_millis(10)));
 /// println!("{bench}");
+/// println!("{bench:#}"); // the table and a histogram of the latencies
 /// # });
 /// ```
 #[derive(Clone)]
@@ -346,7 +355,11 @@ impl<T> fmt::Display for Bench<T> {
             cols[2],
             cols[3],
             cols[4]
-        )
+        )?;
+        if f.alternate() {
+            write!(f, "\n\n{}", self.histogram())?;
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::task::LocalSet;
 
 use crate::error::{Error, ErrorKind};
 
-use super::driver::{self, LocalLoop, LoopShared, DEFAULT_SPIN};
+use super::driver::{self, LocalLoop, LoopShared, Settings, DEFAULT_SPIN};
 use super::EventLoop;
 
 /// Configures and starts an [`EventLoop`].
@@ -29,12 +29,14 @@ pub struct Builder {
     debug: bool,
     spin: Duration,
     slow_callback: Duration,
+    shutdown_timeout: Duration,
 }
 
 impl Builder {
     /// A builder with the defaults: a generated name, debug off (unless the
     /// `PULSAR_ASYNC_DEBUG` environment variable is `1`), a 100 ms slow-callback
-    /// threshold, a 10 µs spin window (see [`spin`](Builder::spin)).
+    /// threshold, a 10 µs spin window (see [`spin`](Builder::spin)), a 1 s shutdown
+    /// timeout (see [`shutdown_timeout`](Builder::shutdown_timeout)).
     ///
     /// # Examples
     ///
@@ -48,6 +50,7 @@ impl Builder {
             debug: crate::debug::env_debug(),
             spin: DEFAULT_SPIN,
             slow_callback: crate::debug::DEFAULT_SLOW_CALLBACK,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -88,6 +91,10 @@ impl Builder {
     /// to back, or in bursts. A longer window is a latency mode for a loop that must
     /// answer sporadic calls fast and may burn a core to do it; zero parks at once.
     ///
+    /// The loop spins only while it pays: after a park that lasted more than four
+    /// windows (calls come seldom), it parks at once when it runs out of work, until
+    /// a short park shows calls coming back to back again.
+    ///
     /// # Examples
     ///
     /// ```
@@ -124,6 +131,33 @@ impl Builder {
         self
     }
 
+    /// The bound on waiting for a closing loop: its teardown waits at most this long
+    /// for tokio's blocking pool (`spawn_blocking`, `tokio::fs`, `tokio::io::stdin`:
+    /// work still running there is left to finish on its own threads), and the last
+    /// handle's drop waits at most this long for a call still running on the loop
+    /// (see [the lifecycle](EventLoop#lifecycle)). The default is 1 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let lp = pulsar_async::EventLoop::builder()
+    ///     .shutdown_timeout(Duration::from_millis(50))
+    ///     .spawn()
+    ///     .unwrap();
+    /// // A blocking read that never ends does not hold the close for longer.
+    /// let _ = lp.spawn(async {
+    ///     let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_secs(3))).await;
+    /// });
+    /// let start = Instant::now();
+    /// lp.close();
+    /// assert!(start.elapsed() < Duration::from_secs(2));
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
     /// The state of a new loop, with its one handle.
     pub(super) fn shared(self, owns_thread: bool) -> Arc<LoopShared> {
         // From the first loop on, the lower floors find the current loop through this.
@@ -133,14 +167,19 @@ impl Builder {
             .name
             .unwrap_or_else(|| format!("pulsar-loop-{id}"))
             .into();
-        Arc::new(LoopShared::new(
+        let shared = Arc::new(LoopShared::new(
             id,
-            name,
-            self.debug,
-            self.slow_callback,
             owns_thread,
-            self.spin,
-        ))
+            Settings {
+                name,
+                debug: self.debug,
+                slow_callback: self.slow_callback,
+                spin: self.spin,
+                shutdown_timeout: self.shutdown_timeout,
+            },
+        ));
+        driver::register(&shared);
+        shared
     }
 
     /// Starts the loop on a thread of its own and returns its handle.
@@ -172,13 +211,17 @@ impl Builder {
             .map_err(Error::user)?;
         let _ = shared.thread.set(handle.thread().id());
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        Ok(EventLoop { shared })
+        Ok(EventLoop {
+            shared,
+            counted: true,
+        })
     }
 
     /// Builds a loop driven by its caller: it runs only inside
     /// [`run_until_complete`](EventLoop::run_until_complete) and
     /// [`run_forever`](EventLoop::run_forever), on this thread, and becomes this
-    /// thread's [`current`](EventLoop::current) loop.
+    /// thread's [`current`](EventLoop::current) loop. When this thread exits, the loop
+    /// is closed if it is still open (see [the lifecycle](EventLoop#lifecycle)).
     ///
     /// # Errors
     ///
@@ -199,7 +242,10 @@ impl Builder {
             Some((runtime, LocalSet::new())),
         ))
         .own();
-        Ok(EventLoop { shared })
+        Ok(EventLoop {
+            shared,
+            counted: true,
+        })
     }
 }
 
@@ -210,6 +256,9 @@ impl Default for Builder {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The default of [`Builder::shutdown_timeout`].
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn new_runtime() -> Result<Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()

@@ -1,14 +1,24 @@
 //! The loop's driver: what a loop shares between its handles, its thread and the
-//! promises bound to it ([`LoopShared`]: the handle count and the lifecycle flags),
-//! the state only its own thread touches ([`LocalLoop`]), the drive that runs queued
-//! calls between the loop's tokio tasks (spinning, then parking), the thread of a loop
+//! promises bound to it ([`LoopShared`]), the state only its own thread touches
+//! ([`LocalLoop`]: the local queue), the fair iteration that runs queued calls between
+//! the loop's tokio tasks (spinning, then parking when idle), the thread of a loop
 //! that owns one, teardown, and the thread-locals that tell which loops a thread runs.
+//!
+//! # One iteration
+//!
+//! As asyncio's `_run_once`: an iteration runs the calls that were ready when it
+//! began (the local queue's length then, and the batch taken from the injector then),
+//! in that order; what they queue waits for the next iteration. After each iteration
+//! the drive wakes itself and returns `Pending`, so that before the next one tokio
+//! polls the `LocalSet`'s tasks (`RunUntil::poll`, after this future) and its driver
+//! for timers and I/O (`park_timeout(0)` in the current-thread scheduler, since the
+//! drive woke itself).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -20,17 +30,20 @@ use crate::debug::Origin;
 use crate::error::{Error, ErrorKind};
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::panic::{self, run_guarded};
+use crate::promise::Promise;
 use crate::schedule::{Job, Schedule, Scheduler};
 
-use super::queue::{Injector, Task};
+use super::close::ShutdownReport;
+use super::handle::RunLocal;
+use super::queue::{position, Injector, Task};
+use super::spawn::Registry;
+use super::state::{CallsRunning, Lifecycle, LoopState};
 
 /// What a loop shares between its handles, its thread and the promises bound to it.
 ///
-/// The lifecycle lives here, on [`crate::loom`] primitives so that the model checker
-/// sees it: `handles` counts the user handles (the last one to go closes the loop, and
-/// [`try_add_handle`](LoopShared::try_add_handle) never brings a loop back from zero);
-/// the injector's `closed` flag is the closed state; `running` and `stop_requested`
-/// tell whether the loop is being driven and whether it should return.
+/// Its lifecycle is the one word of [`Lifecycle`], on [`crate::loom`] primitives so
+/// that the model checker sees it; `handles` counts the user handles (the last one to
+/// go closes the loop); `closed` is settled with the report when the loop is closed.
 pub(crate) struct LoopShared {
     pub(super) id: u64,
     pub(super) name: Arc<str>,
@@ -39,17 +52,37 @@ pub(crate) struct LoopShared {
     pub(super) slow_callback: Duration,
     pub(super) owns_thread: bool,
     pub(super) thread: OnceLock<ThreadId>,
+    /// The loop thread's id in the kernel (Linux), to see whether it is blocked.
+    pub(super) tid: OnceLock<u64>,
+    pub(super) life: Lifecycle,
+    pub(super) calls_running: CallsRunning,
     pub(super) injector: Injector,
     handles: AtomicUsize,
-    pub(super) running: AtomicBool,
-    pub(super) stop_requested: AtomicBool,
     pub(super) join: Mutex<Option<JoinHandle<()>>>,
     pub(super) spin: Duration,
+    /// How long teardown waits for tokio's blocking pool, and the last drop for a
+    /// running call.
+    pub(super) shutdown_timeout: Duration,
+    /// When a shutdown stops draining and cuts what is left.
+    pub(super) deadline: Mutex<Option<Instant>>,
+    /// Calls run while stopping, and calls cut: the report.
+    pub(super) ran: AtomicUsize,
+    pub(super) cut: AtomicUsize,
+    /// Settled with the report once the loop is closed.
+    pub(super) closed: Promise<ShutdownReport>,
+    /// The tasks of a caller-driven loop, which a close from another thread fails.
+    pub(super) tasks: Registry,
 }
+
+/// A panic on a thread that holds a loop's handle leaves the loop consistent: every
+/// transition of its lifecycle is one atomic step, its queues are behind locks that
+/// survive poisoning, and its report promise is only ever set once. So a handle may
+/// cross `catch_unwind`, as it could before the loop kept a promise.
+impl std::panic::RefUnwindSafe for LoopShared {}
 
 impl Schedule for LoopShared {
     fn schedule(&self, job: Job) -> Result<(), Job> {
-        self.injector.push(job)
+        self.push(job, |job, _| Task::Job(job)).map(drop)
     }
 
     fn is_loop_thread(&self) -> bool {
@@ -60,8 +93,10 @@ impl Schedule for LoopShared {
         self.debug.load(Ordering::Relaxed)
     }
 
+    /// An own-thread loop runs until it closes; a caller-driven one only while it
+    /// is driven.
     fn is_running(&self) -> bool {
-        self.running.load(Ordering::Acquire)
+        (self.owns_thread && !self.life.is_closed()) || self.life.is_driven()
     }
 
     fn as_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
@@ -69,29 +104,38 @@ impl Schedule for LoopShared {
     }
 }
 
+/// How a loop is configured, for [`LoopShared::new`].
+pub(super) struct Settings {
+    pub(super) name: Arc<str>,
+    pub(super) debug: bool,
+    pub(super) slow_callback: Duration,
+    pub(super) spin: Duration,
+    pub(super) shutdown_timeout: Duration,
+}
+
 impl LoopShared {
     /// The state of a new loop, with one handle.
-    pub(super) fn new(
-        id: u64,
-        name: Arc<str>,
-        debug: bool,
-        slow_callback: Duration,
-        owns_thread: bool,
-        spin: Duration,
-    ) -> Self {
+    pub(super) fn new(id: u64, owns_thread: bool, settings: Settings) -> Self {
         LoopShared {
             id,
-            name,
-            debug: AtomicBool::new(debug),
-            slow_callback,
+            name: settings.name,
+            debug: AtomicBool::new(settings.debug),
+            slow_callback: settings.slow_callback,
             owns_thread,
             thread: OnceLock::new(),
+            tid: OnceLock::new(),
+            life: Lifecycle::new(),
+            calls_running: CallsRunning::new(),
             injector: Injector::new(),
             handles: AtomicUsize::new(1),
-            running: AtomicBool::new(false),
-            stop_requested: AtomicBool::new(false),
             join: Mutex::new(None),
-            spin,
+            spin: settings.spin,
+            shutdown_timeout: settings.shutdown_timeout,
+            deadline: Mutex::new(None),
+            ran: AtomicUsize::new(0),
+            cut: AtomicUsize::new(0),
+            closed: Promise::new(),
+            tasks: Registry::new(),
         }
     }
 
@@ -107,26 +151,27 @@ impl LoopShared {
         })
     }
 
-    /// Counts one more handle, cloned from a live one.
-    pub(super) fn add_handle(&self) {
-        self.handles.fetch_add(1, Ordering::Relaxed);
+    /// The one route of work into the loop: on the loop's own thread, the local queue
+    /// (so that calls issued there run in the order issued, whichever entry point);
+    /// from any other thread, the injector. Gives the task's sequence number (local
+    /// ones have [`LOCAL_SEQ`] set), or `item` back when the loop takes no work.
+    #[inline]
+    pub(super) fn push<I>(&self, item: I, wrap: impl FnOnce(I, u64) -> Task) -> Result<u64, I> {
+        if !owns_loops() {
+            return self.injector.push_task(&self.life, item, wrap);
+        }
+        match local_loop(self.id) {
+            None => self.injector.push_task(&self.life, item, wrap),
+            Some(local) if self.life.takes_work() => {
+                Ok(LOCAL_SEQ | local.push_with(|seq| Ready::Task(wrap(item, LOCAL_SEQ | seq))))
+            }
+            Some(_) => Err(item),
+        }
     }
 
-    /// Counts one more handle unless every handle is gone or the loop is closed.
-    pub(super) fn try_add_handle(&self) -> bool {
-        let mut n = self.handles.load(Ordering::Acquire);
-        loop {
-            if n == 0 || self.injector.is_closed() {
-                return false;
-            }
-            match self
-                .handles
-                .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
-                Err(seen) => n = seen,
-            }
-        }
+    /// Counts one more handle, cloned from a counted one.
+    pub(super) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one handle less; `true` for the last one, whose owner closes the loop.
@@ -134,30 +179,62 @@ impl LoopShared {
         self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// Takes the stop request, if there is one.
-    ///
-    /// A compare-exchange rather than `swap(false)`: the same on every machine, and
-    /// the form loom models correctly (tokio-rs/loom#254 lets a store slip between the
-    /// read and the write of a `swap`).
-    pub(super) fn take_stop_request(&self) -> bool {
-        self.stop_requested
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+    /// Drops tasks that will never run (the loop closed), each under a guard so that
+    /// a panicking `Drop` in one neither stops the others nor unwinds into the caller;
+    /// counts them as cut.
+    pub(super) fn cut_tasks<T>(&self, tasks: impl IntoIterator<Item = T>) {
+        let n = self.drop_cut(tasks);
+        if n > 0 {
+            self.cut.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
-    /// `true` while a user handle exists and the loop is open.
-    fn is_live(&self) -> bool {
-        self.handles.load(Ordering::Acquire) != 0 && !self.injector.is_closed()
+    /// Drops cut tasks as [`cut_tasks`](LoopShared::cut_tasks) does, without counting
+    /// them (the injector counted them when it gave them out); how many.
+    pub(super) fn drop_cut<T>(&self, tasks: impl IntoIterator<Item = T>) -> usize {
+        let mut n = 0;
+        for task in tasks {
+            run_guarded(move || drop(task), "dropping a call cut by close");
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Set in the sequence numbers of tasks queued on the loop's own thread, so that
+/// they never equal those of the injector.
+const LOCAL_SEQ: u64 = 1 << 63;
+
+/// An entry of the local queue: a `call_soon` call, or any task queued from the
+/// loop's own thread.
+pub(super) enum Ready {
+    Local(Rc<dyn RunLocal>),
+    Task(Task),
+}
+
+impl Ready {
+    fn run(self) {
+        match self {
+            Ready::Local(call) => call.run(),
+            Ready::Task(task) => task.run(),
+        }
     }
 }
 
 /// A loop's state that only its own thread touches.
 pub(super) struct LocalLoop {
     pub(super) shared: Arc<LoopShared>,
-    local_jobs: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    local: RefCell<VecDeque<Ready>>,
+    /// The sequence number of the next task queued here.
+    next_seq: Cell<u64>,
     waker: RefCell<Option<Waker>>,
     /// The end of the current spin window, while the loop spins for new calls.
     spin_until: Cell<Option<Instant>>,
+    /// When the drive last parked, until it runs again; and whether the spin window
+    /// is worth spinning (not after a park much longer than the window: the next call
+    /// is not coming soon either).
+    parked_at: Cell<Option<Instant>>,
+    spin_pays: Cell<bool>,
     /// The runtime and task set of a caller-driven loop, while it is not running.
     pub(super) parts: RefCell<Option<(Runtime, LocalSet)>>,
 }
@@ -166,72 +243,161 @@ impl LocalLoop {
     pub(super) fn new(shared: Arc<LoopShared>, parts: Option<(Runtime, LocalSet)>) -> Self {
         LocalLoop {
             shared,
-            local_jobs: RefCell::new(VecDeque::new()),
+            local: RefCell::new(VecDeque::new()),
+            next_seq: Cell::new(0),
             waker: RefCell::new(None),
             spin_until: Cell::new(None),
+            parked_at: Cell::new(None),
+            spin_pays: Cell::new(true),
             parts: RefCell::new(parts),
         }
     }
 
-    /// Runs queued work until there is none (`Pending`), or until the loop is closed
-    /// or asked to stop (`Ready`).
+    /// Runs the loop's iterations until it is closing or asked to stop (`Ready`).
     ///
-    /// Out of work, the loop spins for up to the builder's `spin` window before it
-    /// parks, looking for new calls without taking the queue's lock. It spins in
-    /// slices of at most [`SPIN_SLICE`] and lets its tasks, timers and I/O run
-    /// between slices, so a long window never starves them.
+    /// Between two iterations the runtime has a turn: after an iteration, if calls
+    /// are already waiting, the drive wakes itself and returns `Pending`, so that
+    /// tokio runs the `LocalSet`'s tasks and polls its timers and I/O before the next
+    /// one. If nothing waits, the drive goes idle at once (spinning for the builder's
+    /// window, then parking, which is the runtime's turn); a call that arrives while it
+    /// spins still waits for that turn before it runs.
     pub(super) fn poll_drive(&self, cx: &mut Context<'_>, batch: &mut VecDeque<Task>) -> Poll<()> {
-        let mut ran = 0usize;
+        let life = &self.shared.life;
+        // Being polled again, the drive had returned `Pending`: the runtime had its turn.
+        let mut turn_owed = false;
+        if let Some(parked_at) = self.parked_at.take() {
+            self.spin_pays
+                .set(parked_at.elapsed() < self.shared.spin * SPIN_PAYS_WITHIN);
+        }
         loop {
-            if self.shared.take_stop_request() {
+            if life.is_closing() || (!self.shared.owns_thread && life.take_stop()) {
                 return Poll::Ready(());
             }
-            loop {
-                let job = self.local_jobs.borrow_mut().pop_front();
-                let Some(job) = job else { break };
-                run_guarded(job, "callback");
-                ran += 1;
+            if life.is_stopping() && self.past_deadline() {
+                self.shared.begin_close();
+                continue;
             }
-            if !self.shared.injector.may_have_jobs() && !self.spin_for_jobs() {
-                // The slice is over but the window is not: let the tasks run, then
-                // come back to spin.
+            let queued_here = self.local.borrow().len();
+            if queued_here == 0 && !self.shared.injector.may_have_jobs() {
+                if life.is_stopping() {
+                    // Drained: the shutdown ends here.
+                    self.shared.begin_close();
+                    continue;
+                }
+                match self.idle(cx) {
+                    Some(poll) => return poll,
+                    None => continue,
+                }
+            }
+            if turn_owed {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            match self.shared.injector.poll_drain(cx, batch) {
-                Poll::Ready(true) => {
-                    self.spin_until.set(None);
-                    for task in batch.drain(..) {
-                        run_guarded(|| task.run(), "callback");
-                        ran += 1;
-                    }
-                }
-                Poll::Ready(false) => return Poll::Ready(()),
-                Poll::Pending => {
-                    if !self.local_jobs.borrow().is_empty() {
-                        continue;
-                    }
-                    self.spin_until.set(None);
-                    *self.waker.borrow_mut() = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
-            }
-            if ran >= DRIVE_BUDGET {
-                // Let the loop's tasks and timers run before taking more calls.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
+            // One iteration: what is ready now, and nothing queued after this point.
+            self.shared.injector.take_batch(batch);
+            self.spin_until.set(None);
+            self.run_iteration(queued_here, batch);
+            turn_owed = true;
         }
     }
 
-    /// Spins while the queue looks empty, up to the end of the spin window or of the
-    /// current slice. `true` when the caller should look at the queue now (a job may
-    /// be there, or the window is over and it is time to park); `false` when the
-    /// slice is over but the window is not.
-    fn spin_for_jobs(&self) -> bool {
+    /// Runs the first `queued_here` calls of the local queue, then `batch`, each under
+    /// a guard; stops at the first call that finds the loop closing (or past its
+    /// shutdown deadline) and cuts the rest of the batch.
+    fn run_iteration(&self, queued_here: usize, batch: &mut VecDeque<Task>) {
+        self.shared.calls_running.set(true);
+        let mut ran_stopping = 0;
+        let mut open = true;
+        for _ in 0..queued_here {
+            open = self.may_start(&mut ran_stopping);
+            let call = self.local.borrow_mut().pop_front();
+            match call {
+                Some(call) if open => run_guarded(|| call.run(), "callback"),
+                // Not started: back in the queue, where teardown cuts it.
+                Some(call) => {
+                    self.local.borrow_mut().push_front(call);
+                    break;
+                }
+                None => break,
+            }
+        }
+        if open {
+            while let Some(task) = batch.pop_front() {
+                if !self.may_start(&mut ran_stopping) {
+                    batch.push_front(task);
+                    break;
+                }
+                run_guarded(|| task.run(), "callback");
+            }
+        }
+        self.shared.calls_running.set(false);
+        if ran_stopping > 0 {
+            self.shared.ran.fetch_add(ran_stopping, Ordering::Relaxed);
+        }
+        // Calls that had not started when the loop began closing are cut.
+        self.shared.cut_tasks(batch.drain(..));
+    }
+
+    /// Whether the next queued call may start: not once the loop is closing or past
+    /// its shutdown deadline. Counts the calls that start while stopping.
+    #[inline]
+    fn may_start(&self, ran_stopping: &mut usize) -> bool {
+        match self.shared.life.state() {
+            LoopState::Running => true,
+            LoopState::Stopping if self.past_deadline() => {
+                self.shared.begin_close();
+                false
+            }
+            LoopState::Stopping => {
+                *ran_stopping += 1;
+                true
+            }
+            LoopState::Closing | LoopState::Closed => false,
+        }
+    }
+
+    /// `true` once the deadline of the shutdown in progress has passed.
+    fn past_deadline(&self) -> bool {
+        let deadline = *self
+            .shared
+            .deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Out of work: spins for new calls for up to the builder's `spin` window, in
+    /// slices of at most [`SPIN_SLICE`] with the loop's tasks, timers and I/O run
+    /// between slices; then parks. `None` when there may be work now.
+    fn idle(&self, cx: &mut Context<'_>) -> Option<Poll<()>> {
+        match self.spin_for_jobs() {
+            Spin::Found => return None,
+            Spin::SliceOver => {
+                cx.waker().wake_by_ref();
+                return Some(Poll::Pending);
+            }
+            Spin::WindowOver => {}
+        }
+        let life = &self.shared.life;
+        let wake_up = || !life.takes_work() || life.stop_requested();
+        if self.shared.injector.poll_idle(cx, wake_up).is_ready() || !self.local.borrow().is_empty()
+        {
+            return None;
+        }
+        self.spin_until.set(None);
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        if !self.shared.spin.is_zero() {
+            self.parked_at.set(Some(Instant::now()));
+        }
+        Some(Poll::Pending)
+    }
+
+    /// Spins while the queues look empty, up to the end of the spin window or of the
+    /// current slice.
+    fn spin_for_jobs(&self) -> Spin {
         let window = self.shared.spin;
-        if window.is_zero() {
-            return true;
+        if window.is_zero() || !self.spin_pays.get() {
+            return Spin::WindowOver;
         }
         let now = Instant::now();
         let until = *self.spin_until.get().get_or_insert(now + window);
@@ -239,17 +405,17 @@ impl LocalLoop {
         let slice_end = until.min(now + SPIN_SLICE);
         loop {
             for _ in 0..SPIN_CHECKS {
-                if self.shared.injector.may_have_jobs() || !self.local_jobs.borrow().is_empty() {
-                    return true;
+                if self.shared.injector.may_have_jobs() || !self.local.borrow().is_empty() {
+                    return Spin::Found;
                 }
                 std::hint::spin_loop();
             }
             let now = Instant::now();
             if now >= until {
-                return true;
+                return Spin::WindowOver;
             }
             if now >= slice_end {
-                return false;
+                return Spin::SliceOver;
             }
             // Give the CPU to any other thread that is ready: on a busy machine the
             // thread that will call next may be waiting for it.
@@ -257,13 +423,22 @@ impl LocalLoop {
         }
     }
 
-    /// Queues a `!Send` job from the loop's own thread, waking the drive if it waits.
-    pub(super) fn push_local(&self, job: Box<dyn FnOnce()>) {
-        self.local_jobs.borrow_mut().push_back(job);
+    /// Queues a call from the loop's own thread, waking the drive if it waits.
+    pub(super) fn push(&self, call: Ready) {
+        self.push_with(|_| call);
+    }
+
+    /// Queues the call `make(seq)` from the loop's own thread, `seq` being its
+    /// sequence number in the local queue (see [`position`]), which it returns.
+    fn push_with(&self, make: impl FnOnce(u64) -> Ready) -> u64 {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        self.local.borrow_mut().push_back(make(seq));
         let waker = self.waker.borrow_mut().take();
         if let Some(waker) = waker {
             waker.wake();
         }
+        seq
     }
 
     /// Drives a caller-driven loop on this thread until `future` completes (`Some`) or
@@ -272,11 +447,9 @@ impl LocalLoop {
         self: &Rc<Self>,
         future: Option<F>,
     ) -> Result<Option<F::Output>, Error> {
-        if self.parts.borrow().is_none() {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "the loop is already running",
-            ));
+        let life = &self.shared.life;
+        if life.is_driven() && !life.is_closing() {
+            return Err(already_running());
         }
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::new(
@@ -284,63 +457,140 @@ impl LocalLoop {
                 "cannot drive a loop from inside a tokio runtime",
             ));
         }
+        if let Err(closing) = life.enter_drive() {
+            return Err(match closing {
+                true => {
+                    self.teardown(&mut VecDeque::new());
+                    ErrorKind::LoopClosed.into()
+                }
+                false => already_running(),
+            });
+        }
         let Some((runtime, set)) = self.parts.borrow_mut().take() else {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "the loop is already running",
-            ));
+            life.leave_drive();
+            return Err(already_running());
         };
         let previous = RUNNING.with(|r| r.borrow_mut().replace(self.clone()));
-        self.shared.running.store(true, Ordering::Release);
         let mut future = std::pin::pin!(future);
         let mut batch = VecDeque::new();
-        let outcome = set.block_on(
-            &runtime,
-            std::future::poll_fn(|cx| {
-                if let Some(f) = future.as_mut().as_pin_mut() {
-                    match panic::catch(|| f.poll(cx)) {
-                        Ok(Poll::Ready(out)) => return Poll::Ready(Ok(Some(out))),
-                        Ok(Poll::Pending) => {}
-                        Err(error) => return Poll::Ready(Err(error)),
+        let outcome = panic::catch(|| {
+            set.block_on(
+                &runtime,
+                std::future::poll_fn(|cx| {
+                    if let Some(f) = future.as_mut().as_pin_mut() {
+                        match panic::catch(|| f.poll(cx)) {
+                            Ok(Poll::Ready(out)) => return Poll::Ready(Ok(Some(out))),
+                            Ok(Poll::Pending) => {}
+                            Err(error) => return Poll::Ready(Err(error)),
+                        }
                     }
-                }
-                self.poll_drive(cx, &mut batch).map(|()| Ok(None))
-            }),
-        );
-        self.shared.running.store(false, Ordering::Release);
+                    self.poll_drive(cx, &mut batch).map(|()| Ok(None))
+                }),
+            )
+        })
+        .and_then(|outcome| outcome);
         RUNNING.with(|r| *r.borrow_mut() = previous);
-        if self.shared.injector.is_closed() {
-            teardown(runtime, set);
-            self.disown();
+        *self.parts.borrow_mut() = Some((runtime, set));
+        if life.is_closing() {
+            // Torn down before the drive ends, so that whoever sees the loop neither
+            // driven nor closed knows that nobody will tear it down but its owner.
+            self.teardown(&mut batch);
+            life.leave_drive();
             return outcome.and(Err(ErrorKind::LoopClosed.into()));
         }
-        *self.parts.borrow_mut() = Some((runtime, set));
+        life.leave_drive();
         outcome
     }
 
-    /// Closes a caller-driven loop from its own thread: tears it down now if it is
-    /// idle; a running one tears down when its run returns.
-    pub(super) fn close_here(self: &Rc<Self>) {
+    /// Tears the loop down on the thread that owns it: closes it if it was not
+    /// closing yet, cuts every call still queued, drops the task set (which fails its
+    /// tasks' promises) and shuts the runtime down (waiting at most the builder's
+    /// `shutdown_timeout` for tokio's blocking pool, and not at all inside another
+    /// runtime), then marks the loop closed. Each step is guarded, so a panic in user
+    /// `Drop` code cannot stop it.
+    pub(super) fn teardown(&self, batch: &mut VecDeque<Task>) {
+        let shared = &self.shared;
+        shared.begin_close();
+        shared.cut_tasks(batch.drain(..));
+        let local = std::mem::take(&mut *self.local.borrow_mut());
+        shared.cut_tasks(local);
+        self.waker.borrow_mut().take();
         let parts = self.parts.borrow_mut().take();
         if let Some((runtime, set)) = parts {
-            self.disown();
-            teardown(runtime, set);
+            // Dropping the task set drops every task still on it, which fails their
+            // promises; in the runtime's context when this thread can still enter it.
+            let set = match panic::catch(|| runtime.enter()) {
+                Ok(_guard) => {
+                    run_guarded(move || drop(set), "dropping the loop's tasks");
+                    None
+                }
+                Err(_) => Some(set),
+            };
+            run_guarded(move || drop(set), "dropping the loop's tasks");
+            let timeout = shared.shutdown_timeout;
+            run_guarded(
+                move || match tokio::runtime::Handle::try_current() {
+                    Ok(_) => runtime.shutdown_background(),
+                    Err(_) => runtime.shutdown_timeout(timeout),
+                },
+                "shutting the loop's runtime down",
+            );
         }
-        self.local_jobs.borrow_mut().clear();
+        shared.finish_close();
+        self.disown();
     }
 
     /// Makes this loop one of those this thread owns.
     pub(super) fn own(self: &Rc<Self>) {
-        OWNED.with(|owned| owned.borrow_mut().push(self.clone()));
+        OWNED.with(|owned| {
+            let mut owned = owned.borrow_mut();
+            owned.push(self.clone());
+            OWNED_COUNT.with(|n| n.set(owned.len()));
+        });
     }
 
-    fn disown(self: &Rc<Self>) {
-        OWNED.with(|owned| owned.borrow_mut().retain(|l| !Rc::ptr_eq(l, self)));
+    /// No longer one of the loops this thread owns (unless the list is busy or
+    /// gone: the thread is exiting, and the list goes with it).
+    fn disown(&self) {
+        let _ = OWNED.try_with(|owned| {
+            if let Ok(mut owned) = owned.try_borrow_mut() {
+                owned.retain(|l| !std::ptr::eq(&**l, self));
+                let _ = OWNED_COUNT.try_with(|n| n.set(owned.len()));
+            }
+        });
     }
 }
 
-/// How many calls the loop runs before it lets its tasks run.
-const DRIVE_BUDGET: usize = 1024;
+impl Drop for LocalLoop {
+    /// The last reference to a loop's local state goes when its owning thread exits
+    /// (the thread-local list of owned loops is destroyed): a caller-driven loop left
+    /// open is closed here, and its work fails with loop-closed.
+    fn drop(&mut self) {
+        if !self.shared.life.is_closed() || self.parts.get_mut().is_some() {
+            self.teardown(&mut VecDeque::new());
+        }
+    }
+}
+
+fn already_running() -> Error {
+    Error::new(ErrorKind::InvalidState, "the loop is already running")
+}
+
+/// What a spin for new calls found.
+enum Spin {
+    /// Work may be queued.
+    Found,
+    /// The slice is over but the window is not: let the tasks run, then spin again.
+    SliceOver,
+    /// The window is over: park.
+    WindowOver,
+}
+
+/// A spin window pays while the loop's parks last less than this many windows: calls
+/// come back to back, and spinning catches the next one without a wake-up. After a
+/// longer park, the loop parks at once when it runs out of work (and spins again
+/// after a short park).
+const SPIN_PAYS_WITHIN: u32 = 4;
 
 /// The longest a loop spins without letting its tasks run.
 const SPIN_SLICE: Duration = Duration::from_micros(50);
@@ -355,16 +605,33 @@ pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(10);
 
 thread_local! {
     /// The loops this thread runs or owns: a thread loop's own, or the caller-driven
-    /// loops built here.
+    /// loops built here. Destroyed when the thread exits, which closes the
+    /// caller-driven loops left open (see `LocalLoop`'s `Drop`).
     static OWNED: RefCell<Vec<Rc<LocalLoop>>> = const { RefCell::new(Vec::new()) };
     /// The loop running on this thread right now, if any.
     static RUNNING: RefCell<Option<Rc<LocalLoop>>> = const { RefCell::new(None) };
+    /// How many loops `OWNED` lists: a thread that owns none (most threads that call
+    /// into loops) learns it without looking at the list.
+    static OWNED_COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `true` when this thread owns a loop (a loop's own thread, or one that built a
+/// caller-driven loop): the only threads whose calls may go to a local queue.
+#[inline]
+fn owns_loops() -> bool {
+    OWNED_COUNT.try_with(Cell::get).unwrap_or(0) != 0
 }
 
 /// The local state of loop `id`, if this thread owns it.
 pub(super) fn local_loop(id: u64) -> Option<Rc<LocalLoop>> {
+    if !owns_loops() {
+        return None;
+    }
     OWNED
-        .try_with(|owned| owned.borrow().iter().find(|l| l.shared.id == id).cloned())
+        .try_with(|owned| {
+            let owned = owned.try_borrow().ok()?;
+            owned.iter().find(|l| l.shared.id == id).cloned()
+        })
         .ok()
         .flatten()
 }
@@ -380,7 +647,7 @@ pub(super) fn current_local() -> Option<Rc<LocalLoop>> {
                     .borrow()
                     .iter()
                     .rev()
-                    .find(|l| !l.shared.injector.is_closed())
+                    .find(|l| !l.shared.life.is_closing())
                     .cloned()
             })
             .ok()
@@ -388,47 +655,158 @@ pub(super) fn current_local() -> Option<Rc<LocalLoop>> {
     })
 }
 
-/// The scheduler of the current thread's loop while it has a user handle and is
-/// open; registered as [`crate::schedule::current`].
+/// `true` when this thread is driving loop `id` right now.
+pub(super) fn is_driving(id: u64) -> bool {
+    RUNNING
+        .try_with(|r| r.borrow().as_ref().is_some_and(|l| l.shared.id == id))
+        .unwrap_or(false)
+}
+
+/// Every loop by id, so that a [`CallHandle`](super::CallHandle), which is two
+/// numbers, can reach its loop when it cancels (and only then).
+static LOOPS: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
+
+/// Lists a new loop for [`take_queued`].
+pub(super) fn register(shared: &Arc<LoopShared>) {
+    let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+    loops.push((shared.id, Arc::downgrade(shared)));
+}
+
+impl Drop for LoopShared {
+    fn drop(&mut self) {
+        let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+        loops.retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// Takes the task `seq` of loop `id` out of the queue where it waits (leaving a
+/// no-op in its place): the injector, or the local queue when this is the loop's
+/// thread.
+pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
+    if seq & LOCAL_SEQ != 0 {
+        let local = local_loop(id)?;
+        let mut queue = local.local.borrow_mut();
+        let at = position(seq & !LOCAL_SEQ, local.next_seq.get(), queue.len())?;
+        return match std::mem::replace(&mut queue[at], Ready::Task(Task::cancelled())) {
+            Ready::Task(task) => Some(task),
+            Ready::Local(call) => {
+                // Not a task of a `call_soon_threadsafe` handle: put it back.
+                queue[at] = Ready::Local(call);
+                None
+            }
+        };
+    }
+    let shared = {
+        let loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
+        loops.iter().find(|(i, _)| *i == id)?.1.upgrade()?
+    };
+    shared.injector.take_queued(seq)
+}
+
+/// The scheduler of the current thread's loop while it takes work; registered as
+/// [`crate::schedule::current`].
 pub(super) fn current_scheduler() -> Option<Scheduler> {
     let local = current_local()?;
     let shared: Scheduler = local.shared.clone();
-    local.shared.is_live().then_some(shared)
+    local.shared.life.takes_work().then_some(shared)
 }
 
-/// The body of a loop's own thread: drive the loop until it is closed, then fail
-/// everything it still holds.
+/// The body of a loop's own thread: drive the loop until it is closing, then tear it
+/// down. Whatever way the drive ends (even by a panic that escaped every guard), the
+/// loop is closed and everything it held fails with loop-closed.
 pub(super) fn thread_main(shared: Arc<LoopShared>, runtime: Runtime) {
+    run_thread(shared, runtime, LocalLoop::poll_drive);
+}
+
+/// [`thread_main`], with the drive as a parameter (so that a test can make it die).
+fn run_thread(
+    shared: Arc<LoopShared>,
+    runtime: Runtime,
+    mut drive: impl FnMut(&LocalLoop, &mut Context<'_>, &mut VecDeque<Task>) -> Poll<()>,
+) {
     let _ = shared.thread.set(std::thread::current().id());
-    let local = Rc::new(LocalLoop::new(shared.clone(), None));
+    if let Some(tid) = super::close::kernel_thread_id() {
+        let _ = shared.tid.set(tid);
+    }
+    let local = Rc::new(LocalLoop::new(
+        shared.clone(),
+        Some((runtime, LocalSet::new())),
+    ));
     local.own();
     RUNNING.with(|r| *r.borrow_mut() = Some(local.clone()));
-    shared.running.store(true, Ordering::Release);
-    let set = LocalSet::new();
+    let _ = shared.life.enter_drive();
     let mut batch = VecDeque::new();
-    set.block_on(
-        &runtime,
-        std::future::poll_fn(|cx| local.poll_drive(cx, &mut batch)),
-    );
-    shared.running.store(false, Ordering::Release);
-    drop(shared.injector.close());
-    // Dropping the task set drops every task still on it, which fails their promises.
-    {
-        let _guard = runtime.enter();
-        drop(set);
+    let parts = local.parts.borrow_mut().take();
+    if let Some((runtime, set)) = parts {
+        let drive = panic::catch(|| {
+            set.block_on(
+                &runtime,
+                std::future::poll_fn(|cx| drive(&local, cx, &mut batch)),
+            )
+        });
+        if let Err(error) = drive {
+            panic::report(|| {
+                tracing::error!(
+                    target: "pulsar_async",
+                    loop_name = &*shared.name,
+                    error = %error,
+                    "the loop's drive panicked; closing the loop",
+                )
+            });
+        }
+        *local.parts.borrow_mut() = Some((runtime, set));
     }
-    drop(runtime);
-    RUNNING.with(|r| r.borrow_mut().take());
-    OWNED.with(|owned| owned.borrow_mut().clear());
-    local.local_jobs.borrow_mut().clear();
+    local.teardown(&mut batch);
+    shared.life.leave_drive();
+    let _ = RUNNING.try_with(|r| r.borrow_mut().take());
 }
 
-/// Drops a task set (failing its tasks' promises) and its runtime without blocking,
-/// so it is safe even inside another runtime.
-fn teardown(runtime: Runtime, set: LocalSet) {
-    {
-        let _guard = runtime.enter();
-        drop(set);
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::event_loop::{Builder, EventLoop, LoopState};
+
+    #[test]
+    fn a_loop_thread_whose_drive_dies_closes_its_loop_and_fails_all_it_held() {
+        let shared = Builder::new().shared(true);
+        let handle = EventLoop {
+            shared: shared.clone(),
+            counted: true,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let die = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (drive, dies) = (shared.clone(), die.clone());
+        let thread = std::thread::spawn(move || {
+            run_thread(drive, runtime, |local, cx, batch| {
+                if dies.load(std::sync::atomic::Ordering::SeqCst) {
+                    panic!("the drive died");
+                }
+                local.poll_drive(cx, batch)
+            });
+        });
+        // A task and a timer running on the loop, then a call queued as it dies.
+        let task = handle.spawn(std::future::pending::<u8>());
+        let timer = handle.call_later(std::time::Duration::from_secs(3600), || 1u8);
+        let limit = std::time::Duration::from_secs(5);
+        crate::run::run_in_loop(&handle, || ())
+            .wait_timeout(limit)
+            .unwrap();
+        die.store(true, std::sync::atomic::Ordering::SeqCst);
+        let queued = crate::run::run_in_loop(&handle, || 2u8);
+        thread.join().unwrap();
+        assert_eq!(handle.state(), LoopState::Closed);
+        for p in [task, timer, queued] {
+            let err = p.wait_timeout(limit).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::LoopClosed);
+        }
+        let later = crate::run::run_in_loop(&handle, || 3u8);
+        assert_eq!(
+            later.try_result().unwrap_err().kind(),
+            ErrorKind::LoopClosed
+        );
     }
-    runtime.shutdown_background();
 }

@@ -1,6 +1,11 @@
-//! Loom models of the loop's lifecycle: the handle count, and the close and stop
-//! flags racing the drive. The loops here are caller-driven loops with no runtime
-//! and no spin window, driven by hand, so that only the protocol is explored.
+//! Loom models of the loop's lifecycle: close racing submit, the last drop racing a
+//! close, two closes at once, the owning thread's exit, a stop from another thread.
+//! The loops here are caller-driven loops with no runtime and no spin window, driven
+//! by hand as [`LocalLoop::drive`] drives them (enter the drive, poll the iterations,
+//! tear down if closing, leave the drive), so that only the protocol is explored.
+//! Each runs the promise core inside it (a call's promise, the loop's `closed()`), so
+//! each is a composite model, bounded to two preemptions
+//! ([`crate::loom::model_composite`]).
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -8,93 +13,179 @@ use std::time::Duration;
 
 use ::loom::thread;
 
-use super::{Builder, EventLoop, LocalLoop};
+use super::{Builder, EventLoop, LocalLoop, LoopState};
+use crate::error::ErrorKind;
 use crate::loom::{Arc, AtomicUsize, Ordering};
+use crate::promise::{Completer, Promise};
 
-/// A handle to a new loop that nobody drives yet, and its local state.
-fn idle_loop() -> (EventLoop, Rc<LocalLoop>) {
+/// A handle to a new caller-driven loop that nobody drives yet.
+fn idle_loop() -> EventLoop {
     let shared = Builder::new().spin(Duration::ZERO).shared(false);
-    let local = Rc::new(LocalLoop::new(shared.clone(), None));
-    (EventLoop { shared }, local)
+    EventLoop {
+        shared,
+        counted: true,
+    }
 }
 
-/// Drives `local` until the drive returns (the loop stopped or closed).
-fn drive_until_ready(local: &LocalLoop) {
+/// The local state of the loop of `lp`, for the thread that drives it; kept as long
+/// as that thread owns the loop (dropping it is that thread's exit).
+fn owner(lp: &EventLoop) -> Rc<LocalLoop> {
+    Rc::new(LocalLoop::new(lp.shared.clone(), None))
+}
+
+/// Drives the loop on this thread as its owner, until the drive returns (stopped or
+/// closing); tears it down if it is closing.
+fn drive(local: &Rc<LocalLoop>) {
+    let life = &local.shared.life;
+    if life.enter_drive().is_err() {
+        local.teardown(&mut VecDeque::new());
+        return;
+    }
     let mut batch = VecDeque::new();
     ::loom::future::block_on(std::future::poll_fn(|cx| local.poll_drive(cx, &mut batch)));
+    if life.is_closing() {
+        local.teardown(&mut batch);
+    }
+    life.leave_drive();
+}
+
+/// Queues a call on `lp` that counts its run in `ran`; its promise.
+fn submit_counted(lp: &EventLoop, ran: &Arc<AtomicUsize>) -> Promise<usize> {
+    let promise = Promise::new();
+    let done = Completer::new(promise.setter());
+    let ran = ran.clone();
+    let _ = lp.submit_job(
+        Box::new(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+            done.complete(Ok(1));
+        }),
+        "job",
+    );
+    promise
+}
+
+/// The promise of a call settles: run (its value) or cut (loop-closed).
+fn assert_settled(p: &Promise<usize>) {
+    match p.try_result() {
+        Ok(v) => assert_eq!(v, 1),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::LoopClosed),
+    }
 }
 
 #[test]
-fn the_last_handle_closes_the_loop_and_an_upgrade_racing_it_never_revives_it() {
-    ::loom::model(|| {
-        let (lp, _local) = idle_loop();
-        let shared = lp.shared.clone();
-        let other = lp.clone();
-        let dropper = thread::spawn(move || drop(other));
-        let upgrader = thread::spawn(move || {
-            if let Some(revived) = EventLoop::upgrade(&shared) {
-                // A handle got from a live loop keeps it open until it goes.
-                assert!(!revived.is_closed());
-            }
+fn a_close_racing_a_submit_runs_the_call_or_cuts_it_and_ends_the_drive() {
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (submitter, closer) = (lp.clone(), lp.clone());
+        let counter = ran.clone();
+        let submit = thread::spawn(move || submit_counted(&submitter, &counter));
+        let close = thread::spawn(move || closer.close());
+        // Would hang (and loom report a deadlock) if the close were not seen.
+        drive(&owner(&lp));
+        let p = submit.join().unwrap();
+        close.join().unwrap();
+        assert_eq!(lp.state(), LoopState::Closed);
+        assert_settled(&p);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            usize::from(p.try_result().is_ok())
+        );
+    });
+}
+
+#[test]
+fn the_last_drop_racing_a_close_closes_once_and_both_return_closed() {
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let p = submit_counted(&lp, &ran);
+        // The owning thread keeps a handle that does not count.
+        let uncounted = EventLoop {
+            shared: lp.shared.clone(),
+            counted: false,
+        };
+        let closing = lp.clone();
+        // Either thread may hold the last counted handle.
+        let a = thread::spawn(move || drop(lp));
+        let b = thread::spawn(move || {
+            closing.close();
+            closing.state()
         });
-        drop(lp);
-        dropper.join().unwrap();
-        upgrader.join().unwrap();
+        drive(&owner(&uncounted));
+        a.join().unwrap();
+        assert_eq!(b.join().unwrap(), LoopState::Closed);
+        assert_eq!(uncounted.state(), LoopState::Closed);
+        assert_settled(&p);
+        assert!(uncounted.closed().0.is_done());
+    });
+}
+
+#[test]
+fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let closers: Vec<_> = (0..2)
+            .map(|_| {
+                let lp = lp.clone();
+                thread::spawn(move || {
+                    lp.close();
+                    lp.state()
+                })
+            })
+            .collect();
+        drive(&owner(&lp));
+        for c in closers {
+            assert_eq!(c.join().unwrap(), LoopState::Closed);
+        }
+    });
+}
+
+#[test]
+fn the_owning_threads_exit_closes_the_loop_and_fails_its_calls() {
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let shared = lp.shared.clone();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let owner = thread::spawn(move || {
+            // The owner's local state, dropped without a drive: what the destructor
+            // of the thread-local list does when the owning thread exits.
+            drop(LocalLoop::new(shared, None));
+        });
+        let p = submit_counted(&lp, &ran);
+        owner.join().unwrap();
+        // Would hang if the exit did not close the loop.
+        assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::LoopClosed);
+        assert_eq!(lp.state(), LoopState::Closed);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
     });
 }
 
 #[test]
 fn handles_dropped_on_two_threads_close_the_loop_exactly_when_the_last_goes() {
-    ::loom::model(|| {
-        let (lp, _local) = idle_loop();
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
         let shared = lp.shared.clone();
         let (a, b) = (lp.clone(), lp);
         let ta = thread::spawn(move || drop(a));
         let tb = thread::spawn(move || drop(b));
         ta.join().unwrap();
         tb.join().unwrap();
-        assert!(shared.injector.is_closed());
-        assert!(EventLoop::upgrade(&shared).is_none());
-    });
-}
-
-#[test]
-fn a_close_from_another_thread_ends_the_drive_and_fails_what_it_cut() {
-    ::loom::model(|| {
-        let (lp, local) = idle_loop();
-        let ran = Arc::new(AtomicUsize::new(0));
-        let (submitter, closer) = (lp.clone(), lp.clone());
-        let counter = ran.clone();
-        let submit = thread::spawn(move || {
-            submitter
-                .submit_job(
-                    Box::new(move || {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }),
-                    "job",
-                )
-                .is_ok()
-        });
-        let close = thread::spawn(move || closer.close());
-        // Would hang (and loom report a deadlock) if the close were not seen.
-        drive_until_ready(&local);
-        let queued = submit.join().unwrap();
-        close.join().unwrap();
-        assert!(lp.is_closed());
-        // A job the queue refused never runs; one it took runs at most once.
-        assert!(ran.load(Ordering::SeqCst) <= usize::from(queued));
+        assert_eq!(shared.life.state(), LoopState::Closed);
     });
 }
 
 #[test]
 fn a_stop_from_another_thread_is_never_lost() {
-    ::loom::model(|| {
-        let (lp, local) = idle_loop();
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
         let stopper = lp.clone();
         let t = thread::spawn(move || stopper.stop());
+        let local = owner(&lp);
         // Would hang if the stop request or its wake-up were lost.
-        drive_until_ready(&local);
+        drive(&local);
         t.join().unwrap();
         assert!(!lp.is_closed());
+        drop(local);
     });
 }

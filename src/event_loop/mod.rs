@@ -1,11 +1,15 @@
 //! [`EventLoop`]: a tokio current-thread runtime with a local task set, on a thread of
 //! its own or driven by its caller, reachable from any thread through a cheap handle;
-//! and [`Builder`], which makes one.
+//! and what comes with it: [`Builder`], the handles of scheduled calls
+//! ([`CallHandle`], [`LocalCallHandle`]), its [`LoopState`], and what closing it gives
+//! back ([`ShutdownReport`], [`Closed`], [`Deadline`]).
 //!
 //! The handle and its methods live here; the rest of the concept has a file each:
-//! `builder.rs` (how a loop is made), `driver.rs` (the shared state and lifecycle
-//! flags, the thread-local state, the drive, the loop's thread, teardown),
-//! `queue.rs` (the cross-thread injector), `spawn.rs` (tasks that settle a promise).
+//! `builder.rs` (how a loop is made), `state.rs` (the lifecycle word),
+//! `driver.rs` (the shared state, the local queue, the fair iteration, the loop's
+//! thread, teardown, the thread-locals), `close.rs` (the close protocol and what it
+//! reports), `queue.rs` (the cross-thread injector and what a loop runs),
+//! `handle.rs` (handles of scheduled calls), `spawn.rs` (tasks that settle a promise).
 
 use std::fmt;
 use std::future::Future;
@@ -22,19 +26,26 @@ use crate::schedule::{Job, Schedule, Scheduler};
 use crate::time::deadline_after;
 
 mod builder;
+mod close;
 mod driver;
+mod handle;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod queue;
 mod spawn;
+mod state;
 
 pub use builder::Builder;
+pub use close::{Closed, Deadline, ShutdownReport};
 use driver::{LocalLoop, LoopShared};
+pub use handle::{CallHandle, LocalCallHandle};
 use queue::{Task, Timed};
-use spawn::{abort_hook, run_task, spawn_task};
+use spawn::{abort_hook, run_task, spawn_listed};
+pub use state::LoopState;
 
 /// A handle to an event loop: a tokio current-thread runtime plus a
-/// [`LocalSet`](tokio::task::LocalSet), so work on the loop may be `!Send` and keep `Rc`/`RefCell` state.
+/// [`LocalSet`](tokio::task::LocalSet), so work on the loop may be `!Send` and keep
+/// `Rc`/`RefCell` state.
 ///
 /// The handle is cheap to clone, `Send` and `Sync`; it is how any thread reaches the
 /// loop ([`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
@@ -43,14 +54,74 @@ use spawn::{abort_hook, run_task, spawn_task};
 ///
 /// A loop comes two ways:
 /// - on a thread of its own ([`EventLoop::new`], [`Builder::spawn`]): it runs until it
-///   is closed, and dropping its last handle closes it and joins the thread;
+///   is closed;
 /// - driven by its caller ([`Builder::build_driven`]): it runs only inside
 ///   [`run_until_complete`](EventLoop::run_until_complete) or
-///   [`run_forever`](EventLoop::run_forever), on the thread that built it.
+///   [`run_forever`](EventLoop::run_forever), on the thread that built it (its
+///   owning thread).
 ///
-/// Closing a loop resolves every promise of the work it still owned (queued calls,
-/// tasks, timers) with [`ErrorKind::LoopClosed`]; later calls into it fail at once
-/// with that error.
+/// # A fair loop
+///
+/// The loop runs in iterations, as asyncio's: an iteration runs the calls that were
+/// queued when it began, in order; a call queued meanwhile (by those calls or by
+/// another thread) waits for the next iteration, after the loop's tasks, timers and
+/// I/O had their turn. So a callback that reschedules itself for ever does not starve
+/// anything. Calls issued from one thread run in the order issued, whichever entry
+/// point ([`call_soon`](EventLoop::call_soon),
+/// [`call_soon_threadsafe`](EventLoop::call_soon_threadsafe),
+/// [`run_in_loop`](crate::run_in_loop), the `spawn` family).
+///
+/// # Lifecycle
+///
+/// Every loop, with a thread of its own or caller-driven, goes through the states of
+/// [`LoopState`], in order, and every way of ending it follows them:
+///
+/// | state | new work | queued calls | tasks and timers |
+/// |---|---|---|---|
+/// | **running** | taken | run (a caller-driven loop: while driven) | run |
+/// | **stopping** | refused with `LoopClosed` | run until the deadline | run |
+/// | **closing** | refused | cut: each fails with `LoopClosed`, unstarted | dropped: their promises fail with `LoopClosed` |
+/// | **closed** | refused | none | none; the runtime is shut down |
+///
+/// - [`close`](EventLoop::close), or the last handle dropped: closing at once. A call
+///   that has not started never runs, even one queued in the same iteration as the
+///   call that closes the loop; the call running when the close begins finishes.
+/// - [`shutdown`](EventLoop::shutdown)`(deadline)`: stopping, until what was queued
+///   has run or the deadline passes; then closing. It reports how many calls ran and
+///   how many were cut ([`ShutdownReport`]).
+/// - The loop's thread tears it down: it cuts the calls still queued, drops the
+///   tasks (their promises fail), shuts tokio's runtime down (waiting at most
+///   [`Builder::shutdown_timeout`] for tokio's blocking pool: `spawn_blocking`,
+///   `tokio::fs`, stdin), then the loop is closed and [`closed`](EventLoop::closed)
+///   resolves. A loop thread that dies any other way (a panic that escaped every
+///   guard) goes through the same teardown.
+/// - A caller-driven loop is torn down by its owning thread: when it closes it while
+///   idle, when a drive sees the close, or when the thread exits (a caller-driven loop
+///   left open is closed then). Closed from another thread while not driven, it is
+///   closed at once: its queued calls and tasks fail there and then, and the owning
+///   thread drops the runtime (and `!Send` work made by
+///   [`spawn_local`](EventLoop::spawn_local) or `call_soon`) when it next touches the
+///   loop or exits.
+///
+/// Who waits for the end:
+/// - [`close`](EventLoop::close) returns once the loop is closed and its thread has
+///   exited, for every caller, concurrent ones too (like joining a thread: a call on
+///   the loop must not be waiting for the closing thread). It does not wait where
+///   waiting could hang: on the loop's own thread (a call that closes its loop: the
+///   close completes when the call returns), and inside a tokio runtime (it would
+///   block that runtime's thread; await [`closed`](EventLoop::closed) there, or use
+///   [`close_background`](EventLoop::close_background)).
+/// - The last handle's `Drop` closes the loop and waits as `close` does, bounded: for
+///   a call still running, at most [`Builder::shutdown_timeout`], and not at all once
+///   the loop's thread has slept 10 ms in that call, neither running nor waiting for
+///   a CPU (Linux; it may be waiting for the dropping thread); then for the teardown
+///   at most `shutdown_timeout` and a grace of 200 ms.
+///   Past either bound it returns, and the loop finishes closing on its own thread.
+///
+/// **What keeps a loop alive**: its user handles. A handle from
+/// [`EventLoop::current`] does not count, so code on the loop that captures it (a
+/// timer, a task) does not keep the loop alive once the user's handles are gone. A
+/// handle made by cloning a user handle counts, wherever it is kept.
 ///
 /// # Examples
 ///
@@ -68,11 +139,18 @@ use spawn::{abort_hook, run_task, spawn_task};
 /// ```
 pub struct EventLoop {
     shared: Arc<LoopShared>,
+    /// Whether this handle counts: the last counted handle to go closes the loop.
+    counted: bool,
 }
 
 impl EventLoop {
     /// The loop of the current thread: the one running here, else the caller-driven
-    /// loop most recently built here; `None` if there is none (or it is closed).
+    /// loop most recently built here; `None` if there is none (or it is closing).
+    ///
+    /// The handle does not keep the loop alive, nor do its clones: the loop closes when
+    /// its user handles are gone, even if code on the loop (a timer, a task) keeps the
+    /// handle `current` gave it. Calls through it fail with
+    /// [`ErrorKind::LoopClosed`] once the loop is closed.
     ///
     /// # Examples
     ///
@@ -84,13 +162,10 @@ impl EventLoop {
     /// assert_eq!(same.wait().unwrap().as_deref(), Some(lp.name()));
     /// ```
     pub fn current() -> Option<EventLoop> {
-        EventLoop::upgrade(&driver::current_local()?.shared)
-    }
-
-    /// A new user handle from the loop's internals, unless every handle is gone.
-    fn upgrade(shared: &Arc<LoopShared>) -> Option<EventLoop> {
-        shared.try_add_handle().then(|| EventLoop {
-            shared: shared.clone(),
+        let local = driver::current_local()?;
+        (!local.shared.life.is_closing()).then(|| EventLoop {
+            shared: local.shared.clone(),
+            counted: false,
         })
     }
 
@@ -140,6 +215,12 @@ impl EventLoop {
         self.shared.is_loop_thread()
     }
 
+    /// `true` when this thread is running the loop right now (inside a call or task
+    /// of it, or the future of `run_until_complete`).
+    pub(crate) fn runs_here(&self) -> bool {
+        driver::is_driving(self.shared.id)
+    }
+
     /// `true` for a loop on a thread of its own, `false` for a caller-driven one.
     ///
     /// # Examples
@@ -166,10 +247,11 @@ impl EventLoop {
     /// assert!(inside.unwrap());
     /// ```
     pub fn is_running(&self) -> bool {
-        self.shared.running.load(Ordering::Acquire)
+        self.shared.life.is_driven()
     }
 
-    /// `true` once the loop is closed.
+    /// `true` once the loop is closing or closed (see [`state`](EventLoop::state)):
+    /// it takes no more work, and no queued call will start.
     ///
     /// # Examples
     ///
@@ -179,7 +261,22 @@ impl EventLoop {
     /// assert!(lp.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.injector.is_closed()
+        self.shared.life.is_closing()
+    }
+
+    /// Where the loop is in its lifecycle (see [the lifecycle](EventLoop#lifecycle)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::event_loop::LoopState;
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// assert_eq!(lp.state(), LoopState::Running);
+    /// lp.close();
+    /// assert_eq!(lp.state(), LoopState::Closed);
+    /// ```
+    pub fn state(&self) -> LoopState {
+        self.shared.life.state()
     }
 
     /// The loop's debug flag.
@@ -254,13 +351,16 @@ impl EventLoop {
         Promise::with_scheduler(Some(self.scheduler()))
     }
 
-    /// Queues `f` to run on the loop's thread; callable from any thread.
+    /// Queues `f` to run on the loop's thread; callable from any thread. Returns the
+    /// call's [`CallHandle`], to cancel it while it waits in the queue (dropping the
+    /// handle costs nothing and cancels nothing).
     ///
     /// A panic in `f` is logged and the loop goes on.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::LoopClosed`] when the loop is closed.
+    /// [`ErrorKind::LoopClosed`] when the loop takes no more work (stopping, closing or
+    /// closed).
     ///
     /// # Examples
     ///
@@ -273,50 +373,77 @@ impl EventLoop {
     /// assert_eq!(rx.recv().unwrap().as_deref(), Some(lp.name()));
     /// ```
     #[track_caller]
-    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+    #[inline]
+    pub fn call_soon_threadsafe(
+        &self,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<CallHandle, Error> {
         let what = std::any::type_name_of_val(&f);
-        self.submit_job(Box::new(f), what)
+        let seq = self.submit(Box::new(f) as Job, |job, _| Task::Job(job), what)?;
+        Ok(CallHandle::new(self.shared.id, seq))
     }
 
     /// Queues a boxed job (see [`submit`](EventLoop::submit)).
     #[track_caller]
     pub(crate) fn submit_job(&self, job: Job, what: &'static str) -> Result<(), Error> {
-        self.submit(job, Task::Job, what)
+        self.submit(job, |job, _| Task::Job(job), what).map(drop)
     }
 
     /// Queues a call that shares its promise's allocation (see
     /// [`submit`](EventLoop::submit)).
     #[track_caller]
     pub(crate) fn submit_call(&self, call: CallTask, what: &'static str) -> Result<(), Error> {
-        self.submit(call, Task::Call, what)
+        self.submit(call, |call, _| Task::Call(call), what)
+            .map(drop)
     }
 
     /// The one route of work into the loop from any thread: queues `item` as
-    /// `wrap(item)`, wrapped in debug mode so that it is timed where it runs and
-    /// reported, with the caller's location and `what`, if it is slow. When the loop
-    /// is closed the item is dropped here, which fails its promise with
-    /// [`ErrorKind::LoopClosed`], and so is the result.
+    /// `wrap(item, seq)`, wrapped in debug mode so that it is timed where it runs and
+    /// reported, with the caller's location and `what`, if it is slow; gives its
+    /// sequence number.
     #[track_caller]
-    fn submit<I>(&self, item: I, wrap: fn(I) -> Task, what: &'static str) -> Result<(), Error> {
-        let pushed = match self.shared.origin(what) {
-            None => self.shared.injector.push_task(item, wrap),
-            Some(origin) => self.shared.injector.push_task(item, |item| {
+    #[inline]
+    fn submit<I>(
+        &self,
+        item: I,
+        wrap: impl FnOnce(I, u64) -> Task,
+        what: &'static str,
+    ) -> Result<u64, Error> {
+        match self.shared.origin(what) {
+            None => self.submit_task(item, wrap),
+            Some(origin) => self.submit_task(item, |item, seq| {
                 Task::Timed(Box::new(Timed {
                     origin,
-                    task: wrap(item),
+                    task: wrap(item, seq),
                 }))
             }),
-        };
-        pushed.map_err(|_| Error::from(ErrorKind::LoopClosed))
+        }
+    }
+
+    /// Queues `wrap(item, seq)` on the loop's local queue from its own thread, else on
+    /// its injector. When the loop takes no work the item is dropped here, under a
+    /// guard (which fails its promise with [`ErrorKind::LoopClosed`]), and so is the
+    /// result.
+    #[inline]
+    fn submit_task<I>(&self, item: I, wrap: impl FnOnce(I, u64) -> Task) -> Result<u64, Error> {
+        self.shared.push(item, wrap).map_err(|refused| {
+            panic::run_guarded(
+                move || drop(refused),
+                "dropping a call refused by a closed loop",
+            );
+            Error::from(ErrorKind::LoopClosed)
+        })
     }
 
     /// Queues `f` to run on the loop's thread; must be called on that thread, so `f`
-    /// may be `!Send`. Calls run in the order they were queued.
+    /// may be `!Send`. Calls issued on the loop's thread run in the order issued,
+    /// whichever entry point. Returns the call's [`LocalCallHandle`], to cancel it
+    /// before it starts.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::WrongThread`] off the loop's thread, [`ErrorKind::LoopClosed`] when
-    /// the loop is closed.
+    /// the loop takes no more work.
     ///
     /// # Examples
     ///
@@ -330,18 +457,28 @@ impl EventLoop {
     /// assert_eq!(hits.get(), 1);
     /// ```
     #[track_caller]
-    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<(), Error> {
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<LocalCallHandle, Error> {
         let local = self.local()?;
-        match self.shared.origin(std::any::type_name_of_val(&f)) {
-            None => local.push_local(Box::new(f)),
-            Some(origin) => local.push_local(Box::new(move || origin.time(f))),
+        if !self.shared.life.takes_work() {
+            return Err(ErrorKind::LoopClosed.into());
         }
-        Ok(())
+        let (call, handle) = match self.shared.origin(std::any::type_name_of_val(&f)) {
+            None => handle::LocalCall::with_handle(f),
+            Some(origin) => handle::LocalCall::with_handle(move || origin.time(f)),
+        };
+        local.push(driver::Ready::Local(call));
+        Ok(handle)
     }
 
-    /// This loop's thread-local state; errors off its thread or once closed.
+    /// This loop's thread-local state; errors off its thread or once closing.
     fn local(&self) -> Result<Rc<LocalLoop>, Error> {
-        if self.is_closed() {
+        if self.shared.life.is_closing() {
+            if let Some(local) = driver::local_loop(self.shared.id) {
+                // Closed from another thread: the owning thread drops what is left.
+                if !self.shared.life.is_driven() {
+                    local.teardown(&mut Default::default());
+                }
+            }
             return Err(ErrorKind::LoopClosed.into());
         }
         driver::local_loop(self.shared.id).ok_or_else(|| {
@@ -418,7 +555,8 @@ impl EventLoop {
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> Promise<F::Output>
     where
-        F: Future + Send + 'static,
+        F: Future + 'static,
+        F: Send, // a `!Send` future? make it on the loop: `run_in_loop_async(&lp, || async { .. })`
         F::Output: Send + 'static,
     {
         self.spawn_settling(std::any::type_name::<F>(), move || async move {
@@ -437,14 +575,19 @@ impl EventLoop {
         let promise = self.create_promise();
         let completer = Completer::new(promise.setter());
         let origin = self.shared.origin(what);
+        // A caller-driven loop lists its tasks, so that a close from another thread
+        // fails them at once.
+        let listed = (!self.shared.owns_thread).then(|| self.shared.tasks.clone());
         let job: Job = Box::new(move || {
             if completer.is_done() {
                 return;
             }
             match panic::catch(make) {
                 Ok(future) => match origin {
-                    None => spawn_task(future, completer),
-                    Some(origin) => spawn_task(crate::debug::timed(origin, future), completer),
+                    None => spawn_listed(listed, future, completer),
+                    Some(origin) => {
+                        spawn_listed(listed, crate::debug::timed(origin, future), completer)
+                    }
                 },
                 Err(error) => completer.complete(Err(error)),
             }
@@ -492,7 +635,7 @@ impl EventLoop {
                         let task = set.spawn_local(run_task(future, completer));
                         promise.on_cancel(abort_hook(&task));
                     }
-                    None => spawn_task(future, completer),
+                    None => spawn::spawn_task(future, completer),
                 }
             }
             Err(e) => {
@@ -564,9 +707,11 @@ impl EventLoop {
         self.local()?.drive(future)
     }
 
-    /// Stops the loop after the call running now. A caller-driven loop returns from
-    /// `run_forever` (and can be run again); a loop with a thread of its own closes,
-    /// since nothing could run it again.
+    /// Stops the loop. A caller-driven loop returns from `run_forever` (or
+    /// `run_until_complete`, with an [`ErrorKind::InvalidState`] error) at the end of
+    /// the iteration running now, and can be run again; stopped while not running,
+    /// its next run returns after one iteration. A loop with a thread of its own is
+    /// closed, since nothing could run it again: see [`close`](EventLoop::close).
     ///
     /// # Examples
     ///
@@ -581,15 +726,18 @@ impl EventLoop {
             self.close();
             return;
         }
-        self.shared.stop_requested.store(true, Ordering::Release);
-        // Wake the loop so it sees the request.
-        let _ = self.submit_job(Box::new(|| {}), "stop");
+        self.shared.life.request_stop();
+        self.shared.injector.wake();
     }
 
-    /// Closes the loop: calls still queued, tasks and timers fail with
-    /// [`ErrorKind::LoopClosed`], later calls fail at once with it. Closing from
-    /// another thread waits for a loop's own thread to finish; from inside the loop it
-    /// takes effect when the current call returns.
+    /// Closes the loop and returns once it is closed (see
+    /// [the lifecycle](EventLoop#lifecycle)): the call running now finishes; every
+    /// call that has not started, even one queued behind the call that closes the
+    /// loop, fails with [`ErrorKind::LoopClosed`]; so do its tasks and timers, and
+    /// later calls, at once. Every caller returns once the loop is closed and its
+    /// thread has exited, concurrent callers too; except on the loop's own thread and
+    /// inside a tokio runtime, where it returns once the close has begun (await
+    /// [`closed`](EventLoop::closed) for the end).
     ///
     /// # Examples
     ///
@@ -601,42 +749,169 @@ impl EventLoop {
     /// assert_eq!(err.kind(), ErrorKind::LoopClosed);
     /// ```
     pub fn close(&self) {
-        drop(self.shared.injector.close());
-        if self.owns_thread() {
-            if !self.is_current_thread() {
-                let handle = self
-                    .shared
-                    .join
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                if let Some(handle) = handle {
-                    let _ = handle.join();
+        self.shared.begin_close();
+        if self.shared.settle_close() {
+            self.shared.wait_closed();
+        }
+    }
+
+    /// Closes the loop without waiting for the end: as [`close`](EventLoop::close),
+    /// for async code, which awaits [`closed`](EventLoop::closed) instead of blocking
+    /// its thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// lp.close_background();
+    /// assert!(lp.is_closed());
+    /// lp.closed().await;
+    /// # });
+    /// ```
+    pub fn close_background(&self) {
+        self.shared.begin_close();
+        self.shared.settle_close();
+    }
+
+    /// A future that resolves, with its [`ShutdownReport`], once the loop has
+    /// finished closing: every call cut, every task dropped, the runtime shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// let inner = lp.clone();
+    /// let _ = pulsar_async::run_in_loop(&lp, move || inner.close());
+    /// let report = lp.closed().await;
+    /// assert_eq!(report.ran, 0);
+    /// assert_eq!(lp.state(), pulsar_async::event_loop::LoopState::Closed);
+    /// # });
+    /// ```
+    pub fn closed(&self) -> Closed {
+        Closed(self.shared.closed.clone())
+    }
+
+    /// Shuts the loop down gracefully, and returns once it is closed: from now on it
+    /// takes no new work (calls fail with [`ErrorKind::LoopClosed`]), runs the calls
+    /// already queued until `deadline` (a [`Duration`] from now, or an instant), then
+    /// closes, cutting what is left. The report says how many calls ran and how many
+    /// were cut. A call running at the deadline finishes; the loop's tasks and timers
+    /// run while it drains, and those left at the end fail with `LoopClosed`.
+    ///
+    /// A caller-driven loop shut down from its owning thread is driven here until it
+    /// has drained; from another thread, it drains if its owning thread drives it
+    /// before the deadline, and is closed at the deadline otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldDeadlock`], with nothing done, on the loop's own thread (the
+    /// loop would wait for itself) and inside a tokio runtime (it would block that
+    /// runtime's thread): use [`shutdown_background`](EventLoop::shutdown_background)
+    /// and await [`closed`](EventLoop::closed) there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{run_in_loop, ErrorKind, EventLoop};
+    /// use std::time::Duration;
+    ///
+    /// let lp = EventLoop::new().unwrap();
+    /// let queued: Vec<_> = (0..100).map(|i| run_in_loop(&lp, move || i)).collect();
+    /// // Calls the loop ran before the shutdown began are not in the report.
+    /// let report = lp.shutdown(Duration::from_secs(10)).unwrap();
+    /// assert!(report.ran + report.cut <= 100 && lp.is_closed());
+    /// // Each queued call either ran or was cut.
+    /// for p in queued {
+    ///     assert!(p.wait().map_or_else(|e| e.kind() == ErrorKind::LoopClosed, |_| true));
+    /// }
+    /// ```
+    pub fn shutdown(&self, deadline: impl Into<Deadline>) -> Result<ShutdownReport, Error> {
+        let deadline = deadline.into();
+        let shared = &self.shared;
+        if driver::is_driving(shared.id) || (self.owns_thread() && self.is_current_thread()) {
+            return Err(Error::new(
+                ErrorKind::WouldDeadlock,
+                "a loop cannot wait for its own shutdown: use shutdown_background and closed()",
+            ));
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::new(
+                ErrorKind::WouldDeadlock,
+                "shutdown would block this tokio runtime: use shutdown_background and closed().await",
+            ));
+        }
+        shared.begin_shutdown(deadline);
+        if !shared.owns_thread {
+            match driver::local_loop(shared.id) {
+                Some(local) => {
+                    // The owning thread: drive the loop through its drain.
+                    while !shared.life.is_closed() {
+                        let _ = local.drive(None::<std::future::Pending<()>>);
+                    }
+                }
+                None => {
+                    let left = deadline
+                        .instant()
+                        .saturating_duration_since(std::time::Instant::now());
+                    if shared.closed.wait_timeout(left).is_err() {
+                        self.close();
+                    }
                 }
             }
-            return;
         }
-        // A caller-driven loop: tear down now if this is its thread and it is idle;
-        // a running one tears down when its run returns.
-        if let Some(local) = driver::local_loop(self.shared.id) {
-            local.close_here();
-        }
+        shared.wait_closed();
+        Ok(shared.closed.try_result().unwrap_or_default())
+    }
+
+    /// Begins a [`shutdown`](EventLoop::shutdown) and returns at once: the loop takes
+    /// no new work, drains what is queued until `deadline`, then closes; await
+    /// [`closed`](EventLoop::closed) for the report.
+    ///
+    /// A caller-driven loop drains only while its owning thread drives it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// let p = pulsar_async::run_in_loop(&lp, || 7);
+    /// lp.shutdown_background(Duration::from_secs(10));
+    /// let report = lp.closed().await;
+    /// assert_eq!(report.cut, 0, "the call ran, before or during the drain");
+    /// assert_eq!(p.await.unwrap(), 7);
+    /// # });
+    /// ```
+    pub fn shutdown_background(&self, deadline: impl Into<Deadline>) {
+        self.shared.begin_shutdown(deadline.into());
     }
 }
 
 impl Clone for EventLoop {
+    /// Another handle to the same loop; a clone of a counted handle counts, a clone
+    /// of one from [`EventLoop::current`] does not.
     fn clone(&self) -> Self {
-        self.shared.add_handle();
+        if self.counted {
+            self.shared.add_handle();
+        }
         EventLoop {
             shared: self.shared.clone(),
+            counted: self.counted,
         }
     }
 }
 
 impl Drop for EventLoop {
+    /// The last counted handle closes the loop and waits for it, bounded (see
+    /// [the lifecycle](EventLoop#lifecycle)).
     fn drop(&mut self) {
-        if self.shared.drop_handle() {
-            self.close();
+        if self.counted && self.shared.drop_handle() {
+            self.shared.begin_close();
+            if self.shared.settle_close() {
+                self.shared.wait_closed_bounded();
+            }
         }
     }
 }
@@ -655,7 +930,7 @@ impl fmt::Debug for EventLoop {
             .field("name", &self.shared.name)
             .field("owns_thread", &self.shared.owns_thread)
             .field("running", &self.is_running())
-            .field("closed", &self.is_closed())
+            .field("state", &self.state())
             .field("debug", &self.is_debug())
             .finish()
     }
@@ -665,7 +940,9 @@ impl<T> Promise<T> {
     /// The loop the promise is bound to (asyncio's `get_loop()`): the loop of
     /// [`EventLoop::create_promise`], of a [`run_in_loop`](crate::run_in_loop) call or
     /// of a spawned task, and what chains and gathers inherit. `None` for a promise
-    /// bound to no loop, or once every handle of its loop is gone.
+    /// bound to no loop, or once its loop is closing. Like [`EventLoop::current`]'s, the
+    /// handle does not keep the loop alive: the loop closes when its user handles are
+    /// gone, and calls through this one then fail with [`ErrorKind::LoopClosed`].
     ///
     /// # Examples
     ///
@@ -677,6 +954,10 @@ impl<T> Promise<T> {
     /// ```
     pub fn get_loop(&self) -> Option<EventLoop> {
         let any = self.scheduler()?.clone().as_any()?;
-        EventLoop::upgrade(&any.downcast::<LoopShared>().ok()?)
+        let shared = any.downcast::<LoopShared>().ok()?;
+        (!shared.life.is_closing()).then(|| EventLoop {
+            shared,
+            counted: false,
+        })
     }
 }

@@ -1,5 +1,6 @@
-//! The loop's cross-thread entry: a queue of jobs that any thread pushes to and the
-//! loop drains in batches, waking the loop only when it went idle.
+//! The loop's queues: the [`Injector`] (the cross-thread entry: a queue that any thread
+//! pushes to and the loop takes in batches, waking the loop only when it went idle)
+//! and [`Task`], what a loop runs.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
@@ -9,13 +10,15 @@ use crate::loom::{lock, AtomicBool, Mutex, Ordering};
 use crate::promise::CallTask;
 use crate::schedule::Job;
 
+use super::state::Lifecycle;
+
 /// What a loop runs: a boxed job, or a call that shares its promise's allocation;
 /// either one timed, in debug mode.
 pub(crate) enum Task {
     Job(Job),
     Call(CallTask),
-    /// A job or call submitted in debug mode: timed where it runs, reported with
-    /// where it came from if it is slow.
+    /// A task submitted in debug mode: timed where it runs, reported with where it
+    /// came from if it is slow.
     Timed(Box<Timed>),
 }
 
@@ -26,7 +29,8 @@ pub(crate) struct Timed {
 }
 
 impl Task {
-    /// Runs the task (a call whose promise is already done is dropped unrun).
+    /// Runs the task (a call whose promise is already done, or whose handle cancelled
+    /// it, is dropped unrun).
     pub(crate) fn run(self) {
         match self {
             Task::Job(job) => job(),
@@ -37,6 +41,24 @@ impl Task {
             }
         }
     }
+
+    /// What takes the place of a cancelled task in a queue, so that the positions of
+    /// the others, which their sequence numbers give, stay as they are. (A box of a
+    /// zero-sized closure allocates nothing.)
+    pub(crate) fn cancelled() -> Task {
+        Task::Job(Box::new(|| {}))
+    }
+}
+
+/// Where the task with sequence number `seq` is in a queue that holds `len` tasks
+/// and will give the next one `next_seq`; `None` once it left the queue. Tasks only
+/// ever leave a queue from its front (or all at once), so the task `seq` is at
+/// `seq - (next_seq - len)`.
+pub(crate) fn position(seq: u64, next_seq: u64, len: usize) -> Option<usize> {
+    let front = next_seq.checked_sub(len as u64)?;
+    seq.checked_sub(front)
+        .map(|at| at as usize)
+        .filter(|at| *at < len)
 }
 
 /// Aligned to its own cache lines, so that the threads pushing to it and the loop
@@ -44,7 +66,7 @@ impl Task {
 #[repr(align(128))]
 pub(crate) struct Injector {
     state: Mutex<State>,
-    /// `true` while jobs may be queued: set by every push, cleared by the drain that
+    /// `true` while jobs may be queued: set by every push, cleared by the take that
     /// empties the queue (both under the lock). Lets a lingering loop look for work
     /// without taking the lock, so it does not slow down the threads pushing to it.
     has_jobs: AtomicBool,
@@ -55,7 +77,12 @@ struct State {
     /// The loop's waker while it waits for jobs; taken by the push that wakes it, so a
     /// burst of pushes costs one wake-up.
     waker: Option<Waker>,
-    closed: bool,
+    /// How many queued tasks transitions took out to cut: counted here, under the
+    /// lock, so that a report read after the loop is closed includes them all.
+    cut: usize,
+    /// The sequence number of the next push: a `call_soon_threadsafe` handle finds
+    /// its call by it (see [`position`]).
+    next_seq: u64,
 }
 
 impl Injector {
@@ -64,49 +91,72 @@ impl Injector {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 waker: None,
-                closed: false,
+                cut: 0,
+                next_seq: 0,
             }),
             has_jobs: AtomicBool::new(false),
         }
     }
 
-    /// Queues `job`; gives it back if the queue is closed.
-    pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
-        self.push_task(job, Task::Job)
-    }
-
-    /// Queues `item` as `wrap(item)`; gives `item` back if the queue is closed.
-    pub(crate) fn push_task<I>(&self, item: I, wrap: impl FnOnce(I) -> Task) -> Result<(), I> {
+    /// Queues `item` as `wrap(item, seq)` while `life` takes work, and gives its
+    /// sequence number `seq`; gives `item` back otherwise.
+    #[inline]
+    pub(crate) fn push_task<I>(
+        &self,
+        life: &Lifecycle,
+        item: I,
+        wrap: impl FnOnce(I, u64) -> Task,
+    ) -> Result<u64, I> {
         let mut state = lock(&self.state);
-        if state.closed {
+        if !life.takes_work() {
             return Err(item);
         }
-        state.jobs.push_back(wrap(item));
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.jobs.push_back(wrap(item, seq));
         self.has_jobs.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(())
+        Ok(seq)
     }
 
-    /// Moves every queued job into `batch` (which must be empty). `Ready(true)` when
-    /// jobs were moved, `Ready(false)` once closed, `Pending` (with the waker stored)
-    /// when there is nothing to do.
-    pub(crate) fn poll_drain(
+    /// Takes the task `seq` out of the queue, if it still waits there, leaving a
+    /// no-op in its place.
+    pub(crate) fn take_queued(&self, seq: u64) -> Option<Task> {
+        let mut state = lock(&self.state);
+        let at = position(seq, state.next_seq, state.jobs.len())?;
+        Some(std::mem::replace(&mut state.jobs[at], Task::cancelled()))
+    }
+
+    /// Moves every queued task into `batch` (which must be empty): the cross-thread
+    /// half of one iteration. `true` if it moved any.
+    pub(crate) fn take_batch(&self, batch: &mut VecDeque<Task>) -> bool {
+        if !self.may_have_jobs() {
+            return false;
+        }
+        let mut state = lock(&self.state);
+        self.has_jobs.store(false, Ordering::Relaxed);
+        if state.jobs.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut state.jobs, batch);
+        true
+    }
+
+    /// Before the loop parks: `Ready` when there is something to do (a queued task,
+    /// or `wake_up` says so, read under the lock), else `Pending` with the waker
+    /// stored, so that the next push, close, stop or shutdown wakes the loop.
+    pub(crate) fn poll_idle(
         &self,
         cx: &mut Context<'_>,
-        batch: &mut VecDeque<Task>,
-    ) -> Poll<bool> {
+        wake_up: impl FnOnce() -> bool,
+    ) -> Poll<()> {
         let mut state = lock(&self.state);
-        if !state.jobs.is_empty() {
-            std::mem::swap(&mut state.jobs, batch);
-            self.has_jobs.store(false, Ordering::Relaxed);
-            return Poll::Ready(true);
-        }
-        if state.closed {
-            return Poll::Ready(false);
+        if !state.jobs.is_empty() || wake_up() {
+            return Poll::Ready(());
         }
         match &state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -115,103 +165,113 @@ impl Injector {
         Poll::Pending
     }
 
-    /// Closes the queue: later pushes fail. Returns the jobs that never ran (the caller
-    /// drops them outside any lock, which fails their promises with loop-closed), and
-    /// wakes the loop so it sees the close.
-    pub(crate) fn close(&self) -> VecDeque<Task> {
+    /// Makes the transition `change` of the lifecycle under the lock, so that no push
+    /// slips past it, and wakes the loop so that it sees it. With `cut`, takes the
+    /// tasks still queued, for the caller to drop outside any lock (which fails their
+    /// promises with loop-closed). Returns what `change` returned.
+    pub(crate) fn transition<R>(
+        &self,
+        change: impl FnOnce() -> R,
+        cut: Option<&mut VecDeque<Task>>,
+    ) -> R {
         let mut state = lock(&self.state);
-        state.closed = true;
+        let out = change();
+        if let Some(cut) = cut {
+            state.cut += state.jobs.len();
+            cut.append(&mut state.jobs);
+        }
         self.has_jobs.store(true, Ordering::Release);
-        let jobs = std::mem::take(&mut state.jobs);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
             waker.wake();
         }
-        jobs
+        out
     }
 
-    /// `true` when a job may be waiting (or the queue was closed); without locking.
-    /// A hint for a loop that spins before it parks: `false` can be stale, so the
-    /// loop still goes through [`poll_drain`](Injector::poll_drain) before parking.
+    /// How many queued tasks transitions took out to cut, so far.
+    pub(crate) fn cut_count(&self) -> usize {
+        lock(&self.state).cut
+    }
+
+    /// Wakes the loop if it is parked (for a stop request).
+    pub(crate) fn wake(&self) {
+        self.transition(|| (), None);
+    }
+
+    /// `true` when a job may be waiting (or the loop was woken); without locking. A
+    /// hint for a loop that spins before it parks: `false` can be stale, so the loop
+    /// still goes through [`poll_idle`](Injector::poll_idle) before parking.
     pub(crate) fn may_have_jobs(&self) -> bool {
         self.has_jobs.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.state).closed
     }
 }
 
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::loom::{Arc, AtomicUsize, Ordering};
-    use crate::promise::{Completer, Promise};
-    use crate::schedule::{Job, Schedule};
+    use crate::loom::Arc;
+    use crate::promise::Promise;
     use ::loom::thread;
 
-    /// Drains like the loop does until the queue is closed and empty.
-    fn drain_until_closed(q: &Injector) {
-        let mut batch = VecDeque::new();
-        loop {
-            let ready =
-                ::loom::future::block_on(std::future::poll_fn(|cx| q.poll_drain(cx, &mut batch)));
-            if !ready {
-                return;
+    /// Waits like an idle loop until a batch can be taken.
+    fn next_batch(q: &Injector, life: &Lifecycle, batch: &mut VecDeque<Task>) {
+        ::loom::future::block_on(std::future::poll_fn(|cx| loop {
+            if q.take_batch(batch) || life.is_closing() {
+                return Poll::Ready(());
             }
-            for job in batch.drain(..) {
-                job.run();
+            if q.poll_idle(cx, || !life.takes_work()).is_pending() {
+                return Poll::Pending;
             }
-        }
+        }));
     }
 
     #[test]
-    fn every_pushed_job_runs_or_fails_with_loop_closed_when_close_races_submit() {
+    fn a_call_racing_a_close_runs_or_fails_with_loop_closed() {
         ::loom::model(|| {
             let q = Arc::new(Injector::new());
-            let ran = Arc::new(AtomicUsize::new(0));
-            let mut promises = Vec::new();
-            let mut submitters = Vec::new();
-            for _ in 0..1 {
-                let p = Promise::<usize>::new();
-                promises.push(p.clone());
-                let (q, ran) = (q.clone(), ran.clone());
-                submitters.push(thread::spawn(move || {
-                    let done = Completer::new(p.setter());
-                    let job: Job = Box::new(move || {
-                        ran.fetch_add(1, Ordering::SeqCst);
-                        done.complete(Ok(1));
-                    });
-                    // A refused job is dropped here, which fails its promise.
-                    let _ = q.push(job);
-                }));
-            }
-            let closer = {
-                let q = q.clone();
-                thread::spawn(move || drop(q.close()))
+            let life = Arc::new(Lifecycle::new());
+            let (p, call) = Promise::for_call(std::sync::Arc::new(NoLoop), || Ok(1usize));
+            let submitter = {
+                let (q, life) = (q.clone(), life.clone());
+                // A refused call is dropped here, which fails its promise.
+                thread::spawn(move || drop(q.push_task(&life, call, |c, _| Task::Call(c))))
             };
-            drain_until_closed(&q);
-            for t in submitters {
-                t.join().unwrap();
-            }
-            closer.join().unwrap();
-            let mut ok = 0;
-            for p in &promises {
-                match p.try_result() {
-                    Ok(1) => ok += 1,
-                    Ok(v) => panic!("wrong value {v}"),
-                    Err(e) => assert_eq!(e.kind(), crate::error::ErrorKind::LoopClosed),
+            let closer = {
+                let (q, life) = (q.clone(), life.clone());
+                thread::spawn(move || {
+                    let mut cut = VecDeque::new();
+                    q.transition(|| life.to_closing(), Some(&mut cut));
+                    drop(cut);
+                })
+            };
+            // The loop: runs batches until it sees the close, then cuts what is left.
+            let mut batch = VecDeque::new();
+            loop {
+                next_batch(&q, &life, &mut batch);
+                if life.is_closing() {
+                    break;
+                }
+                for task in batch.drain(..) {
+                    task.run();
                 }
             }
-            assert_eq!(ok, ran.load(Ordering::SeqCst));
+            submitter.join().unwrap();
+            closer.join().unwrap();
+            let mut cut = std::mem::take(&mut batch);
+            q.transition(|| (), Some(&mut cut));
+            drop(cut);
+            match p.try_result() {
+                Ok(v) => assert_eq!(v, 1),
+                Err(e) => assert_eq!(e.kind(), crate::error::ErrorKind::LoopClosed),
+            }
         });
     }
 
     /// A scheduler for promises whose loop is gone.
     struct NoLoop;
 
-    impl Schedule for NoLoop {
+    impl crate::schedule::Schedule for NoLoop {
         fn schedule(&self, job: Job) -> Result<(), Job> {
             Err(job)
         }
@@ -224,43 +284,26 @@ mod loom_tests {
     }
 
     #[test]
-    fn a_call_sharing_its_promise_runs_or_fails_with_loop_closed_when_close_races_submit() {
-        ::loom::model(|| {
-            let q = Arc::new(Injector::new());
-            let (p, call) = Promise::for_call(std::sync::Arc::new(NoLoop), || Ok(1usize));
-            let submitter = {
-                let q = q.clone();
-                // A refused call is dropped here, which fails its promise.
-                thread::spawn(move || drop(q.push_task(call, Task::Call)))
-            };
-            let closer = {
-                let q = q.clone();
-                thread::spawn(move || drop(q.close()))
-            };
-            drain_until_closed(&q);
-            submitter.join().unwrap();
-            closer.join().unwrap();
-            match p.try_result() {
-                Ok(v) => assert_eq!(v, 1),
-                Err(e) => assert_eq!(e.kind(), crate::error::ErrorKind::LoopClosed),
-            }
-        });
-    }
-
-    #[test]
     fn a_push_after_the_loop_went_idle_wakes_it() {
         ::loom::model(|| {
             let q = Arc::new(Injector::new());
+            let life = Arc::new(Lifecycle::new());
+            let done = Promise::<u8>::new();
             let pusher = {
-                let q = q.clone();
+                let (q, life, done) = (q.clone(), life.clone(), done.clone());
                 thread::spawn(move || {
-                    let _ = q.push(Box::new(|| {}));
-                    drop(q.close());
+                    let job: Job = Box::new(move || drop(done.set_result(1)));
+                    assert!(q.push_task(&life, job, |j, _| Task::Job(j)).is_ok());
                 })
             };
-            // Would hang (and loom would report a deadlock) if a wake-up were lost.
-            drain_until_closed(&q);
+            // Would hang (and loom would report a deadlock) if the wake-up were lost.
+            let mut batch = VecDeque::new();
+            next_batch(&q, &life, &mut batch);
+            for task in batch.drain(..) {
+                task.run();
+            }
             pusher.join().unwrap();
+            assert_eq!(done.try_result().unwrap(), 1);
         });
     }
 }

@@ -1,14 +1,29 @@
-//! [`async_while`]: the asynchronous `while clause():`, re-checking a condition with a
-//! growing interval until it is false or a timeout passes.
+//! Polling with a growing interval and an exact deadline, two ways:
+//!
+//! - [`async_while`]: the asynchronous `while clause():` of Pulsar, re-checking a
+//!   condition until it is false or a timeout passes, and returning the clause's last
+//!   value (Python's truthiness: truthy when it timed out);
+//! - [`poll_until`]: its Rust-shaped companion, polling a clause that returns an
+//!   `Option` or a `Result` until it gives a value, resolving to `Ok(value)` or to a
+//!   [`Timeout`](crate::ErrorKind::Timeout) error.
+//!
+//! Both run on one engine (in `polling.rs`): the same intervals (0.1 s, growing by
+//! 0.1 s per round up to 1 s, configurable), the same deadline, which they never
+//! pass, and the same clauses, plain or async.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+mod polling;
+mod until;
+
+use polling::{interval_setters, Polling, Rounds};
+pub use until::{poll_until, Attempt, PollUntil, UntilClause};
 
 /// A value that reads as true or false, as a `while` condition does in Python.
 ///
@@ -175,15 +190,6 @@ where
     }
 }
 
-/// The default first interval: 0.1 s.
-const FIRST_INTERVAL: Duration = Duration::from_millis(100);
-/// The default growth of the interval per round: 0.1 s.
-const INTERVAL_STEP: Duration = Duration::from_millis(100);
-/// The default longest interval: 1 s.
-const MAX_INTERVAL: Duration = Duration::from_secs(1);
-/// A sleep that stands for "forever" when an interval overflows the clock.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
-
 /// The asynchronous `while clause():` — waits while `clause` returns a truthy value.
 ///
 /// The clause is evaluated at once. While its value is truthy, the future sleeps and
@@ -243,17 +249,45 @@ pub fn async_while<C, M>(timeout: Duration, clause: C) -> AsyncWhile<C, M>
 where
     C: WhileClause<M>,
 {
-    AsyncWhile {
+    let rounds = WhileRounds {
         clause,
-        timeout: (!timeout.is_zero()).then_some(timeout),
-        first: FIRST_INTERVAL,
-        step: INTERVAL_STEP,
-        max: MAX_INTERVAL,
-        deadline: None,
-        interval: FIRST_INTERVAL,
-        timer: None,
-        phase: Phase::Start,
         _marker: PhantomData,
+    };
+    AsyncWhile {
+        polling: Polling::new(rounds, (!timeout.is_zero()).then_some(timeout)),
+    }
+}
+
+/// How `async_while` reads its clause: on while truthy, and at the deadline the last
+/// (truthy) value; the first evaluation, which has no value before it, is awaited.
+struct WhileRounds<C, M> {
+    clause: C,
+    _marker: PhantomData<fn() -> M>,
+}
+
+impl<C: WhileClause<M>, M> Rounds for WhileRounds<C, M> {
+    type Future = C::Future;
+    type Last = C::Output;
+    type Output = C::Output;
+
+    fn evaluate(&mut self) -> C::Future {
+        self.clause.evaluate()
+    }
+
+    fn judge(&mut self, value: C::Output) -> ControlFlow<C::Output, C::Output> {
+        if value.is_truthy() {
+            ControlFlow::Continue(value)
+        } else {
+            ControlFlow::Break(value)
+        }
+    }
+
+    fn timed_out(&mut self, last: C::Output) -> C::Output {
+        last
+    }
+
+    fn timed_out_first(&mut self) -> Option<C::Output> {
+        None
     }
 }
 
@@ -287,85 +321,14 @@ where
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct AsyncWhile<C: WhileClause<M>, M> {
-    clause: C,
-    timeout: Option<Duration>,
-    first: Duration,
-    step: Duration,
-    max: Duration,
-    /// Set on the first poll, from `timeout`.
-    deadline: Option<Instant>,
-    /// The next sleep.
-    interval: Duration,
-    /// One timer, reset for each sleep and for racing an evaluation to the deadline.
-    timer: Option<Pin<Box<Sleep>>>,
-    phase: Phase<C::Future, C::Output>,
-    _marker: PhantomData<fn() -> M>,
+    polling: Polling<WhileRounds<C, M>>,
 }
-
-enum Phase<F, R> {
-    /// Not polled yet.
-    Start,
-    /// Evaluating the clause; `last` is the previous (truthy) value, if any.
-    Evaluating { eval: Pin<Box<F>>, last: Option<R> },
-    /// Sleeping on the timer; `last` is the truthy value that made us sleep.
-    Sleeping { last: R },
-    /// Done waiting (a sleep, or one yield for a zero interval): check the
-    /// deadline, then evaluate again.
-    Awake { last: R },
-    /// Resolved.
-    Done,
-}
-
-// No field is ever pinned in place: the clause future and the timer are boxed.
-impl<C: WhileClause<M>, M> Unpin for AsyncWhile<C, M> {}
 
 impl<C: WhileClause<M>, M> AsyncWhile<C, M> {
-    /// The first sleep (default 0.1 s). It is capped by
-    /// [`max_interval`](AsyncWhile::max_interval).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let w = pulsar_async::async_while(Duration::ZERO, || false)
-    ///     .first_interval(Duration::from_millis(10));
-    /// # drop(w);
-    /// ```
-    pub fn first_interval(mut self, first: Duration) -> Self {
-        self.first = first;
-        self
-    }
-
-    /// How much each sleep grows over the one before (default 0.1 s); zero keeps the
-    /// interval fixed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let fixed = pulsar_async::async_while(Duration::ZERO, || false)
-    ///     .interval_step(Duration::ZERO);
-    /// # drop(fixed);
-    /// ```
-    pub fn interval_step(mut self, step: Duration) -> Self {
-        self.step = step;
-        self
-    }
-
-    /// The longest sleep (default 1 s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let w = pulsar_async::async_while(Duration::ZERO, || false)
-    ///     .max_interval(Duration::from_secs(5));
-    /// # drop(w);
-    /// ```
-    pub fn max_interval(mut self, max: Duration) -> Self {
-        self.max = max;
-        self
-    }
+    interval_setters!(
+        AsyncWhile,
+        "pulsar_async::async_while(Duration::ZERO, || false)"
+    );
 
     /// The timeout, or `None` when there is none (a zero timeout).
     ///
@@ -379,135 +342,22 @@ impl<C: WhileClause<M>, M> AsyncWhile<C, M> {
     /// assert_eq!(async_while(t, || false).timeout(), Some(t));
     /// ```
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    fn deadline_passed(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|d| now >= d)
-    }
-
-    /// Sets the timer to `when` (creating it on first use) and polls it.
-    fn poll_timer(&mut self, when: Instant, cx: &mut Context<'_>) -> Poll<()> {
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() != when {
-                    timer.as_mut().reset(when);
-                }
-                timer
-            }
-            None => self.timer.insert(Box::pin(tokio::time::sleep_until(when))),
-        };
-        timer.as_mut().poll(cx)
+        self.polling.timeout()
     }
 }
 
 impl<C: WhileClause<M>, M> Future for AsyncWhile<C, M> {
     type Output = C::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
-        let this = self.get_mut();
-        loop {
-            match std::mem::replace(&mut this.phase, Phase::Done) {
-                Phase::Start => {
-                    let now = Instant::now();
-                    this.deadline = this.timeout.and_then(|t| now.checked_add(t));
-                    this.interval = this.first.min(this.max);
-                    let eval = Box::pin(this.clause.evaluate());
-                    this.phase = Phase::Evaluating { eval, last: None };
-                }
-                Phase::Evaluating { mut eval, last } => match eval.as_mut().poll(cx) {
-                    Poll::Ready(value) => {
-                        if !value.is_truthy() {
-                            return Poll::Ready(value);
-                        }
-                        let now = Instant::now();
-                        if this.deadline_passed(now) {
-                            return Poll::Ready(value);
-                        }
-                        let mut wake = now
-                            .checked_add(this.interval)
-                            .or(this.deadline)
-                            .or_else(|| now.checked_add(FAR_FUTURE))
-                            .unwrap_or(now);
-                        if let Some(deadline) = this.deadline {
-                            wake = wake.min(deadline);
-                        }
-                        this.interval = this.interval.saturating_add(this.step).min(this.max);
-                        if wake <= now {
-                            // A zero interval: let others run before evaluating again.
-                            this.phase = Phase::Awake { last: value };
-                            cx.waker().wake_by_ref();
-                            return Poll::Pending;
-                        }
-                        this.phase = Phase::Sleeping { last: value };
-                        // Arm the timer; the `Sleeping` arm polls it.
-                        if let Some(timer) = &mut this.timer {
-                            timer.as_mut().reset(wake);
-                        } else {
-                            this.timer = Some(Box::pin(tokio::time::sleep_until(wake)));
-                        }
-                    }
-                    Poll::Pending => {
-                        // A later evaluation races the deadline; the first has no
-                        // value to return, so it is always awaited.
-                        if let (Some(deadline), Some(previous)) = (this.deadline, last) {
-                            if this.poll_timer(deadline, cx).is_ready() {
-                                return Poll::Ready(previous);
-                            }
-                            this.phase = Phase::Evaluating {
-                                eval,
-                                last: Some(previous),
-                            };
-                        } else {
-                            this.phase = Phase::Evaluating { eval, last: None };
-                        }
-                        return Poll::Pending;
-                    }
-                },
-                Phase::Sleeping { last } => {
-                    let polled = match &mut this.timer {
-                        Some(timer) => timer.as_mut().poll(cx),
-                        None => Poll::Ready(()),
-                    };
-                    if polled.is_pending() {
-                        this.phase = Phase::Sleeping { last };
-                        return Poll::Pending;
-                    }
-                    this.phase = Phase::Awake { last };
-                }
-                Phase::Awake { last } => {
-                    if this.deadline_passed(Instant::now()) {
-                        // Timed out: stop without evaluating again.
-                        return Poll::Ready(last);
-                    }
-                    let eval = Box::pin(this.clause.evaluate());
-                    this.phase = Phase::Evaluating {
-                        eval,
-                        last: Some(last),
-                    };
-                }
-                Phase::Done => panic!("`AsyncWhile` polled after it resolved"),
-            }
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        Pin::new(&mut self.polling).poll(cx)
     }
 }
 
 impl<C: WhileClause<M>, M> fmt::Debug for AsyncWhile<C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let phase = match &self.phase {
-            Phase::Start => "start",
-            Phase::Evaluating { .. } => "evaluating",
-            Phase::Sleeping { .. } => "sleeping",
-            Phase::Awake { .. } => "awake",
-            Phase::Done => "done",
-        };
-        f.debug_struct("AsyncWhile")
-            .field("timeout", &self.timeout)
-            .field("first_interval", &self.first)
-            .field("interval_step", &self.step)
-            .field("max_interval", &self.max)
-            .field("deadline", &self.deadline)
-            .field("phase", &phase)
-            .finish()
+        let mut d = f.debug_struct("AsyncWhile");
+        self.polling.debug_fields(&mut d);
+        d.finish()
     }
 }

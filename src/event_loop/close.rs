@@ -1,0 +1,318 @@
+//! The close protocol, one for every path: begin (refuse work, cut what is queued),
+//! let the thread that owns the runtime tear it down, finish (mark closed, settle the
+//! report), and wait for it where waiting cannot hang; and what it gives back:
+//! [`ShutdownReport`], the [`Closed`] future, [`Deadline`].
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::loom::Ordering;
+use crate::promise::Promise;
+
+use super::driver::{self, LoopShared};
+
+/// How a loop's close went: of the calls queued on it, how many ran while it drained
+/// for a [`shutdown`](super::EventLoop::shutdown), and how many were cut (failed with
+/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running).
+///
+/// Calls are what `call_soon`, `call_soon_threadsafe`, `run_in_loop` and the `spawn`
+/// family queue; tasks and timers already running on the loop are not counted (their
+/// promises fail with `LoopClosed` when the loop closes).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// // A caller-driven loop runs nothing until driven: the three calls wait in its queue.
+/// let lp = pulsar_async::EventLoop::builder().build_driven().unwrap();
+/// for i in 0..3 {
+///     let _ = pulsar_async::run_in_loop(&lp, move || i);
+/// }
+/// let report = lp.shutdown(Duration::from_secs(5)).unwrap();
+/// assert_eq!((report.ran, report.cut), (3, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Calls that ran while the loop drained for a shutdown.
+    pub ran: usize,
+    /// Calls cut: queued but never started, each failed with `LoopClosed`.
+    pub cut: usize,
+}
+
+/// When a [`shutdown`](super::EventLoop::shutdown) stops draining: a point in time, or
+/// a timeout from now. Made from a [`Duration`], a [`std::time::Instant`] or a
+/// [`tokio::time::Instant`].
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::event_loop::Deadline;
+/// use std::time::{Duration, Instant};
+/// let soon = Deadline::from(Duration::from_millis(10));
+/// assert!(soon.instant() <= Instant::now() + Duration::from_millis(10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// The deadline as an instant of the standard clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let at = Instant::now();
+    /// assert_eq!(pulsar_async::event_loop::Deadline::from(at).instant(), at);
+    /// ```
+    pub fn instant(self) -> Instant {
+        self.0
+    }
+}
+
+impl From<Duration> for Deadline {
+    fn from(timeout: Duration) -> Self {
+        let now = Instant::now();
+        Deadline(now.checked_add(timeout).unwrap_or(now + FAR_FUTURE))
+    }
+}
+
+impl From<Instant> for Deadline {
+    fn from(at: Instant) -> Self {
+        Deadline(at)
+    }
+}
+
+impl From<tokio::time::Instant> for Deadline {
+    fn from(at: tokio::time::Instant) -> Self {
+        Deadline(at.into_std())
+    }
+}
+
+/// A deadline that never comes, for a timeout too large to represent.
+const FAR_FUTURE: Duration = Duration::from_secs(86400 * 365 * 30);
+
+/// A future that resolves, with its [`ShutdownReport`], once the loop has finished
+/// closing; made by [`EventLoop::closed`](super::EventLoop::closed). Awaitable from
+/// any executor.
+///
+/// # Cancel safety
+///
+/// Dropping it changes nothing: the loop closes all the same.
+///
+/// # Examples
+///
+/// ```
+/// let lp = pulsar_async::EventLoop::new().unwrap();
+/// let closed = lp.closed();
+/// lp.close_background();
+/// let report = futures::executor::block_on(closed);
+/// assert_eq!(report.cut, 0);
+/// assert!(lp.is_closed());
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Closed(pub(super) Promise<ShutdownReport>);
+
+impl Future for Closed {
+    type Output = ShutdownReport;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ShutdownReport> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|report| report.unwrap_or_default())
+    }
+}
+
+/// How long the last drop keeps waiting for a loop's teardown beyond
+/// `shutdown_timeout` (which bounds the wait for tokio's blocking pool): the time to
+/// drop the loop's tasks and exit its thread.
+const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
+
+/// How long a call must sleep (neither run nor wait for a CPU) before the last drop
+/// takes it as blocked (waiting for something, maybe for the dropping thread itself).
+const BLOCKED_AFTER: Duration = Duration::from_millis(10);
+
+impl LoopShared {
+    /// Begins the close: `CLOSING` (under the injector's lock, so that no push slips
+    /// past it), then cuts the calls still queued there and, on a caller-driven loop,
+    /// fails its tasks. The owning thread cuts the rest when it sees the close.
+    pub(super) fn begin_close(&self) {
+        let mut cut = VecDeque::new();
+        let moved = self
+            .injector
+            .transition(|| self.life.to_closing(), Some(&mut cut));
+        self.drop_cut(cut);
+        if moved && !self.owns_thread {
+            self.tasks.cut_all();
+        }
+    }
+
+    /// Ends the close: `CLOSED`, and the report to every waiter.
+    pub(super) fn finish_close(&self) {
+        if self.injector.transition(|| self.life.to_closed(), None) {
+            // Every cut of the injector's queue came before (under its lock), every
+            // other cut on the thread that tears the loop down, before this.
+            let report = ShutdownReport {
+                ran: self.ran.load(Ordering::Relaxed),
+                cut: self.cut.load(Ordering::Relaxed) + self.injector.cut_count(),
+            };
+            let _ = self.closed.set_result(report);
+        }
+    }
+
+    /// Begins a shutdown: refuses new work from now on and drains what is queued
+    /// until `deadline`. A shutdown that already began keeps the earlier deadline.
+    pub(super) fn begin_shutdown(&self, deadline: Deadline) {
+        {
+            let mut at = self.deadline.lock().unwrap_or_else(|e| e.into_inner());
+            *at = Some(at.map_or(deadline.0, |d| d.min(deadline.0)));
+        }
+        self.injector.transition(|| self.life.to_stopping(), None);
+    }
+
+    /// After `begin_close`, does what this thread can to finish the close, and says
+    /// whether it may then wait for the loop to be closed (`false`: waiting could
+    /// hang, or there is nothing to wait for).
+    ///
+    /// - On the loop's own thread while it is driven (a call, a task, the future of
+    ///   `run_until_complete`): the drive tears the loop down when it returns.
+    /// - On the owning thread of a caller-driven loop that is not driven: tear it
+    ///   down here, now.
+    /// - On another thread, a caller-driven loop that is not driven (and, being
+    ///   closing, never will be again): nothing of it can run any more; it is closed
+    ///   now, and its owning thread drops the runtime and its `!Send` work when it
+    ///   next touches the loop or exits.
+    /// - Inside a tokio runtime: waiting would block that runtime's thread.
+    pub(super) fn settle_close(&self) -> bool {
+        if driver::is_driving(self.id) {
+            return false;
+        }
+        if let Some(local) = driver::local_loop(self.id) {
+            if !self.owns_thread {
+                local.teardown(&mut VecDeque::new());
+            }
+            return false;
+        }
+        if !self.owns_thread && !self.life.is_driven() {
+            self.finish_close();
+            return false;
+        }
+        tokio::runtime::Handle::try_current().is_err()
+    }
+
+    /// Waits until the loop is closed, then for its thread to exit. Concurrent
+    /// callers all wait: the one that joins the thread holds the lock of its handle
+    /// while it does.
+    pub(super) fn wait_closed(&self) {
+        let _ = self.closed.wait();
+        self.join_thread();
+    }
+
+    /// The last drop's wait: as [`wait_closed`](LoopShared::wait_closed), but it waits
+    /// for a call running now at most `shutdown_timeout`, and not at all once that
+    /// call is blocked (it may be waiting for the dropping thread); then for the
+    /// teardown at most `shutdown_timeout` (the blocking pool) and a grace.
+    pub(super) fn wait_closed_bounded(&self) {
+        let give_up = Instant::now() + self.shutdown_timeout;
+        let mut progress = CpuProgress::default();
+        while self.calls_running.get() && !self.life.is_closed() {
+            if Instant::now() >= give_up || progress.stalled(self.tid.get().copied()) {
+                tracing::debug!(
+                    target: "pulsar_async",
+                    loop_name = &*self.name,
+                    "the last handle is gone while a call runs on the loop and does not return; \
+                     the loop closes when it does"
+                );
+                return;
+            }
+            let _ = self.closed.wait_timeout(Duration::from_millis(1));
+        }
+        if self
+            .closed
+            .wait_timeout(self.shutdown_timeout + TEARDOWN_GRACE)
+            .is_err()
+        {
+            tracing::warn!(
+                target: "pulsar_async",
+                loop_name = &*self.name,
+                "the loop did not finish closing within its shutdown timeout; it goes on closing on its own thread"
+            );
+            return;
+        }
+        self.join_thread();
+    }
+
+    /// Joins the loop's thread once the loop is closed (the first caller joins; the
+    /// others wait for the lock until it has).
+    fn join_thread(&self) {
+        // The report was settled after the move to closed, made under the injector's
+        // lock; passing through that lock orders this thread after it even where the
+        // promise's own synchronisation is not seen (loom does not see its std
+        // `OnceLock`).
+        self.injector.transition(|| (), None);
+        if self.is_current_thread() {
+            return;
+        }
+        let mut join = self.join.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(thread) = join.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn is_current_thread(&self) -> bool {
+        self.thread.get() == Some(&std::thread::current().id())
+    }
+}
+
+/// Watches a loop's thread, to tell a call that computes (or waits for a CPU) from
+/// one that sleeps, blocked on something. Linux only (`/proc`); elsewhere a call is
+/// never taken as blocked, and the last drop waits for it up to `shutdown_timeout`.
+#[derive(Default)]
+struct CpuProgress {
+    /// The thread's time on a CPU plus its time waiting for one, at the last change,
+    /// and when that change was seen.
+    last: Option<(u64, Instant)>,
+}
+
+impl CpuProgress {
+    /// `true` once the thread has neither run nor waited to run for
+    /// [`BLOCKED_AFTER`]: it sleeps.
+    fn stalled(&mut self, tid: Option<u64>) -> bool {
+        let Some(busy) = tid.and_then(thread_run_and_wait_nanos) else {
+            return false;
+        };
+        let now = Instant::now();
+        match self.last {
+            Some((seen, since)) if seen == busy => now.duration_since(since) >= BLOCKED_AFTER,
+            _ => {
+                self.last = Some((busy, now));
+                false
+            }
+        }
+    }
+}
+
+/// The time thread `tid` of this process has spent on a CPU plus the time it spent
+/// runnable, waiting for one (the first two fields of its `schedstat`): it grows
+/// unless the thread sleeps.
+fn thread_run_and_wait_nanos(tid: u64) -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+    Some(fields.next()?.ok()? + fields.next()?.ok()?)
+}
+
+/// The kernel's id of the current thread (Linux), for [`thread_cpu_nanos`].
+pub(super) fn kernel_thread_id() -> Option<u64> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}

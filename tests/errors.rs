@@ -1,0 +1,232 @@
+//! Errors print each message once (issue 12, item 2): an error either shows its cause
+//! in its own message or returns it as its `source()`, never both. Checked on the exact
+//! output of `anyhow`'s `{:?}` and `{:#}`, and of a reporter walking `source()` as
+//! `std::error::Report` does.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use pulsar_async::bench::CallError;
+use pulsar_async::{poll_until, run_in_loop, try_run_in_loop, Bench, Error, ErrorKind, EventLoop};
+
+/// Every message of the chain, outermost first, as a `source()`-walking reporter
+/// (`std::error::Report`) prints them.
+fn chain(err: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut out = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push(e.to_string());
+        next = e.source();
+    }
+    out
+}
+
+/// `anyhow`'s two renderings of `err`: `{:#}` (one line) and `{:?}` (with "Caused by"),
+/// without the backtrace anyhow adds when `RUST_BACKTRACE` is set.
+fn anyhow_renderings(err: Error) -> (String, String) {
+    let err = anyhow::Error::new(err);
+    let debug = format!("{err:?}");
+    let debug = debug
+        .split("\n\nStack backtrace:")
+        .next()
+        .unwrap_or_default();
+    (format!("{err:#}"), debug.to_owned())
+}
+
+/// An application error with a cause, as a user would write it.
+#[derive(Debug)]
+struct ReadConfig(std::io::Error);
+
+impl fmt::Display for ReadConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("reading the config")
+    }
+}
+
+impl StdError for ReadConfig {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn disk_on_fire() -> std::io::Error {
+    std::io::Error::other("disk on fire")
+}
+
+/// The rule itself: no message of a chain contains the next one.
+fn assert_each_message_once(err: &(dyn StdError + 'static)) {
+    let links = chain(err);
+    for pair in links.windows(2) {
+        assert!(
+            !pair[0].contains(&pair[1]),
+            "{:?} repeats its source {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+fn a_user_error_prints_once_in_anyhow() {
+    let (alternate, debug) = anyhow_renderings(Error::user(disk_on_fire()));
+    assert_eq!(alternate, "disk on fire");
+    assert_eq!(debug, "disk on fire");
+}
+
+#[test]
+fn a_user_error_continues_its_own_chain() {
+    let err = Error::user(ReadConfig(disk_on_fire()));
+    assert_eq!(chain(&err), ["reading the config", "disk on fire"]);
+    let (alternate, debug) = anyhow_renderings(err);
+    assert_eq!(alternate, "reading the config: disk on fire");
+    assert_eq!(debug, "reading the config\n\nCaused by:\n    disk on fire");
+}
+
+#[test]
+fn a_user_error_stays_reachable_by_type() {
+    let err = Error::user(ReadConfig(disk_on_fire()));
+    assert!(err.downcast_ref::<ReadConfig>().is_some());
+    let any = anyhow::Error::new(err);
+    let ours = any.downcast_ref::<Error>().expect("our error at the top");
+    assert_eq!(ours.kind(), ErrorKind::User);
+    assert_eq!(
+        ours.downcast_ref::<ReadConfig>().map(|r| r.0.kind()),
+        Some(std::io::ErrorKind::Other)
+    );
+}
+
+#[test]
+fn an_err_returned_by_a_call_on_a_loop_prints_once() {
+    let lp = EventLoop::new().expect("a loop");
+    let err = try_run_in_loop(&lp, || "x".parse::<u8>())
+        .wait_timeout(Duration::from_secs(10))
+        .expect_err("not a number");
+    assert_eq!(chain(&err), ["invalid digit found in string"]);
+    assert_eq!(anyhow_renderings(err).1, "invalid digit found in string");
+}
+
+#[test]
+fn kinds_without_a_cause_print_the_kind_and_message_and_have_no_source() {
+    let cases = [
+        (Error::from(ErrorKind::Cancelled), "cancelled"),
+        (Error::from(ErrorKind::LoopClosed), "event loop closed"),
+        (
+            Error::new(ErrorKind::Timeout, "no answer within 5s"),
+            "timed out: no answer within 5s",
+        ),
+        (
+            Error::new(ErrorKind::InvalidInput, "a limit of 0"),
+            "invalid input: a limit of 0",
+        ),
+    ];
+    for (err, shown) in cases {
+        assert_eq!(chain(&err), [shown]);
+        assert_eq!(anyhow_renderings(err), (shown.to_owned(), shown.to_owned()));
+    }
+}
+
+#[test]
+fn a_panic_prints_its_message_once() {
+    let lp = EventLoop::new().expect("a loop");
+    let err = run_in_loop(&lp, || -> u8 { panic!("a bug") })
+        .wait_timeout(Duration::from_secs(10))
+        .expect_err("it panicked");
+    assert_eq!(chain(&err), ["panicked: a bug"]);
+}
+
+#[test]
+fn a_failed_bench_call_prints_where_then_what() {
+    let err = paused_runtime()
+        .block_on(Bench::builder(5).run(|i| async move {
+            if i == 3 {
+                Err(ReadConfig(disk_on_fire()))
+            } else {
+                Ok(i)
+            }
+        }))
+        .expect_err("call 3 fails");
+    assert_eq!(CallError::index_of(&err), Some(3));
+    assert_eq!(err.kind(), ErrorKind::User);
+    assert_eq!(
+        chain(&err),
+        ["bench call 3 failed", "reading the config", "disk on fire"]
+    );
+    let (alternate, debug) = anyhow_renderings(err);
+    assert_eq!(
+        alternate,
+        "bench call 3 failed: reading the config: disk on fire"
+    );
+    assert_eq!(
+        debug,
+        "bench call 3 failed\n\nCaused by:\n    0: reading the config\n    1: disk on fire"
+    );
+}
+
+#[test]
+fn a_panicking_bench_call_keeps_the_kind_and_prints_the_panic_once() {
+    let err = paused_runtime()
+        .block_on(Bench::builder(2).run(|i| async move {
+            if i == 1 {
+                panic!("seven");
+            }
+            Ok::<_, Error>(())
+        }))
+        .expect_err("call 1 panics");
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert_eq!(chain(&err), ["bench call 1 failed", "panicked: seven"]);
+}
+
+#[test]
+fn a_timeout_that_saw_an_error_says_so_then_gives_the_error() {
+    let err = paused_runtime()
+        .block_on(poll_until(Duration::from_millis(350), || {
+            Err::<u8, _>(ReadConfig(disk_on_fire()))
+        }))
+        .expect_err("never ready");
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(
+        chain(&err),
+        [
+            "timed out: no value within 350ms (3 attempts)",
+            "reading the config",
+            "disk on fire"
+        ]
+    );
+    assert!(err.downcast_ref::<ReadConfig>().is_some());
+}
+
+#[test]
+fn every_error_of_the_crate_prints_each_message_once() {
+    let runtime = paused_runtime();
+    let bench = runtime
+        .block_on(
+            Bench::builder(1)
+                .run(|_| async { Err::<(), _>(Error::user(ReadConfig(disk_on_fire()))) }),
+        )
+        .expect_err("fails");
+    let timeout = runtime
+        .block_on(poll_until(Duration::from_secs(1), || {
+            Err::<(), _>(disk_on_fire())
+        }))
+        .expect_err("times out");
+    let errors = [
+        Error::user(disk_on_fire()),
+        Error::user(ReadConfig(disk_on_fire())),
+        Error::user("plain text"),
+        Error::new(ErrorKind::WouldDeadlock, "waiting on the loop's own thread"),
+        bench,
+        timeout,
+    ];
+    for err in &errors {
+        assert_each_message_once(err);
+    }
+}

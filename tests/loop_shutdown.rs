@@ -1,0 +1,176 @@
+//! Ending a loop with a rule for each way: `shutdown(deadline)` drains until the
+//! deadline and reports; `closed()` resolves when the loop has finished closing;
+//! `close_background()` does not block; `Drop` never waits without bound.
+
+mod loops;
+
+use loops::{within, Held, LIMIT};
+use pulsar_async::event_loop::LoopState;
+use pulsar_async::{run_in_loop, ErrorKind, EventLoop};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Waits until `lp` is in `state`.
+fn wait_for_state(lp: &EventLoop, state: LoopState) {
+    let start = Instant::now();
+    while lp.state() != state {
+        assert!(start.elapsed() < LIMIT, "still {:?}", lp.state());
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn shutdown_refuses_new_work_runs_what_was_queued_and_reports_it() {
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
+    let queued: Vec<_> = (0..100).map(|i| run_in_loop(&lp, move || i)).collect();
+    let shutdown = {
+        let lp = lp.clone();
+        thread::spawn(move || lp.shutdown(LIMIT))
+    };
+    wait_for_state(&lp, LoopState::Stopping);
+    let refused = run_in_loop(&lp, || -1).wait_timeout(LIMIT).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::LoopClosed);
+    held.release();
+    let report = shutdown.join().unwrap().unwrap();
+    assert_eq!((report.ran, report.cut), (100, 0));
+    assert!(held.busy.wait_timeout(LIMIT).unwrap());
+    for (i, p) in queued.into_iter().enumerate() {
+        assert_eq!(p.wait_timeout(LIMIT).unwrap(), i as i32);
+    }
+    assert_eq!(lp.state(), LoopState::Closed);
+}
+
+#[test]
+fn shutdown_cuts_what_is_left_at_the_deadline() {
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
+    let deadline = Instant::now() + Duration::from_millis(20);
+    // The first queued call outlasts the deadline; the nine behind it are cut.
+    let first = run_in_loop(&lp, move || {
+        while Instant::now() <= deadline {
+            thread::yield_now();
+        }
+        "ran past the deadline"
+    });
+    let rest: Vec<_> = (0..9).map(|i| run_in_loop(&lp, move || i)).collect();
+    let shutdown = {
+        let lp = lp.clone();
+        thread::spawn(move || lp.shutdown(deadline))
+    };
+    wait_for_state(&lp, LoopState::Stopping);
+    held.release();
+    let report = shutdown.join().unwrap().unwrap();
+    assert_eq!((report.ran, report.cut), (1, 9));
+    assert_eq!(first.wait_timeout(LIMIT).unwrap(), "ran past the deadline");
+    for p in rest {
+        let err = p.wait_timeout(LIMIT).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LoopClosed);
+    }
+}
+
+#[test]
+fn close_cuts_every_queued_call_and_closed_reports_them() {
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
+    let queued: Vec<_> = (0..10_000).map(|i| run_in_loop(&lp, move || i)).collect();
+    let closed = lp.closed();
+    let closer = {
+        let lp = lp.clone();
+        thread::spawn(move || lp.close())
+    };
+    wait_for_state(&lp, LoopState::Closing);
+    held.release();
+    closer.join().unwrap();
+    let report = futures::executor::block_on(closed);
+    assert_eq!((report.ran, report.cut), (0, 10_000));
+    assert!(
+        held.busy.wait_timeout(LIMIT).unwrap(),
+        "the running call finished"
+    );
+    for p in queued {
+        assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::LoopClosed);
+    }
+}
+
+#[test]
+fn shutdown_of_a_caller_driven_loop_on_its_thread_drives_it_through_the_drain() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let queued: Vec<_> = (0..10).map(|i| run_in_loop(&lp, move || i)).collect();
+    let report = lp.shutdown(LIMIT).unwrap();
+    assert_eq!((report.ran, report.cut), (10, 0));
+    for (i, p) in queued.into_iter().enumerate() {
+        assert_eq!(p.try_result().unwrap(), i);
+    }
+    assert_eq!(lp.state(), LoopState::Closed);
+}
+
+#[test]
+fn shutdown_on_the_loops_own_thread_is_a_would_deadlock_error_and_changes_nothing() {
+    let lp = EventLoop::new().unwrap();
+    let inner = lp.clone();
+    let err = run_in_loop(&lp, move || inner.shutdown(LIMIT).unwrap_err().kind());
+    assert_eq!(err.wait_timeout(LIMIT).unwrap(), ErrorKind::WouldDeadlock);
+    assert_eq!(lp.state(), LoopState::Running);
+}
+
+#[tokio::test]
+async fn shutdown_inside_a_tokio_runtime_is_an_error_and_closed_is_its_async_form() {
+    let lp = EventLoop::new().unwrap();
+    let err = lp.shutdown(LIMIT).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+    let queued = run_in_loop(&lp, || 5);
+    lp.shutdown_background(LIMIT);
+    let report = lp.closed().await;
+    assert_eq!((report.ran, report.cut), (1, 0));
+    assert_eq!(queued.await.unwrap(), 5);
+    assert_eq!(lp.state(), LoopState::Closed);
+}
+
+#[tokio::test]
+async fn close_background_returns_at_once_and_closed_resolves_when_the_loop_is_closed() {
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
+    let task = lp.spawn(std::future::pending::<u8>());
+    let start = Instant::now();
+    lp.close_background();
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "did not block"
+    );
+    assert_eq!(lp.state(), LoopState::Closing, "the held call still runs");
+    held.release();
+    lp.closed().await;
+    assert_eq!(lp.state(), LoopState::Closed);
+    assert!(held.busy.clone().await.unwrap());
+    assert_eq!(task.await.unwrap_err().kind(), ErrorKind::LoopClosed);
+}
+
+#[test]
+fn dropping_the_last_handle_waits_for_tokios_blocking_pool_at_most_shutdown_timeout() {
+    let lp = EventLoop::builder()
+        .shutdown_timeout(Duration::from_millis(50))
+        .spawn()
+        .unwrap();
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    let _blocking = lp.spawn(async move {
+        tokio::task::spawn_blocking(move || {
+            started.send(()).unwrap();
+            // A blocking read that does not end while the loop closes.
+            let _ = blocked.recv_timeout(LIMIT);
+        })
+        .await
+        .is_ok()
+    });
+    is_started.recv_timeout(LIMIT).unwrap();
+    let took = within(LIMIT, move || {
+        let start = Instant::now();
+        drop(lp);
+        start.elapsed()
+    })
+    .expect("the drop returned");
+    release.send(()).unwrap();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
