@@ -18,8 +18,11 @@
 //! - [`Bench`]: call an async function many times at once; time taken, latency
 //!   percentiles, throughput, as a table.
 //! - [`async_while`](fn@async_while): the asynchronous `while clause():`, with a growing interval and
-//!   a timeout it never overshoots; [`poll_until`] polls the same way until a clause
-//!   gives `Some(value)` or `Ok(value)`, and resolves to it or to a timeout error.
+//!   a timeout: it resolves by the deadline, except when an async clause's first
+//!   evaluation is still running then (that one is awaited to its end);
+//!   [`poll_until`] polls the same way until a clause gives `Some(value)` or
+//!   `Ok(value)`, and resolves to it or to a timeout error, always by the deadline
+//!   (every evaluation, the first included, is cut there).
 //! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
 //!   run there whichever thread calls them; a [`Logger`](object::Logger) on `tracing`
 //!   per object.

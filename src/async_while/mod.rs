@@ -8,8 +8,12 @@
 //!   [`Timeout`](crate::ErrorKind::Timeout) error.
 //!
 //! Both run on one engine (in `polling.rs`): the same intervals (0.1 s, growing by
-//! 0.1 s per round up to 1 s, configurable), the same deadline, which they never
-//! pass, and the same clauses, plain or async.
+//! 0.1 s per round up to 1 s, configurable), the same deadline, and the same clauses,
+//! plain or async. `poll_until` always resolves by its deadline. `async_while` does
+//! too, except for one case: an async clause whose *first* evaluation is still
+//! running at the deadline is awaited to its end, since there is no earlier value to
+//! return (`tests/async_while.rs`
+//! `the_first_evaluation_is_awaited_even_past_the_deadline`).
 
 use std::fmt;
 use std::future::Future;
@@ -201,12 +205,18 @@ where
 /// value of the clause: falsy when the condition was met, truthy when it timed out.
 ///
 /// `timeout` counts from the first poll. [`Duration::ZERO`] means no timeout, as in
-/// Pulsar. With a timeout, the future never resolves after the deadline:
+/// Pulsar. With a timeout:
 /// - the last sleep is cut short to end at the deadline, and then the clause is not
 ///   evaluated again;
-/// - the clause's own run time counts: an async clause still running at the
-///   deadline is dropped and the previous (truthy) value is returned. Only the first
-///   evaluation, which has no previous value, is always awaited to its end.
+/// - the clause's own run time counts: if a later evaluation of an async clause is
+///   still running at the deadline, it is dropped and the previous (truthy) value is
+///   returned, exactly at the deadline;
+/// - **the first evaluation is the exception.** There is no previous value to
+///   return, so it is always awaited to its end, even past the deadline. An async
+///   clause that takes longer than `timeout` on its first run makes the future
+///   resolve when that run ends, after the deadline. If you need to stop exactly at
+///   the deadline, use [`poll_until`](crate::poll_until), which bounds every
+///   evaluation, the first one included.
 ///
 /// The clause may return its value ([`SyncClause`]) or a future of it
 /// ([`AsyncClause`]); it runs in the task that awaits the `AsyncWhile`, so it may
@@ -259,7 +269,8 @@ where
 }
 
 /// How `async_while` reads its clause: on while truthy, and at the deadline the last
-/// (truthy) value; the first evaluation, which has no value before it, is awaited.
+/// (truthy) value; the first evaluation, which has no value before it, is awaited
+/// past the deadline (`timed_out_first` gives `None`).
 struct WhileRounds<C, M> {
     clause: C,
     _marker: PhantomData<fn() -> M>,

@@ -1,6 +1,8 @@
 //! The one polling engine behind [`async_while`](super::async_while) and
 //! [`poll_until`](super::poll_until): evaluate a clause, sleep a growing interval,
-//! evaluate again, and never resolve after the deadline.
+//! evaluate again, and stop at the deadline. The one exception is a first
+//! evaluation still running at the deadline when `Rounds::timed_out_first` gives
+//! `None` (`async_while`, which has no value to return yet): it is awaited to its end.
 //!
 //! What differs between the two is only how a value is read and what a timeout
 //! gives; that is the [`Rounds`] a [`Polling`] is made with.
