@@ -1,5 +1,6 @@
-//! Loom models of the loop's lifecycle: close racing submit, the last drop racing a
-//! close, two closes at once, the owning thread's exit, a stop from another thread.
+//! Loom models of the loop's lifecycle: close racing submit (a boxed job, and a
+//! `run_in_loop` call on its production path), the last drop racing a close, two
+//! closes at once, the owning thread's exit, a stop from another thread.
 //! The loops here are caller-driven loops with no runtime and no spin window, driven
 //! by hand as [`LocalLoop::drive`] drives them (enter the drive, poll the iterations,
 //! tear down if closing, leave the drive), so that only the protocol is explored.
@@ -84,6 +85,32 @@ fn a_close_racing_a_submit_runs_the_call_or_cuts_it_and_ends_the_drive() {
         // Would hang (and loom report a deadlock) if the close were not seen.
         drive(&owner(&lp));
         let p = submit.join().unwrap();
+        close.join().unwrap();
+        assert_eq!(lp.state(), LoopState::Closed);
+        assert_settled(&p);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            usize::from(p.try_result().is_ok())
+        );
+    });
+}
+
+#[test]
+fn a_run_in_loop_racing_a_close_runs_its_call_once_or_fails_its_promise_with_loop_closed() {
+    // `run_in_loop` itself: the production path (`Promise::for_call` bound to the
+    // loop's scheduler, the `CallTask` through `submit_call`), not a substitute.
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (caller, closer) = (lp.clone(), lp.clone());
+        let counter = ran.clone();
+        let call = thread::spawn(move || {
+            crate::run_in_loop(&caller, move || counter.fetch_add(1, Ordering::SeqCst) + 1)
+        });
+        let close = thread::spawn(move || closer.close());
+        // Would hang (and loom report a deadlock) if the close were not seen.
+        drive(&owner(&lp));
+        let p = call.join().unwrap();
         close.join().unwrap();
         assert_eq!(lp.state(), LoopState::Closed);
         assert_settled(&p);
