@@ -267,6 +267,27 @@ async fn a_timeout_does_not_fire_when_the_source_is_in_time() {
     assert_eq!(next.await.unwrap(), 3);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_timeout_timer_is_aborted_as_soon_as_next_is_done() {
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .timeout(Duration::from_secs(3600))
+        .start();
+    assert_eq!(alive(), 1, "the timer task");
+    source.set_result(3).unwrap();
+    assert_eq!(next.await.unwrap(), 3);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    // Not left asleep for an hour, holding next's setter.
+    assert_eq!(alive(), 0, "the timer was aborted when next was done");
+}
+
 #[test]
 fn a_timeout_without_a_runtime_is_an_invalid_state_error_not_a_panic() {
     let next = chain_future(Promise::<u8>::new())

@@ -52,6 +52,28 @@ fn a_call_cancelled_from_another_thread_while_it_waits_never_runs_and_is_dropped
 }
 
 #[test]
+fn cancelling_one_of_several_waiting_calls_cancels_that_call_and_no_other() {
+    // Hold the loop in a call, so that the next three wait in its queue.
+    let mut held = Held::new(EventLoop::new().unwrap());
+    let lp = held.lp.clone();
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let ran = ran.clone();
+            lp.call_soon_threadsafe(move || ran.lock().unwrap().push(i))
+                .unwrap()
+        })
+        .collect();
+    assert!(handles[2].cancel(), "the last one waiting");
+    assert!(handles[0].cancel(), "the first one waiting");
+    assert!(!handles[2].cancel(), "only once");
+    held.release();
+    assert!(held.busy.wait_timeout(LIMIT).unwrap());
+    run_in_loop(&lp, || ()).wait_timeout(LIMIT).unwrap();
+    assert_eq!(*ran.lock().unwrap(), [1], "only the call not cancelled ran");
+}
+
+#[test]
 fn a_call_queued_on_the_loops_own_thread_is_cancelled_there_in_the_same_iteration() {
     let lp = EventLoop::new().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
