@@ -45,8 +45,7 @@ impl Origin {
 
     fn report_if_slow(&self, what: &str, took: Duration) {
         if took >= self.threshold {
-            self.slow
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 target: "pulsar_async::debug",
                 event_loop = &*self.loop_name,

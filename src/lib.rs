@@ -160,6 +160,7 @@ pub mod event_loop;
 
 // On top: handing work to loops, objects bound to them, benchmarks.
 pub mod bench;
+pub mod local;
 pub mod object;
 mod run;
 mod task;
@@ -169,6 +170,7 @@ pub use bench::Bench;
 pub use chain::chain_future;
 pub use error::{Error, ErrorKind};
 pub use event_loop::EventLoop;
+pub use local::LoopLocal;
 pub use maybe::MaybeAsync;
 pub use multi::{multi_async, multi_async_settled, MultiFuture};
 pub use object::AsyncObject;

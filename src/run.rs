@@ -132,7 +132,7 @@ where
 /// Queues a call that settles a loop-bound promise with `f`'s outcome: the call and
 /// its promise in one allocation, timed by the loop in debug mode.
 #[track_caller]
-fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
+pub(crate) fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + Sync + 'static,

@@ -1,143 +1,89 @@
-//! The slots that hold loop-local state ([`LoopLocal`](crate::LoopLocal)): reserved
-//! from any thread ([`SlotTable`], in the loop's shared state), filled on the loop's
-//! thread by the slot's init at first use and read there ([`LocalSlots`], in the
-//! state only that thread touches), emptied there when the state's last handle goes
-//! or the loop is torn down.
+//! Where a loop keeps the values of its loop-local state
+//! ([`LoopLocal`](crate::LoopLocal)): [`Slots`], in the part of the loop that only its
+//! own thread touches, by the id of the state. A value is put there by its init (run on
+//! the loop's thread), taken out by the release of its last handle, and every value left
+//! is dropped when the loop is torn down: all on the loop's thread.
 //!
-//! # Ordering of a release
+//! # The order of a release
 //!
-//! A slot is released by a job pushed to the loop's *injector*, even from the loop's
-//! own thread. An iteration runs the local queue before the injector's batch, so
-//! every call pushed before the release (from any thread, to either queue) runs
-//! before it; then the slot's number may be given to new state.
+//! The last handle's release is queued on the loop's *injector*, even from the loop's
+//! own thread (see [`EventLoop::submit_remote`](super::EventLoop)). An iteration runs
+//! the local queue before the injector's batch, so every call queued before the
+//! release, from any thread and to either queue, runs before it.
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use crate::error::{Error, ErrorKind};
-use crate::panic::{self, run_guarded};
+use crate::error::Error;
+use crate::panic::run_guarded;
 
-/// What builds a slot's value, on the loop's thread.
-pub(crate) type Init = Box<dyn FnOnce() -> Rc<dyn Any> + Send>;
-
-/// The shared half: which slots are taken, and the inits that have not run yet.
-#[derive(Default)]
-pub(crate) struct SlotTable {
-    inits: Vec<Option<Init>>,
-    free: Vec<usize>,
-}
-
-impl SlotTable {
-    /// Takes a free slot for state that `init` builds.
-    pub(crate) fn reserve(&mut self, init: Init) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.inits[slot] = Some(init);
-                slot
-            }
-            None => {
-                self.inits.push(Some(init));
-                self.inits.len() - 1
-            }
-        }
-    }
-
-    /// The init of `slot`, to run; `None` once it ran (or the slot was released).
-    fn take_init(&mut self, slot: usize) -> Option<Init> {
-        self.inits.get_mut(slot).and_then(Option::take)
-    }
-
-    /// Gives `slot` back; the init it still holds, if any, to drop.
-    fn release(&mut self, slot: usize) -> Option<Init> {
-        let init = self.take_init(slot);
-        self.free.push(slot);
-        init
-    }
-
-    /// Every init not run yet, to drop (the loop is torn down).
-    pub(crate) fn clear(&mut self) -> Vec<Init> {
-        self.inits.iter_mut().filter_map(Option::take).collect()
-    }
-}
-
-/// A slot's value on the loop's thread.
-enum Value {
-    /// Not built yet (or released).
-    Empty,
+/// One value: built (a `RefCell<T>` behind `dyn Any`), or the error of its init.
+pub(crate) enum Slot {
     Ready(Rc<dyn Any>),
-    /// Its init panicked: every use fails with this error.
     Failed(Error),
 }
 
-/// The loop-thread half: the values.
+/// The values of a loop's loop-local state, by id.
 #[derive(Default)]
-pub(crate) struct LocalSlots {
-    values: RefCell<Vec<Value>>,
-}
+pub(crate) struct Slots(RefCell<HashMap<u64, Slot, BuildHasherDefault<IdHasher>>>);
 
-impl LocalSlots {
-    /// The value of `slot`, built now by its init (taken from `table`) if needed.
-    /// Neither the values nor the table are borrowed while the init runs, so it may
-    /// use other loop-local state, or make some.
-    pub(crate) fn get(
-        &self,
-        slot: usize,
-        table: &std::sync::Mutex<SlotTable>,
-    ) -> Result<Rc<dyn Any>, Error> {
-        if let Some(value) = self.values.borrow().get(slot) {
-            match value {
-                Value::Ready(value) => return Ok(value.clone()),
-                Value::Failed(error) => return Err(error.clone()),
-                Value::Empty => {}
+impl Slots {
+    /// Stores the value of state `id`.
+    pub(crate) fn insert(&self, id: u64, slot: Slot) {
+        let old = self.0.borrow_mut().insert(id, slot);
+        run_guarded(move || drop(old), "dropping loop-local state");
+    }
+
+    /// The value of state `id`: `None` when there is none (not built yet, or gone).
+    #[inline]
+    pub(crate) fn get(&self, id: u64) -> Option<Result<Rc<dyn Any>, Error>> {
+        match self.0.borrow().get(&id)? {
+            Slot::Ready(value) => Some(Ok(value.clone())),
+            Slot::Failed(error) => Some(Err(error.clone())),
+        }
+    }
+
+    /// Drops the value of state `id`, with nothing borrowed (its `Drop` may use other
+    /// loop-local state), under a guard.
+    pub(crate) fn remove(&self, id: u64) {
+        let slot = self.0.borrow_mut().remove(&id);
+        run_guarded(move || drop(slot), "dropping loop-local state");
+    }
+
+    /// Drops every value, each under a guard (the loop is torn down). Values whose
+    /// `Drop` makes new state are dropped too, until none is left.
+    pub(crate) fn clear(&self) {
+        loop {
+            let slots = std::mem::take(&mut *self.0.borrow_mut());
+            if slots.is_empty() {
+                return;
+            }
+            for (_, slot) in slots {
+                run_guarded(move || drop(slot), "dropping loop-local state");
             }
         }
-        let init = crate::loom::lock(table).take_init(slot);
-        let Some(init) = init else {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "this loop-local state is gone (its loop is closing)",
-            ));
-        };
-        let value = match panic::catch(init) {
-            Ok(value) => Value::Ready(value),
-            Err(error) => Value::Failed(Error::caused_by(
-                ErrorKind::Panicked,
-                "the init of this loop-local state panicked",
-                error,
-            )),
-        };
-        let out = match &value {
-            Value::Ready(v) => Ok(v.clone()),
-            Value::Failed(e) => Err(e.clone()),
-            Value::Empty => unreachable!("just built"),
-        };
-        let mut values = self.values.borrow_mut();
-        if values.len() <= slot {
-            values.resize_with(slot + 1, || Value::Empty);
-        }
-        values[slot] = value;
-        out
+    }
+}
+
+/// The ids are unique numbers: a multiply spreads them over the hash's bits.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
     }
 
-    /// Empties `slot` and gives its number back to `table`; the value and the
-    /// unrun init are dropped here, each under a guard, with nothing borrowed.
-    pub(crate) fn release(&self, slot: usize, table: &std::sync::Mutex<SlotTable>) {
-        let value = self
-            .values
-            .borrow_mut()
-            .get_mut(slot)
-            .map(|v| std::mem::replace(v, Value::Empty));
-        run_guarded(move || drop(value), "dropping loop-local state");
-        let init = crate::loom::lock(table).release(slot);
-        run_guarded(move || drop(init), "dropping the init of loop-local state");
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
     }
 
-    /// Drops every value, each under a guard (the loop is torn down).
-    pub(crate) fn clear(&self) {
-        let values = std::mem::take(&mut *self.values.borrow_mut());
-        for value in values {
-            run_guarded(move || drop(value), "dropping loop-local state");
-        }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }

@@ -4,14 +4,14 @@
 //!
 //! # What it costs
 //!
-//! Nothing per call on the caller's side but one plain store, under the injector's
-//! lock that the push holds anyway, on a cache line it writes anyway (the count of
-//! pushes). The loop publishes what it counted (calls run, local pushes) once per
-//! iteration, with relaxed stores to a line that only it writes; it reads the clock
-//! twice per park of its thread (tokio's `on_thread_park` / `on_thread_unpark`); a
-//! task costs one increment when it starts and one decrement when it ends. The
-//! numbers are read one by one, so a snapshot taken while the loop runs is a
-//! consistent picture only to within the iteration running then.
+//! A push from another thread stores its sequence number in an atomic, under the
+//! injector's lock that it holds anyway (the queue depth is pushes minus takes). The
+//! loop publishes what it counted (calls run, calls taken from the injector, the length
+//! of its local queue) once per iteration, with relaxed stores to a line that only it
+//! writes; it reads the clock twice per park of its thread (tokio's `on_thread_park` /
+//! `on_thread_unpark`); a task costs one increment when it starts and one decrement
+//! when it ends. The numbers are read one by one, so a snapshot taken while the loop
+//! runs is a consistent picture only to within the iteration running then.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -117,8 +117,10 @@ const PARKED: u8 = 2;
 pub(crate) struct Counters {
     /// Calls run, as of the end of the last iteration.
     served: AtomicU64,
-    /// Calls queued from the loop's own thread, as of the end of the last iteration.
-    local_pushed: AtomicU64,
+    /// Tasks taken from the injector (to run or to cut), as of the last take.
+    taken: AtomicU64,
+    /// The local queue's length, as of the end of the last iteration.
+    local_len: AtomicUsize,
     tasks: AtomicUsize,
     /// Shared with the debug-mode timers ([`crate::debug::Origin`]).
     pub(crate) slow: Arc<AtomicU64>,
@@ -136,7 +138,8 @@ impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
             served: AtomicU64::new(0),
-            local_pushed: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            local_len: AtomicUsize::new(0),
             tasks: AtomicUsize::new(0),
             slow: Arc::default(),
             base: Instant::now(),
@@ -151,11 +154,28 @@ impl Counters {
         self.base.elapsed().as_nanos() as u64
     }
 
-    /// Publishes the loop's own counts at the end of an iteration.
+    /// Publishes the loop's own counts at the end of an iteration: `ran` more calls
+    /// served, the local queue `local_len` long. Only the loop's thread writes them.
     #[inline]
-    pub(crate) fn publish(&self, served: u64, local_pushed: u64) {
-        self.served.store(served, Ordering::Relaxed);
-        self.local_pushed.store(local_pushed, Ordering::Relaxed);
+    pub(crate) fn publish(&self, ran: u64, local_len: usize) {
+        let served = self.served.load(Ordering::Relaxed);
+        self.served.store(served + ran, Ordering::Relaxed);
+        self.local_len.store(local_len, Ordering::Relaxed);
+    }
+
+    /// `n` more tasks taken from the injector (only the loop's thread, or a close
+    /// under the injector's lock, takes them).
+    #[inline]
+    pub(crate) fn took(&self, n: usize) {
+        self.taken.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Calls queued now, given the injector's count of pushes (`pushed`): a cheap
+    /// read, for routing.
+    #[inline]
+    pub(crate) fn depth(&self, pushed: u64) -> usize {
+        let taken = self.taken.load(Ordering::Relaxed);
+        pushed.saturating_sub(taken) as usize + self.local_len.load(Ordering::Relaxed)
     }
 
     /// The thread moves to `phase`; the time since the last move goes to the clock of
@@ -196,31 +216,31 @@ impl Counters {
         }
     }
 
-    /// A task started on the loop; [`TaskAlive`] counts its end.
-    pub(crate) fn task_started(self: &Arc<Self>) -> TaskAlive {
+    /// `future`, counted as a task alive from now until it ends or is dropped.
+    pub(crate) fn count<F: std::future::Future>(
+        self: &Arc<Self>,
+        future: F,
+    ) -> impl std::future::Future<Output = F::Output> {
         self.tasks.fetch_add(1, Ordering::Relaxed);
-        TaskAlive(self.clone())
-    }
-
-    /// Calls run so far, as of the last iteration.
-    pub(crate) fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
-    }
-
-    /// Calls queued from the loop's thread so far, as of the last iteration.
-    pub(crate) fn local_pushed(&self) -> u64 {
-        self.local_pushed.load(Ordering::Relaxed)
+        let alive = TaskAlive(self.clone());
+        async move {
+            let _alive = alive;
+            future.await
+        }
     }
 
     /// The snapshot, with what the loop's shared state adds.
-    pub(crate) fn snapshot(&self, name: &str, queue_depth: usize, runtime_tasks: usize) -> LoopMetrics {
+    pub(crate) fn snapshot(
+        &self,
+        name: &str,
+        queue_depth: usize,
+        runtime_tasks: usize,
+    ) -> LoopMetrics {
         let (mut busy, mut idle) = (
             self.busy.load(Ordering::Relaxed),
             self.idle.load(Ordering::Relaxed),
         );
-        let since = self
-            .now()
-            .saturating_sub(self.mark.load(Ordering::Relaxed));
+        let since = self.now().saturating_sub(self.mark.load(Ordering::Relaxed));
         match self.phase.load(Ordering::Relaxed) {
             BUSY => busy += since,
             PARKED => idle += since,
@@ -228,7 +248,7 @@ impl Counters {
         }
         LoopMetrics {
             name: name.to_owned(),
-            calls_served: self.served(),
+            calls_served: self.served.load(Ordering::Relaxed),
             queue_depth,
             tasks_alive: self.tasks.load(Ordering::Relaxed) + runtime_tasks,
             busy: Duration::from_nanos(busy),
