@@ -23,7 +23,7 @@ use crate::loom::Ordering;
 use crate::panic;
 use crate::promise::{CallTask, Completer, Promise};
 use crate::schedule::{Job, Schedule, Scheduler};
-use crate::time::deadline_after;
+use crate::time::deadline_from;
 
 mod builder;
 mod close;
@@ -412,7 +412,9 @@ impl EventLoop {
     }
 
     /// The loop's clock: tokio's [`Instant::now`](tokio::time::Instant::now), so a
-    /// paused test clock is honoured.
+    /// paused test clock is honoured: with the `test-util` feature, the loop's own
+    /// clock from any thread (a loop built with
+    /// [`start_paused`](Builder::start_paused) reads its paused time everywhere).
     ///
     /// # Examples
     ///
@@ -422,6 +424,8 @@ impl EventLoop {
     /// assert!(b >= a);
     /// ```
     pub fn time(&self) -> tokio::time::Instant {
+        #[cfg(feature = "test-util")]
+        let _clock = self.shared.tokio.enter();
         tokio::time::Instant::now()
     }
 
@@ -607,7 +611,7 @@ impl EventLoop {
         F: FnOnce() -> T + Send + 'static,
         T: Send + Sync + 'static,
     {
-        self.call_at(deadline_after(delay), f)
+        self.call_at(deadline_from(self.time(), delay), f)
     }
 
     /// Runs `f` on the loop at `when` (on tokio's clock); callable from any thread.
