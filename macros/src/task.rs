@@ -58,6 +58,11 @@ enum Kind {
     Shared(Receiver),
     /// A method taking `self`: the object moves into the call.
     Owned(Receiver),
+    /// A method taking `self: &Arc<Self>`: the `Arc` is cloned into the call, never
+    /// the object.
+    SharedArc(Receiver),
+    /// A method taking `self: Arc<Self>`: the `Arc` moves into the call.
+    OwnedArc(Receiver),
     /// A function without a receiver: runs on the caller's current loop.
     Free,
 }
@@ -153,6 +158,42 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
                     #(#checks)*
                     let __pulsar_loop = #krate::__private::object_loop(#self_token);
                     let __pulsar_this = #clone;
+                    #runner(__pulsar_loop, #target)
+                }
+                #[doc(hidden)]
+                #inner
+            }
+        }
+        Kind::SharedArc(receiver) => {
+            let self_token = &receiver.self_token;
+            let clone = quote_spanned!(receiver.span()=>
+                #krate::__private::clone_arc_receiver(#self_token)
+            );
+            let target = call(quote!(__pulsar_this.#inner_name(#(#names),*)));
+            quote! {
+                #(#wrapper_attrs)*
+                #vis fn #ident(#receiver, #(#params),*) -> #krate::__private::Promise<#output> {
+                    #(#checks)*
+                    let __pulsar_loop = #krate::__private::object_loop(&**#self_token);
+                    let __pulsar_this = #clone;
+                    #runner(__pulsar_loop, #target)
+                }
+                #[doc(hidden)]
+                #inner
+            }
+        }
+        Kind::OwnedArc(receiver) => {
+            let self_token = &receiver.self_token;
+            let check = quote_spanned!(receiver.span()=>
+                #krate::__private::arc_receiver(&#self_token);
+            );
+            let target = call(quote!(#self_token.#inner_name(#(#names),*)));
+            quote! {
+                #(#wrapper_attrs)*
+                #vis fn #ident(#receiver, #(#params),*) -> #krate::__private::Promise<#output> {
+                    #(#checks)*
+                    #check
+                    let __pulsar_loop = #krate::__private::object_loop(&*#self_token);
                     #runner(__pulsar_loop, #target)
                 }
                 #[doc(hidden)]
@@ -257,11 +298,18 @@ fn receiver_kind(func: &ItemFn, errors: &mut Errors) -> Kind {
         return Kind::Free;
     };
     if receiver.colon_token.is_some() {
-        errors.spanned(
-            receiver,
-            "#[task] supports `&self` and `self` receivers only, not `self: Type`",
-        );
-        return Kind::Free;
+        return match arc_receiver(&receiver.ty) {
+            Some(true) => Kind::SharedArc(receiver.clone()),
+            Some(false) => Kind::OwnedArc(receiver.clone()),
+            None => {
+                errors.spanned(
+                    receiver,
+                    "#[task] supports `&self`, `self`, `self: Arc<Self>` and `self: &Arc<Self>` \
+                     receivers only",
+                );
+                Kind::Free
+            }
+        };
     }
     match &receiver.reference {
         Some(_) if receiver.mutability.is_some() => {
@@ -275,6 +323,31 @@ fn receiver_kind(func: &ItemFn, errors: &mut Errors) -> Kind {
         }
         Some(_) => Kind::Shared(receiver.clone()),
         None => Kind::Owned(receiver.clone()),
+    }
+}
+
+/// `Some(true)` for `&Arc<Self>`, `Some(false)` for `Arc<Self>` (any path to `Arc`),
+/// `None` for any other receiver type.
+fn arc_receiver(ty: &Type) -> Option<bool> {
+    let (by_ref, ty) = match ty {
+        Type::Reference(r) if r.mutability.is_none() => (true, &*r.elem),
+        other => (false, other),
+    };
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Arc" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(Type::Path(inner)))
+            if args.args.len() == 1 && inner.path.is_ident("Self") =>
+        {
+            Some(by_ref)
+        }
+        _ => None,
     }
 }
 
