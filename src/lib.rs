@@ -162,6 +162,7 @@ pub mod event_loop;
 pub mod bench;
 pub mod local;
 pub mod object;
+pub mod pool;
 mod run;
 mod task;
 
@@ -174,6 +175,7 @@ pub use local::LoopLocal;
 pub use maybe::MaybeAsync;
 pub use multi::{multi_async, multi_async_settled, MultiFuture};
 pub use object::AsyncObject;
+pub use pool::LoopPool;
 pub use promise::Promise;
 /// Runs a function, or a method of an [`AsyncObject`], on an event loop, from any
 /// thread, and returns a [`Promise`] of its result: Pulsar's "thread-safe decorator
