@@ -137,7 +137,13 @@ where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + Sync + 'static,
 {
-    let (promise, call) = Promise::for_call(lp.scheduler(), f);
+    // The call runs inside the caller's span, if it is in one that a subscriber
+    // records (no capture otherwise: one thread-local read).
+    let span = tracing::Span::current();
+    let (promise, call) = match span.is_none() {
+        true => Promise::for_call(lp.scheduler(), f),
+        false => Promise::for_call(lp.scheduler(), move || span.in_scope(f)),
+    };
     // A refused call is dropped, failing the promise with loop-closed.
     let _ = lp.submit_call(call, what);
     promise

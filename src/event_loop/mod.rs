@@ -663,8 +663,28 @@ impl EventLoop {
     }
 
     /// Runs the future made by `make` on the loop; its `Result` settles the promise.
+    /// `make` and the future run inside the caller's span, if it is in one that a
+    /// subscriber records.
     #[track_caller]
     pub(crate) fn spawn_settling<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = Result<T, Error>> + 'static,
+        T: Send + Sync + 'static,
+    {
+        let span = tracing::Span::current();
+        if span.is_none() {
+            return self.spawn_made(what, make);
+        }
+        self.spawn_made(what, move || {
+            let future = span.in_scope(make);
+            tracing::Instrument::instrument(future, span)
+        })
+    }
+
+    /// [`spawn_settling`](EventLoop::spawn_settling), without a span.
+    #[track_caller]
+    fn spawn_made<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
