@@ -23,6 +23,11 @@
 //! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
 //!   run there whichever thread calls them; a [`Logger`](object::Logger) on `tracing`
 //!   per object.
+//! - [`LoopLocal`]: `!Send` state that lives on one loop's thread, reached from any
+//!   thread by a `Clone + Send + Sync` handle (the actor pattern in a closure per call).
+//! - [`LoopPool`]: N loops on N threads; calls by load, by key or by index, and one
+//!   value of state per loop ([`pool::PoolLocal`]); [`event_loop::LoopMetrics`] tells
+//!   what each loop is doing.
 //! - [`Error`]: one error type with [`ErrorKind`]s to match on.
 //!
 //! The root holds the seed's names and the main types; the machinery behind them is in
