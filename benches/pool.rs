@@ -16,7 +16,9 @@ fn local_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("local_round_trip");
     let ours = LocalCounter::new();
     let actor = Actor::new();
-    g.bench_function("loop_local_call", |b| b.iter(|| black_box(ours.round_trip())));
+    g.bench_function("loop_local_call", |b| {
+        b.iter(|| black_box(ours.round_trip()))
+    });
     g.bench_function("tokio_actor_mpsc_oneshot", |b| {
         b.iter(|| black_box(actor.round_trip()))
     });
@@ -30,7 +32,9 @@ fn local_burst(c: &mut Criterion) {
     let ours = LocalCounter::new();
     let actor = Actor::new();
     g.bench_function("loop_local_call", |b| b.iter(|| black_box(ours.burst())));
-    g.bench_function("tokio_actor_mpsc_oneshot", |b| b.iter(|| black_box(actor.burst())));
+    g.bench_function("tokio_actor_mpsc_oneshot", |b| {
+        b.iter(|| black_box(actor.burst()))
+    });
     g.finish();
 }
 

@@ -601,7 +601,10 @@ fn local_vs_actor() {
     );
     print_group(
         "loop-local state: round trip, back to back",
-        &rows(&["tokio actor (mpsc + oneshot)", "LoopLocal::call + wait"], round),
+        &rows(
+            &["tokio actor (mpsc + oneshot)", "LoopLocal::call + wait"],
+            round,
+        ),
         "ours <= 1.0x the actor",
     );
     let burst = alternating(
@@ -666,7 +669,9 @@ fn cpu_scaling() {
     );
     let speedup = medians[0] / medians[1];
     print_group(
-        &format!("20,000 calls of ~10 us CPU: 1 loop vs {n} loops (per call; speed-up {speedup:.2}x)"),
+        &format!(
+            "20,000 calls of ~10 us CPU: 1 loop vs {n} loops (per call; speed-up {speedup:.2}x)"
+        ),
         &rows(&["LoopPool of 1", "LoopPool of n"], medians),
         "2 loops: <= 0.625x (1.6x the throughput)",
     );
@@ -717,7 +722,10 @@ fn task_receivers() {
     );
     print_group(
         "#[task] on an object holding a 1,000,000-entry Vec (per call)",
-        &rows(&["self: &Arc<Self> (0 copies)", "&self (1 copy per call)"], medians),
+        &rows(
+            &["self: &Arc<Self> (0 copies)", "&self (1 copy per call)"],
+            medians,
+        ),
         "no copy of user data per call",
     );
 }

@@ -274,6 +274,9 @@ fn main() -> Result<(), Error> {
     let out = driven.run_until_complete(async move { queued.await.map(|v| v + 1) })??;
     println!("   run_until_complete -> {out}");
     assert_eq!(out, 6);
+    // Closed: from here on this thread has no loop of its own, so gathers made here
+    // are bound to no loop and may be waited for here.
+    drop(driven);
 
     section("12. Closing: pending work fails with loop-closed; the thread is joined");
     let timer = lp.call_later(Duration::from_secs(3600), || "never");
@@ -325,13 +328,17 @@ fn main() -> Result<(), Error> {
 
     section("13. LoopLocal: a !Send cache on a loop, used from 4 threads and from tokio tasks");
     let cache_loop = EventLoop::builder().name("cache").spawn()?;
-    let cache = LoopLocal::new(&cache_loop, || Rc::new(RefCell::new(HashMap::<u32, String>::new())));
+    let cache = LoopLocal::new(&cache_loop, || {
+        Rc::new(RefCell::new(HashMap::<u32, String>::new()))
+    });
     let writers: Vec<_> = (0..4u32)
         .map(|t| {
             let cache = cache.clone(); // Clone + Send + Sync, whatever the state is
             std::thread::spawn(move || {
                 let puts: Vec<_> = (0..100u32)
-                    .map(|i| cache.call(move |c| c.borrow_mut().insert(t * 100 + i, format!("v{i}"))))
+                    .map(|i| {
+                        cache.call(move |c| c.borrow_mut().insert(t * 100 + i, format!("v{i}")))
+                    })
                     .collect();
                 puts.iter().try_for_each(|p| p.wait().map(drop))
             })
@@ -345,7 +352,11 @@ fn main() -> Result<(), Error> {
         let readers: Vec<_> = (0..4u32)
             .map(|t| {
                 let cache = cache.clone();
-                tokio::spawn(async move { cache.call(move |c| c.borrow().get(&(t * 100)).cloned()).await })
+                tokio::spawn(async move {
+                    cache
+                        .call(move |c| c.borrow().get(&(t * 100)).cloned())
+                        .await
+                })
             })
             .collect();
         let mut found = 0;
@@ -372,11 +383,15 @@ fn main() -> Result<(), Error> {
     for user in ["ada", "bob", "cy", "ada", "ada", "bob"] {
         sessions.call_keyed(user, move |s| *s.entry(user.to_owned()).or_default() += 1);
     }
-    let ada = sessions.call_keyed("ada", |s| s.get("ada").copied()).wait()?;
-    let where_ada = pool.run_keyed("ada", || std::thread::current().name().map(String::from)).wait()?;
+    let ada = sessions
+        .call_keyed("ada", |s| s.get("ada").copied())
+        .wait()?;
+    let where_ada = pool
+        .run_keyed("ada", || std::thread::current().name().map(String::from))
+        .wait()?;
     let per_loop = sessions.broadcast(|s| s.len()).wait()?;
     println!(
-        "   ada's 3 logins all counted on {} ; users per loop {per_loop:?}",
+        "   ada's 3 logins all counted on {}; users per loop {per_loop:?}",
         where_ada.as_deref().unwrap_or("?")
     );
     assert_eq!(ada, Some(3));
