@@ -668,6 +668,8 @@ fn cpu_scaling() {
         ],
     );
     let speedup = medians[0] / medians[1];
+    let served: Vec<u64> = all.metrics().iter().map(|m| m.calls_served).collect();
+    println!("\n(calls served by each loop of the pool of {n}: {served:?})");
     print_group(
         &format!(
             "20,000 calls of ~10 us CPU: 1 loop vs {n} loops (per call; speed-up {speedup:.2}x)"

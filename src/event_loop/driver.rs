@@ -36,7 +36,7 @@ use crate::schedule::{Job, Schedule, Scheduler};
 use super::close::ShutdownReport;
 use super::handle::RunLocal;
 pub(crate) use super::locals::Slots;
-use super::metrics::Counters;
+use super::metrics::{Counters, PUBLISH_EVERY};
 use super::queue::{position, Injector, Task};
 use super::spawn::Registry;
 use super::state::{CallsRunning, Lifecycle, LoopState};
@@ -298,9 +298,7 @@ impl LocalLoop {
                 return Poll::Pending;
             }
             // One iteration: what is ready now, and nothing queued after this point.
-            if self.shared.injector.take_batch(batch) {
-                self.shared.metrics.took(batch.len());
-            }
+            self.shared.injector.take_batch(batch);
             self.spin_until.set(None);
             self.run_iteration(queued_here, batch);
             turn_owed = true;
@@ -331,6 +329,7 @@ impl LocalLoop {
                 None => break,
             }
         }
+        let mut unpublished = 0;
         if open {
             while let Some(task) = batch.pop_front() {
                 if !self.may_start(&mut ran_stopping) {
@@ -339,8 +338,15 @@ impl LocalLoop {
                 }
                 ran += 1;
                 run_guarded(|| task.run(), "callback");
+                unpublished += 1;
+                if unpublished == PUBLISH_EVERY {
+                    self.shared.metrics.finished(unpublished);
+                    unpublished = 0;
+                }
             }
         }
+        // The rest of the batch is cut below.
+        self.shared.metrics.finished(unpublished + batch.len());
         self.shared.calls_running.set(false);
         let local_len = self.local.borrow().len();
         self.shared.metrics.publish(ran, local_len);

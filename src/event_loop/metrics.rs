@@ -5,10 +5,11 @@
 //! # What it costs
 //!
 //! A push from another thread stores its sequence number in an atomic, under the
-//! injector's lock that it holds anyway (the queue depth is pushes minus takes). The
-//! loop publishes what it counted (calls run, calls taken from the injector, the length
-//! of its local queue) once per iteration, with relaxed stores to a line that only it
-//! writes; it reads the clock twice per park of its thread (tokio's `on_thread_park` /
+//! injector's lock that it holds anyway (the queue depth is pushes minus the calls
+//! done). The loop publishes the calls of the injector it has done (run or cut) every
+//! [`PUBLISH_EVERY`] calls and at the end of each iteration, and what else it counted
+//! (calls run, the length of its local queue) once per iteration, with relaxed stores
+//! to a line that only it writes; it reads the clock twice per park of its thread (tokio's `on_thread_park` /
 //! `on_thread_unpark`); a task costs one increment when it starts and one decrement
 //! when it ends. The numbers are read one by one, so a snapshot taken while the loop
 //! runs is a consistent picture only to within the iteration running then.
@@ -105,6 +106,11 @@ impl fmt::Display for LoopMetrics {
     }
 }
 
+/// How many calls of a batch the loop runs between two publications of its progress:
+/// often enough that a router sees a loop working through a long batch as busy, seldom
+/// enough that the line it writes is not bounced between caches on every call.
+pub(crate) const PUBLISH_EVERY: usize = 32;
+
 /// Where the loop's thread is, for the busy and idle clocks.
 const STOPPED: u8 = 0;
 const BUSY: u8 = 1;
@@ -117,8 +123,8 @@ const PARKED: u8 = 2;
 pub(crate) struct Counters {
     /// Calls run, as of the end of the last iteration.
     served: AtomicU64,
-    /// Tasks taken from the injector (to run or to cut), as of the last take.
-    taken: AtomicU64,
+    /// Tasks of the injector done (run or cut), as of the last publication.
+    done: AtomicU64,
     /// The local queue's length, as of the end of the last iteration.
     local_len: AtomicUsize,
     tasks: AtomicUsize,
@@ -138,7 +144,7 @@ impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
             served: AtomicU64::new(0),
-            taken: AtomicU64::new(0),
+            done: AtomicU64::new(0),
             local_len: AtomicUsize::new(0),
             tasks: AtomicUsize::new(0),
             slow: Arc::default(),
@@ -163,19 +169,20 @@ impl Counters {
         self.local_len.store(local_len, Ordering::Relaxed);
     }
 
-    /// `n` more tasks taken from the injector (only the loop's thread, or a close
-    /// under the injector's lock, takes them).
+    /// `n` more tasks of the injector done, run or cut (only the loop's thread
+    /// writes this).
     #[inline]
-    pub(crate) fn took(&self, n: usize) {
-        self.taken.fetch_add(n as u64, Ordering::Relaxed);
+    pub(crate) fn finished(&self, n: usize) {
+        let done = self.done.load(Ordering::Relaxed);
+        self.done.store(done + n as u64, Ordering::Relaxed);
     }
 
     /// Calls queued now, given the injector's count of pushes (`pushed`): a cheap
     /// read, for routing.
     #[inline]
     pub(crate) fn depth(&self, pushed: u64) -> usize {
-        let taken = self.taken.load(Ordering::Relaxed);
-        pushed.saturating_sub(taken) as usize + self.local_len.load(Ordering::Relaxed)
+        let done = self.done.load(Ordering::Relaxed);
+        pushed.saturating_sub(done) as usize + self.local_len.load(Ordering::Relaxed)
     }
 
     /// The thread moves to `phase`; the time since the last move goes to the clock of
