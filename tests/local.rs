@@ -83,10 +83,10 @@ fn the_last_handle_dropped_on_the_loop_releases_the_state_after_the_calls_queued
     let calls: Vec<_> = (0..10).map(|i| local.call(move |v| v.push(i))).collect();
     let last = local.clone();
     drop(local);
-    let _ = run_in_loop(&lp, move || {
+    drop(run_in_loop(&lp, move || {
         last.call(move |v| seen_tx.send(v.len()).unwrap());
         drop(last)
-    });
+    }));
     held.release();
     for c in calls {
         c.wait_timeout(LIMIT).unwrap();
