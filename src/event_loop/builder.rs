@@ -258,7 +258,7 @@ impl Builder {
     /// timer wheel's origin, so deadlines land exactly: a `call_later(d, ..)` runs when
     /// [`time`](EventLoop::time) on the loop reads exactly `d` after it was scheduled
     /// (whole milliseconds; tokio's timers tick in milliseconds), and an
-    /// [`async_while`](crate::async_while) with a 10 s timeout ends after exactly 10 s
+    /// [`async_while`](fn@crate::async_while) with a 10 s timeout ends after exactly 10 s
     /// of the loop's clock, in microseconds of real time.
     ///
     /// Needs this crate's `test-util` feature (which turns on tokio's).
