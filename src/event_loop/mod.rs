@@ -223,6 +223,7 @@ impl EventLoop {
     /// for i in 0..10 {
     ///     run_in_loop(&lp, move || i).wait().unwrap();
     /// }
+    /// lp.close(); // the counts are published as the loop goes, final once it closed
     /// let m = lp.metrics();
     /// assert_eq!((m.calls_served, m.queue_depth), (10, 0));
     /// ```
