@@ -39,7 +39,7 @@ use crate::run::{run_in_loop, run_in_loop_async};
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{EventLoop, LoopPool};
+/// use pulsar_async::EventLoop;
 ///
 /// let pool = EventLoop::builder().name("w").pool(2).unwrap();
 /// assert_eq!(pool.len(), 2);
