@@ -188,6 +188,16 @@ fn promise(c: &mut Criterion) {
         b.iter(|| black_box(then_map_boxed()))
     });
     g.finish();
+
+    // Linear: the time per link of a pending chain is the same at 1,000 links as at
+    // a million (`bench_report` runs the million; `tests/promise_depth.rs` proves
+    // the stack stays flat).
+    let mut g = c.benchmark_group("chain_pending_1000_links");
+    g.throughput(Throughput::Elements(CHAIN_LINKS as u64));
+    g.bench_function("chain_future_build_settle_await_drop", |b| {
+        b.iter(|| black_box(our_chain_pending(CHAIN_LINKS)))
+    });
+    g.finish();
 }
 
 /// multi_async over completed futures, plain values and a map, against a sequential

@@ -18,13 +18,14 @@ pub trait TaskArgument: Send + 'static {}
 #[diagnostic::do_not_recommend]
 impl<T: Send + 'static> TaskArgument for T {}
 
-/// What a `#[task]` function can return: its promise is read from other threads.
+/// What a `#[task]` function can return: its value moves, through a promise, to the
+/// thread that reads it (`Clone` is not needed: the last reader moves it out).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the result of a `#[task]`: its promise is read from other threads",
-    label = "not `Send + Sync + 'static`",
-    note = "return a thread-safe type: `Arc<T>` for `Rc<T>`; a `Mutex`, an `RwLock` or an atomic for `Cell` and `RefCell`; or keep the value on the loop and return what the caller needs of it"
+    message = "`{Self}` cannot be the result of a `#[task]`: its value moves to the thread that reads the promise",
+    label = "not `Send + 'static`",
+    note = "return an owned, thread-safe type: `Arc<T>` for `Rc<T>`, `Arc<Mutex<T>>` for `Rc<RefCell<T>>`; or keep the value on the loop and return what the caller needs of it"
 )]
-pub trait TaskOutput: Send + Sync + 'static {}
+pub trait TaskOutput: Send + 'static {}
 
 #[diagnostic::do_not_recommend]
-impl<T: Send + Sync + 'static> TaskOutput for T {}
+impl<T: Send + 'static> TaskOutput for T {}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind};
 use crate::maybe::{IntoMaybeAsync, MaybeAsync};
 use crate::panic;
-use crate::promise::Promise;
+use crate::promise::{Completer, Promise};
 use crate::time::deadline_after;
 
 /// The callback of a chain that has none: the source's value passes through.
@@ -46,11 +46,25 @@ pub type Propagate<U> = fn(Error) -> Result<U, Error>;
 ///   with `Ok`, or the same error without an errback;
 /// - if the callback or errback panics or returns `Err`, next gets that error;
 /// - if it returns a promise, that promise is chained into next (flattened, to any
-///   depth) instead of becoming the value.
+///   depth, in constant stack) instead of becoming the value.
 ///
-/// Next is, unless given, a new promise on the source's loop; the callbacks run where
-/// the source's done-callbacks run (on its loop when it has one; at once when the
-/// source is already done and bound to no loop).
+/// Next is, unless given, a new promise on the source's loop. The callback runs on
+/// the source's loop when it has one; otherwise on the thread that settles the source
+/// (through that thread's work list, so a chain of any length settles in constant
+/// stack), or at once when the source is already done.
+///
+/// The source is consumed as a reading handle: its value is moved into the callback
+/// when the chain holds its last reader, and cloned while other clones of it live, so
+/// neither `T` nor the output needs `Clone` or `Sync`. If every handle of a pending
+/// source is dropped before it settles, next fails with
+/// [`ErrorKind::InvalidState`] instead of staying pending for ever.
+///
+/// **Cancellation goes one way.** Cancelling next (or its timing out) does not cancel
+/// the source: the source may have other readers, which must still get its outcome.
+/// (asyncio's `_chain_future` does cancel the source; here, cancel it yourself when
+/// the chain is its only use.) The callback is then skipped. Cancelling the source
+/// runs the errback with the cancellation error, so next is cancelled too unless the
+/// errback recovers.
 ///
 /// # Examples
 ///
@@ -71,8 +85,15 @@ pub type Propagate<U> = fn(Error) -> Result<U, Error>;
 /// let recovered = chain_future(failing.clone()).errback(|_| Ok(7)).start();
 /// failing.cancel();
 /// assert_eq!(recovered.await.unwrap(), 7);
+///
+/// // Cancelling next leaves the source alone.
+/// let source = Promise::<u32>::new();
+/// let next = chain_future(source.clone()).start();
+/// assert!(next.cancel());
+/// assert!(!source.is_done());
 /// # });
 /// ```
+#[inline]
 pub fn chain_future<T>(
     source: impl Into<MaybeAsync<T>>,
 ) -> Chain<T, T, Passthrough<T>, Propagate<T>, Fresh> {
@@ -172,6 +193,7 @@ impl<T> Chain<T, T, Passthrough<T>, Propagate<T>, Fresh> {
     /// let p = chain_future(Promise::resolved("7")).callback(|s: &str| Ok(s.len())).start();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
+    #[inline]
     pub fn callback<C2, R>(
         self,
         callback: C2,
@@ -205,6 +227,7 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     ///     .start();
     /// assert_eq!(p.try_result().unwrap(), 0);
     /// ```
+    #[inline]
     pub fn errback<E2, R>(self, errback: E2) -> Chain<T, U, C, E2, Configured>
     where
         E2: FnOnce(Error) -> R,
@@ -231,6 +254,7 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     /// assert_eq!(mine.try_result().unwrap(), 1);
     /// assert_eq!(same.try_result().unwrap(), 1);
     /// ```
+    #[inline]
     pub fn next(self, next: Promise<U>) -> Chain<T, U, C, E, Configured> {
         Chain {
             source: self.source,
@@ -255,10 +279,11 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
     /// let never = Promise::<u8>::new();
-    /// let next = chain_future(never).timeout(Duration::from_secs(5)).start();
+    /// let next = chain_future(never.clone()).timeout(Duration::from_secs(5)).start();
     /// assert_eq!(next.await.unwrap_err().kind(), ErrorKind::Timeout);
     /// # });
     /// ```
+    #[inline]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -267,8 +292,8 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
 
 impl<T, U, C, E, S, RC, RE> Chain<T, U, C, E, S>
 where
-    T: Clone + Send + Sync + 'static,
-    U: Clone + Send + Sync + 'static,
+    T: Send + 'static,
+    U: Send + 'static,
     C: FnOnce(T) -> RC + Send + 'static,
     E: FnOnce(Error) -> RE + Send + 'static,
     RC: IntoMaybeAsync<Output = U>,
@@ -292,37 +317,41 @@ where
             timeout,
             _types,
         } = self;
+        let scheduler = source.scheduler();
         let next = match next {
             Some(next) => next,
             // A new next on a ready source with no timeout: when the callback gives a
-            // ready outcome too, next is born done with it.
-            None if timeout.is_none() && source.is_ready() => {
-                let scheduler = source.scheduler();
-                let step = match source.into_ready() {
-                    Ok(outcome) => run_step(outcome, callback, errback),
-                    Err(pending) => {
-                        let next = Promise::with_scheduler(scheduler);
-                        chain_pending(pending, callback, errback, &next);
-                        return next;
-                    }
-                };
-                return match step.into_ready() {
-                    Ok(outcome) => Promise::settled_in(outcome, scheduler),
-                    Err(pending) => {
-                        let next = Promise::with_scheduler(scheduler);
-                        forward(pending, &next);
-                        next
-                    }
-                };
-            }
-            None => Promise::with_scheduler(source.scheduler()),
+            // ready outcome too, next is born done with it (in the source's own
+            // allocation, when the chain held the source's only handle).
+            None if timeout.is_none() => match source.into_ready_recycling() {
+                Ok((outcome, recycled)) => {
+                    return match (run_step(outcome, callback, errback).into_ready(), recycled) {
+                        (Ok(outcome), Some(recycled)) => {
+                            Promise::settled_recycling(outcome, recycled)
+                        }
+                        (Ok(outcome), None) => Promise::settled_in(outcome, scheduler),
+                        (Err(later), _) => {
+                            let next = Promise::with_scheduler(scheduler);
+                            forward(later, completer(&next));
+                            next
+                        }
+                    };
+                }
+                Err(pending) => {
+                    let next = Promise::with_scheduler(scheduler);
+                    chain_pending(pending, callback, errback, completer(&next));
+                    return next;
+                }
+            },
+            None => Promise::with_scheduler(scheduler),
         };
+        let done = completer(&next);
         if let Some(timeout) = timeout {
-            arm_timeout(&next, timeout);
+            arm_timeout(&done, timeout);
         }
         match source.into_ready() {
-            Ok(outcome) => settle(outcome, callback, errback, &next),
-            Err(pending) => chain_pending(pending, callback, errback, &next),
+            Ok(outcome) => settle(outcome, callback, errback, done),
+            Err(pending) => chain_pending(pending, callback, errback, done),
         }
         next
     }
@@ -330,8 +359,8 @@ where
 
 impl<T, U, C, E, S, RC, RE> IntoFuture for Chain<T, U, C, E, S>
 where
-    T: Clone + Send + Sync + 'static,
-    U: Clone + Send + Sync + 'static,
+    T: Send + 'static,
+    U: Send + 'static,
     C: FnOnce(T) -> RC + Send + 'static,
     E: FnOnce(Error) -> RE + Send + 'static,
     RC: IntoMaybeAsync<Output = U>,
@@ -345,44 +374,64 @@ where
     }
 }
 
-/// Settles `next` from `pending` once it is done: a done-callback on its promise.
+/// What settles next: if it is dropped before (the promise a chain waited on was
+/// dropped unsettled), next fails instead of hanging.
+fn completer<U>(next: &Promise<U>) -> Completer<U> {
+    Completer::with_drop_error(next.setter(), dropped)
+}
+
+fn dropped() -> Error {
+    Error::new(
+        ErrorKind::InvalidState,
+        "chain_future: the promise it waited on was dropped before it settled",
+    )
+}
+
+/// Settles `done` from `pending` once it is done: the source's promise is consumed as
+/// a reading handle (its value moved into the callback when this is its last reader,
+/// cloned otherwise).
 fn chain_pending<T, U, C, E, RC, RE>(
     pending: MaybeAsync<T>,
     callback: C,
     errback: E,
-    next: &Promise<U>,
+    done: Completer<U>,
 ) where
-    T: Clone + Send + Sync + 'static,
-    U: Clone + Send + Sync + 'static,
+    T: Send + 'static,
+    U: Send + 'static,
     C: FnOnce(T) -> RC + Send + 'static,
     E: FnOnce(Error) -> RE + Send + 'static,
     RC: IntoMaybeAsync<Output = U>,
     RE: IntoMaybeAsync<Output = U>,
 {
-    let target = next.clone();
     pending
         .into_promise()
-        .add_done_callback(move |outcome| settle(outcome.clone(), callback, errback, &target));
+        .consume(move |outcome| settle(outcome, callback, errback, done));
 }
 
-/// Runs the callback or errback on `outcome` and settles `next` with what it gives,
-/// chaining a returned promise in.
-fn settle<T, U, C, E, RC, RE>(outcome: Result<T, Error>, callback: C, errback: E, next: &Promise<U>)
-where
-    U: Clone + Send + Sync + 'static,
+/// Runs the callback or errback on `outcome` and settles `done` with what it gives,
+/// chaining a returned promise in. Skipped when next is already done (cancelled, or
+/// timed out).
+fn settle<T, U, C, E, RC, RE>(
+    outcome: Result<T, Error>,
+    callback: C,
+    errback: E,
+    done: Completer<U>,
+) where
+    U: Send + 'static,
     C: FnOnce(T) -> RC,
     E: FnOnce(Error) -> RE,
     RC: IntoMaybeAsync<Output = U>,
     RE: IntoMaybeAsync<Output = U>,
 {
-    if next.is_done() {
+    if done.is_done() {
         return;
     }
-    forward(run_step(outcome, callback, errback), next);
+    forward(run_step(outcome, callback, errback), done);
 }
 
 /// Runs the callback on a value or the errback on an error; a panic becomes the
 /// step's error.
+#[inline]
 fn run_step<T, U, C, E, RC, RE>(outcome: Result<T, Error>, callback: C, errback: E) -> MaybeAsync<U>
 where
     C: FnOnce(T) -> RC,
@@ -397,30 +446,30 @@ where
     .unwrap_or_else(MaybeAsync::failed)
 }
 
-/// Settles `next` with `step`, now if it is ready, else when it is.
-pub(crate) fn forward<U: Clone + Send + Sync + 'static>(step: MaybeAsync<U>, next: &Promise<U>) {
+/// Settles `done` with `step`, now if it is ready, else when it is: a returned promise
+/// is consumed into next (flattening, to any depth, without a stack frame per level:
+/// its outcome arrives through the work list).
+fn forward<U: Send + 'static>(step: MaybeAsync<U>, done: Completer<U>) {
     match step.into_ready() {
-        Ok(outcome) => {
-            let _ = next.set(outcome);
-        }
-        Err(pending) => {
-            let target = next.clone();
-            pending.into_promise().add_done_callback(move |outcome| {
-                let _ = target.set(outcome.clone());
-            });
-        }
+        Ok(outcome) => done.complete(outcome),
+        Err(pending) => pending
+            .into_promise()
+            .consume(move |outcome| done.complete(outcome)),
     }
 }
 
-fn arm_timeout<U: Send + Sync + 'static>(next: &Promise<U>, timeout: Duration) {
+/// Fails next with a timeout error after `timeout`, on the starting thread's tokio
+/// runtime; the timer is aborted as soon as next is done, whatever settled it.
+fn arm_timeout<U: Send + 'static>(done: &Completer<U>, timeout: Duration) {
+    let Some(setter) = done.setter() else { return };
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        let _ = next.set_error(Error::new(
+        let _ = setter.set_error(Error::new(
             ErrorKind::InvalidState,
             "chain_future: a timeout needs a tokio runtime (or a loop) on the starting thread",
         ));
         return;
     };
-    let target = next.clone();
+    let target = setter.clone();
     let deadline = deadline_after(timeout);
     let timer = runtime.spawn(async move {
         tokio::time::sleep_until(deadline).await;
@@ -429,6 +478,17 @@ fn arm_timeout<U: Send + Sync + 'static>(next: &Promise<U>, timeout: Duration) {
             format!("chain_future: next not done within {timeout:?}"),
         ));
     });
-    let abort = timer.abort_handle();
-    next.add_done_callback(move |_| abort.abort());
+    // Next's settle runs the hook (cancelled) or drops it (any other outcome): either
+    // way the guard aborts the timer.
+    let guard = AbortOnDrop(timer.abort_handle());
+    setter.on_cancel(Box::new(move || drop(guard)));
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -37,8 +37,9 @@ pub enum ErrorKind {
     LoopClosed,
     /// The work panicked; the panic message is kept in [`Error::message`].
     Panicked,
-    /// A blocking wait on the thread of the loop that must complete the promise:
-    /// it would never return, so it fails at once instead.
+    /// A blocking wait that could never return: on the thread of the loop that must
+    /// complete the promise, or inside a tokio runtime where blocking stalls the tasks
+    /// that would complete it. It fails at once instead; `.await` the promise there.
     WouldDeadlock,
     /// An operation that must run on a loop's own thread was called from another thread.
     WrongThread,
@@ -46,6 +47,10 @@ pub enum ErrorKind {
     /// displayed, its chain continued, and reachable with
     /// [`Error::downcast_ref`].
     User,
+    /// The promise's value was moved out by an await (or a take) on its last reading
+    /// handle: the promise stays done for ever, but its value is gone, and every later
+    /// read gives this error.
+    Taken,
 }
 
 impl ErrorKind {
@@ -60,6 +65,7 @@ impl ErrorKind {
             ErrorKind::WouldDeadlock => "would deadlock",
             ErrorKind::WrongThread => "wrong thread",
             ErrorKind::User => "error",
+            ErrorKind::Taken => "value taken",
         }
     }
 }
@@ -74,7 +80,8 @@ impl fmt::Display for ErrorKind {
 /// [`Promise`](crate::Promise) resolves to.
 ///
 /// It is cheap to clone (every clone of a promise reads the same error) and carries an
-/// [`ErrorKind`] to match on.
+/// [`ErrorKind`] to match on. An error of a kind alone (`Error::from(kind)`) allocates
+/// nothing.
 ///
 /// # How it prints: each message once
 ///
@@ -110,19 +117,18 @@ impl fmt::Display for ErrorKind {
 /// ```
 #[derive(Clone)]
 pub struct Error {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     kind: ErrorKind,
-    repr: Repr,
+    /// The message and source, shared behind an `Arc`; none for a kind alone, which
+    /// then costs no allocation. (Two words: a `Result<u64, Error>` stays two words,
+    /// its tag in the kind's spare values.)
+    inner: Option<Arc<Repr>>,
 }
 
 /// What an [`Error`] holds besides its kind; each variant is one row of the table in
-/// `Error`'s documentation.
+/// `Error`'s documentation (a kind alone holds nothing: `inner` is `None`).
 enum Repr {
-    /// The kind, maybe with a message: displays `kind` or `kind: message`; no source.
-    Plain(Option<String>),
+    /// The kind with a message: displays `kind: message`; no source.
+    Plain(String),
     /// An error carried as it is: displays it and continues its chain.
     Transparent(Box<dyn StdError + Send + Sync + 'static>),
     /// A message about a cause: displays `kind: message`; `source()` is the cause.
@@ -143,7 +149,7 @@ impl Error {
     /// assert_eq!(e.to_string(), "timed out: no answer within 5s");
     /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error::with(kind, Repr::Plain(Some(message.into())))
+        Error::with(kind, Repr::Plain(message.into()))
     }
 
     /// Wraps a user's error: kind [`ErrorKind::User`]. The `Error` displays `err` and
@@ -198,8 +204,16 @@ impl Error {
 
     fn with(kind: ErrorKind, repr: Repr) -> Self {
         Error {
-            inner: Arc::new(Inner { kind, repr }),
+            kind,
+            inner: Some(Arc::new(repr)),
         }
+    }
+
+    /// The error every read of a promise gets once its value was moved out (the
+    /// taken state): a kind alone, so making it costs nothing.
+    #[inline]
+    pub(crate) fn taken() -> Self {
+        Error::from(ErrorKind::Taken)
     }
 
     /// The error of a panic, with the panic's message when it was a string. The payload
@@ -223,8 +237,9 @@ impl Error {
     /// use pulsar_async::{Error, ErrorKind};
     /// assert_eq!(Error::from(ErrorKind::LoopClosed).kind(), ErrorKind::LoopClosed);
     /// ```
+    #[inline]
     pub fn kind(&self) -> ErrorKind {
-        self.inner.kind
+        self.kind
     }
 
     /// The message given when the error was made (for a panic, the panic message);
@@ -239,9 +254,8 @@ impl Error {
     /// assert_eq!(Error::user("mine").message(), None);
     /// ```
     pub fn message(&self) -> Option<&str> {
-        match &self.inner.repr {
-            Repr::Plain(message) => message.as_deref(),
-            Repr::Caused { message, .. } => Some(message),
+        match self.inner.as_deref()? {
+            Repr::Plain(message) | Repr::Caused { message, .. } => Some(message),
             Repr::Transparent(_) => None,
         }
     }
@@ -275,7 +289,7 @@ impl Error {
     /// assert!(Error::user(Mine).downcast_ref::<Mine>().is_some());
     /// ```
     pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        let carried = match &self.inner.repr {
+        let carried = match self.inner.as_deref()? {
             Repr::Plain(_) => return None,
             Repr::Transparent(carried) => carried,
             Repr::Caused { cause, .. } => cause,
@@ -288,8 +302,9 @@ impl Error {
 }
 
 impl From<ErrorKind> for Error {
+    #[inline]
     fn from(kind: ErrorKind) -> Self {
-        Error::with(kind, Repr::Plain(None))
+        Error { kind, inner: None }
     }
 }
 
@@ -301,10 +316,10 @@ impl PartialEq<ErrorKind> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = match &self.inner.repr {
-            Repr::Transparent(carried) => return fmt::Display::fmt(carried, f),
-            Repr::Plain(None) => return fmt::Display::fmt(&self.kind(), f),
-            Repr::Plain(Some(message)) | Repr::Caused { message, .. } => message,
+        let message = match self.inner.as_deref() {
+            Some(Repr::Transparent(carried)) => return fmt::Display::fmt(carried, f),
+            None => return fmt::Display::fmt(&self.kind(), f),
+            Some(Repr::Plain(message) | Repr::Caused { message, .. }) => message,
         };
         if self.kind() == ErrorKind::User {
             f.write_str(message)
@@ -318,15 +333,15 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind());
-        match &self.inner.repr {
-            Repr::Plain(None) => {}
-            Repr::Plain(Some(message)) => {
+        match self.inner.as_deref() {
+            None => {}
+            Some(Repr::Plain(message)) => {
                 d.field("message", message);
             }
-            Repr::Transparent(carried) => {
+            Some(Repr::Transparent(carried)) => {
                 d.field("error", carried);
             }
-            Repr::Caused { message, cause } => {
+            Some(Repr::Caused { message, cause }) => {
                 d.field("message", message).field("cause", cause);
             }
         }
@@ -336,7 +351,7 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match &self.inner.repr {
+        match self.inner.as_deref()? {
             Repr::Plain(_) => None,
             Repr::Transparent(carried) => carried.source(),
             Repr::Caused { cause, .. } => Some(&**cause as &(dyn StdError + 'static)),
@@ -426,6 +441,15 @@ mod tests {
         assert_eq!(a.message(), Some("static"));
         assert_eq!(b.message(), Some("owned"));
         assert_eq!(a.kind(), ErrorKind::Panicked);
+    }
+
+    #[test]
+    fn an_error_of_a_kind_alone_keeps_its_kind_and_displays_it() {
+        let e = Error::from(ErrorKind::Taken);
+        assert!(e.inner.is_none(), "no allocation");
+        assert_eq!(e.kind(), ErrorKind::Taken);
+        assert_eq!((e.message(), e.to_string().as_str()), (None, "value taken"));
+        assert!(StdError::source(&e).is_none());
     }
 
     #[test]

@@ -137,7 +137,7 @@
 //! assert!(!timed_out.wait().unwrap());
 //! jobs.logger().in_scope(|| tracing::info!("drained")); // tagged with the loop's name
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -225,7 +225,7 @@ pub use promise::Promise;
 ///
 /// More rules:
 /// - arguments must be `Send + 'static` (no borrowed `&str`: take a `String`);
-/// - the result must be `Send + Sync + 'static`;
+/// - the result must be `Send + 'static`;
 /// - `&mut self`, other `self: Type` receivers, generic, `const`, `unsafe` and `extern` functions are
 ///   refused with a compile error;
 /// - a function without `self` runs its body in a nested function, so it cannot name

@@ -192,7 +192,7 @@ impl<T: 'static> LoopLocal<T> {
     pub fn call<R, F>(&self, f: F) -> Promise<R>
     where
         F: FnOnce(&mut T) -> R + Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         let (lp, id) = (&self.inner.lp, self.inner.id);
         let loop_id = lp.id();
@@ -238,7 +238,7 @@ impl<T: 'static> LoopLocal<T> {
     where
         F: FnOnce(LocalRef<T>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         let (lp, id) = (&self.inner.lp, self.inner.id);
         let loop_id = lp.id();

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
-use crate::promise::Promise;
+use crate::promise::{Promise, Recycled};
 use crate::schedule::Scheduler;
 
 /// Either a value that is ready now or a [`Promise`] of one.
@@ -102,9 +102,8 @@ impl<T> MaybeAsync<T> {
 
     /// The outcome now if there is one; the `MaybeAsync` back otherwise.
     ///
-    /// A done promise gives its outcome when this holds its only handle (the value is
-    /// moved, not cloned); use [`into_promise`](MaybeAsync::into_promise) to read a
-    /// shared one.
+    /// A done promise gives its outcome: moved out when this holds its last reading
+    /// handle, cloned while other clones of the promise live.
     ///
     /// # Examples
     ///
@@ -118,20 +117,34 @@ impl<T> MaybeAsync<T> {
     pub fn into_ready(self) -> Result<Result<T, Error>, Self> {
         match self.state {
             State::Ready(outcome) => Ok(outcome),
-            State::Pending(mut p) => match p.take_if_unique() {
-                Some(outcome) => Ok(outcome),
-                None => Err(MaybeAsync::from(p)),
-            },
+            State::Pending(p) => p.try_consume().map_err(MaybeAsync::from),
             State::Taken => Err(MaybeAsync {
                 state: State::Taken,
             }),
         }
     }
 
+    /// As [`into_ready`](MaybeAsync::into_ready), also giving the allocation of a done
+    /// promise that this held the only handle of, for a chain to reuse.
+    #[inline]
+    pub(crate) fn into_ready_recycling(self) -> Result<(Result<T, Error>, Option<Recycled>), Self> {
+        match self.state {
+            State::Pending(p) => match p.try_recycle() {
+                Ok((value, recycled)) => Ok((Ok(value), Some(recycled))),
+                Err(p) => MaybeAsync::from(p)
+                    .into_ready()
+                    .map(|outcome| (outcome, None)),
+            },
+            state => MaybeAsync { state }
+                .into_ready()
+                .map(|outcome| (outcome, None)),
+        }
+    }
+
     /// The loop of the promise behind this value, if any.
     pub(crate) fn scheduler(&self) -> Option<Scheduler> {
         match &self.state {
-            State::Pending(p) => p.scheduler(),
+            State::Pending(p) => p.scheduler().cloned(),
             _ => None,
         }
     }
@@ -176,7 +189,7 @@ impl<T> From<Result<T, Error>> for MaybeAsync<T> {
 // The value is never pinned: it is moved out whole when the future completes.
 impl<T> Unpin for MaybeAsync<T> {}
 
-impl<T: Clone> Future for MaybeAsync<T> {
+impl<T> Future for MaybeAsync<T> {
     type Output = Result<T, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -3,12 +3,14 @@
 //!
 //! A gather takes a container ([`Gather`]) of values that are ready now or promised
 //! ([`IntoMaybeAsync`]: a `Result`, a [`MaybeAsync`] or a [`Promise`]). Ready values are
-//! stored at once; each pending one gets a single done-callback that counts it down
-//! (and records its failure, if any) under atomics and a mutex, so that finishing `n`
-//! inputs costs `O(n)` whatever order they finish in, from whatever threads and loops
-//! they finish on: no input is ever polled again to find out whether it finished.
-//! The last one to finish builds the output container and settles one result
-//! [`Promise`].
+//! stored at once; each pending promise is consumed into the gather's engine as a
+//! reading handle, which hands it the outcome by value when it settles (moved when the
+//! gather holds the last reader, cloned otherwise): the engine stores it in its slot
+//! and counts it down under an atomic, so that finishing `n` inputs costs `O(n)`
+//! whatever order they finish in, from whatever threads and loops they finish on: no
+//! input is ever polled again to find out whether it finished. The last one to finish
+//! builds the output container and settles one result [`Promise`]. A nested gather
+//! settles through the promise's work list, so nesting depth costs heap, not stack.
 
 use std::fmt;
 use std::future::Future;
@@ -18,11 +20,11 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 use crate::gather::{Gather, Seq};
-use crate::loom::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::loom::{lock, Arc, AtomicUsize, Mutex, MutexGuard, Ordering};
 use crate::maybe::{IntoMaybeAsync, MaybeAsync};
-use crate::panic;
-use crate::promise::Promise;
-use crate::schedule;
+use crate::panic::{self, run_guarded};
+use crate::promise::{Completer, Promise};
+use crate::schedule::{self, Scheduler};
 
 /// The value each entry of a container `C` gives once gathered.
 type Item<C> = <<C as Gather>::Value as IntoMaybeAsync>::Output;
@@ -52,20 +54,26 @@ type Gathered<C, M> =
 ///   comes in wrapped).
 ///
 /// Ready values, and promises already done, are stored at once with no task and no
-/// callback; only pending promises are waited for, each through one done-callback that
-/// counts it. When nothing is left pending the output is built and the MultiFuture is
-/// done: an empty input, or one whose values are all ready, is done when
-/// `multi_async` returns, with no loop iteration. A promise's value is moved into the
-/// output when the gather holds its only handle, and cloned otherwise (hence
-/// `Clone` on the values).
+/// callback; only pending promises are waited for, each consumed by the gather, which
+/// counts it when it settles. When nothing is left pending the output is built and the
+/// MultiFuture is done: an empty input, or one whose values are all ready, is done
+/// when `multi_async` returns, with no loop iteration. A promise's value is moved into
+/// the output when the gather holds its last reading handle, and cloned while other
+/// clones of it live; so values need only be `Send` (not `Clone`, not `Sync`): a map of
+/// `JoinHandle`s or of promises of `Result<_, io::Error>` gathers as it is.
 ///
 /// The first failure or cancellation among the inputs fails the whole at once with
-/// that input's error; the other inputs are not cancelled, only no longer waited for.
-/// To keep every failure in its slot instead, use [`multi_async_settled`].
+/// that input's error; the other inputs are not cancelled, only no longer waited for,
+/// and the values gathered so far are released. To keep every failure in its slot
+/// instead, use [`multi_async_settled`]. If every handle of a pending input is dropped
+/// before it settles, the whole fails with [`ErrorKind::InvalidState`] instead of
+/// staying pending for ever; a panic in a key's `Clone` or in building the output
+/// fails it with [`ErrorKind::Panicked`].
 ///
-/// The MultiFuture's promise is bound to the current thread's
-/// [`EventLoop`](crate::EventLoop) when
-/// there is one (its done-callbacks run there), else to no loop.
+/// The MultiFuture's promise is bound to the loop running on the current thread when
+/// there is one (its done-callbacks run there), else to no loop: a caller-driven
+/// [`EventLoop`](crate::EventLoop) that is built but not running is not one, since
+/// nothing would run there until it is driven.
 ///
 /// # Examples
 ///
@@ -100,9 +108,9 @@ where
     C: Gather,
     C::Key: Clone + Send + 'static,
     C::Value: IntoMaybeAsync,
-    Item<C>: Clone + Send + Sync + 'static,
+    Item<C>: Send + 'static,
     C::Shape: Send + 'static,
-    C::Output<Item<C>>: Send + Sync + 'static,
+    C::Output<Item<C>>: Send + 'static,
 {
     gather::<C, Raise>(data)
 }
@@ -137,9 +145,9 @@ where
     C: Gather,
     C::Key: Clone + Send + 'static,
     C::Value: IntoMaybeAsync,
-    Item<C>: Clone + Send + Sync + 'static,
+    Item<C>: Send + 'static,
     C::Shape: Send + 'static,
-    C::Output<Result<Item<C>, Error>>: Send + Sync + 'static,
+    C::Output<Result<Item<C>, Error>>: Send + 'static,
 {
     gather::<C, Settle>(data)
 }
@@ -158,7 +166,8 @@ where
 ///
 /// Awaiting a `MultiFuture` is cancel safe: dropping the future before it completes
 /// neither stops nor cancels the gather, and a clone of its
-/// [`promise`](MultiFuture::promise) still reads the output.
+/// [`promise`](MultiFuture::promise) still reads the output. Cancelling it releases
+/// the values gathered so far at once.
 ///
 /// # Examples
 ///
@@ -193,24 +202,11 @@ impl<O, K> MultiFuture<O, K> {
     /// ```
     /// use pulsar_async::{multi_async, Promise};
     /// assert!(multi_async(Vec::<Promise<u8>>::new()).is_done());
-    /// assert!(!multi_async(vec![Promise::<u8>::new()]).is_done());
+    /// let input = Promise::<u8>::new();
+    /// assert!(!multi_async(vec![input.clone()]).is_done());
     /// ```
     pub fn is_done(&self) -> bool {
         self.promise.is_done()
-    }
-
-    /// The promise of the output: a clone of the handle this MultiFuture reads.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use pulsar_async::{chain_future, multi_async, Promise};
-    /// let all = multi_async(vec![Promise::resolved(1), Promise::resolved(2)]);
-    /// let sum = chain_future(all.promise()).callback(|v: Vec<i32>| Ok(v.iter().sum::<i32>()));
-    /// assert_eq!(sum.start().try_result().unwrap(), 3);
-    /// ```
-    pub fn promise(&self) -> Promise<O> {
-        self.promise.clone()
     }
 
     /// The promise of the output, giving up this handle (and with it
@@ -281,6 +277,22 @@ impl<O, K: Clone> MultiFuture<O, K> {
 }
 
 impl<O: Clone, K> MultiFuture<O, K> {
+    /// The promise of the output: a clone of the handle this MultiFuture reads (a
+    /// second reader, so the output must be `Clone`; see
+    /// [`into_promise`](MultiFuture::into_promise) otherwise).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{chain_future, multi_async, Promise};
+    /// let all = multi_async(vec![Promise::resolved(1), Promise::resolved(2)]);
+    /// let sum = chain_future(all.promise()).callback(|v: Vec<i32>| Ok(v.iter().sum::<i32>()));
+    /// assert_eq!(sum.start().try_result().unwrap(), 3);
+    /// ```
+    pub fn promise(&self) -> Promise<O> {
+        self.promise.clone()
+    }
+
     /// The output now, without waiting.
     ///
     /// # Errors
@@ -292,7 +304,8 @@ impl<O: Clone, K> MultiFuture<O, K> {
     ///
     /// ```
     /// use pulsar_async::{multi_async, ErrorKind, Promise};
-    /// let all = multi_async(vec![Promise::<u8>::new()]);
+    /// let input = Promise::<u8>::new();
+    /// let all = multi_async(vec![input.clone()]);
     /// assert_eq!(all.try_result().unwrap_err().kind(), ErrorKind::InvalidState);
     /// ```
     pub fn try_result(&self) -> Result<O, Error> {
@@ -304,7 +317,8 @@ impl<O: Clone, K> MultiFuture<O, K> {
     /// # Errors
     ///
     /// As [`Promise::wait`]: the whole's error, or [`ErrorKind::WouldDeadlock`] on the
-    /// thread of the loop its promise is bound to.
+    /// thread of the loop its promise is bound to, or inside a tokio runtime where
+    /// blocking is not allowed.
     ///
     /// # Examples
     ///
@@ -330,7 +344,8 @@ impl<O: Clone, K> MultiFuture<O, K> {
     /// ```
     /// use pulsar_async::{multi_async, ErrorKind, Promise};
     /// use std::time::Duration;
-    /// let all = multi_async(vec![Promise::<u8>::new()]);
+    /// let input = Promise::<u8>::new();
+    /// let all = multi_async(vec![input.clone()]);
     /// let err = all.wait_timeout(Duration::from_millis(1)).unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::Timeout);
     /// ```
@@ -339,7 +354,7 @@ impl<O: Clone, K> MultiFuture<O, K> {
     }
 }
 
-impl<O: Clone, K> Future for MultiFuture<O, K> {
+impl<O, K> Future for MultiFuture<O, K> {
     type Output = Result<O, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -379,7 +394,7 @@ impl<O, K> From<MultiFuture<O, K>> for Promise<O> {
 impl<V, T> FromIterator<V> for MultiFuture<Vec<T>>
 where
     V: IntoMaybeAsync<Output = T>,
-    T: Clone + Send + Sync + 'static,
+    T: Send + 'static,
 {
     fn from_iter<I: IntoIterator<Item = V>>(iter: I) -> Self {
         gather::<Seq<I::IntoIter>, Raise>(Seq(iter.into_iter()))
@@ -428,51 +443,16 @@ impl Mode for Settle {
     }
 }
 
-/// An input: its outcome now, or the promise still to finish.
-enum Input<T> {
-    Ready(Result<T, Error>),
-    Pending(Promise<T>),
-}
+/// A gathered input: its outcome once it finished, `None` while it is pending.
+type Slot<T> = Option<Result<T, Error>>;
 
-impl<T: Clone> Input<T> {
-    /// Sorts `value` into ready or pending, taking a done promise's outcome (moved when
-    /// this is its only handle, cloned otherwise).
-    fn of(value: MaybeAsync<T>) -> Input<T> {
-        match value.into_ready() {
-            Ok(outcome) => Input::Ready(outcome),
-            Err(pending) => {
-                let promise = pending.into_promise();
-                match promise.peek() {
-                    Some(outcome) => Input::Ready(outcome.clone()),
-                    None => Input::Pending(promise),
-                }
-            }
-        }
-    }
+type Build<K, T, S, O> = fn(S, Vec<(K, Slot<T>)>) -> Result<O, Error>;
 
-    /// The outcome, once the gather has seen every input finish.
-    fn into_outcome(self) -> Result<T, Error> {
-        match self {
-            Input::Ready(outcome) => outcome,
-            Input::Pending(mut promise) => promise
-                .take_if_unique()
-                .or_else(|| promise.peek().cloned())
-                .unwrap_or_else(|| {
-                    Err(Error::new(
-                        ErrorKind::InvalidState,
-                        "multi_async: an input was pending when the gather finished",
-                    ))
-                }),
-        }
-    }
-}
-
-type Build<K, T, S, O> = fn(S, Vec<(K, Input<T>)>) -> Result<O, Error>;
-
-/// The state of a gather with pending inputs, shared by their done-callbacks.
+/// The state of a gather with pending inputs, shared by the consumers of those
+/// inputs.
 struct Engine<K, T, S, O> {
-    /// Pending inputs not yet finished; the callback that takes it to zero builds
-    /// the output.
+    /// Pending inputs not yet finished; the one that takes it to zero builds the
+    /// output.
     remaining: AtomicUsize,
     raise: bool,
     build: Build<K, T, S, O>,
@@ -482,41 +462,74 @@ struct Engine<K, T, S, O> {
 
 struct State<K, T, S, O> {
     shape: Option<S>,
-    slots: Vec<(K, Input<T>)>,
-    /// Taken by whoever settles it: the last input, or the first failure.
-    result: Option<Promise<O>>,
+    slots: Vec<(K, Slot<T>)>,
+    /// Taken by whoever settles the result: the last input, the first failure (with
+    /// `raise_on_error`), or a cancel of the result (which releases the slots). If the
+    /// engine goes away with it (every pending input dropped unsettled), the result
+    /// fails instead of staying pending.
+    result: Option<Completer<O>>,
 }
 
 impl<K: Clone, T, S, O> Engine<K, T, S, O> {
-    /// Counts input `index` as finished with `outcome`.
-    fn finished(&self, index: usize, outcome: &Result<T, Error>) {
-        if let Err(error) = outcome {
-            self.failed(index, error);
+    /// Input `index` finished with `outcome`: stored in its slot and counted down.
+    /// A failure is listed with its key and, with `raise_on_error`, fails the whole.
+    fn finished(&self, index: usize, outcome: Result<T, Error>) {
+        let mut state = lock(&self.state);
+        if state.result.is_none() {
+            // The whole already failed, was cancelled or is complete: keep nothing.
+            drop(state);
+            run_guarded(move || drop(outcome), "dropping a gathered value");
+            return;
         }
+        if let Err(error) = &outcome {
+            if let Some((key, _)) = state.slots.get(index) {
+                match panic::catch(|| key.clone()) {
+                    Ok(key) => lock(&self.log.failures).push((key, error.clone())),
+                    Err(panicked) => return self.fail(state, panicked),
+                }
+            }
+            if self.raise {
+                let error = error.clone();
+                return self.fail(state, error);
+            }
+        }
+        if let Some((_, slot)) = state.slots.get_mut(index) {
+            *slot = Some(outcome);
+        }
+        drop(state);
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.complete();
         }
     }
 
-    fn failed(&self, index: usize, error: &Error) {
-        let mut state = lock(&self.state);
-        if state.result.is_none() {
-            // The whole already failed or is complete: nothing to record.
-            return;
+    /// Fails the whole with `error` and releases the values gathered so far: the
+    /// other inputs are no longer waited for.
+    fn fail(&self, state: MutexGuard<'_, State<K, T, S, O>>, error: Error) {
+        let (result, released) = Engine::release_in(state);
+        if let Some(result) = result {
+            result.complete(Err(error));
         }
-        if let Some((key, _)) = state.slots.get(index) {
-            lock(&self.log.failures).push((key.clone(), error.clone()));
-        }
-        if self.raise {
-            let result = state.result.take();
-            // The other inputs are no longer waited for: release them now.
-            let slots = std::mem::take(&mut state.slots);
-            drop(state);
-            drop(slots);
-            if let Some(result) = result {
-                result.complete(Err(error.clone()));
-            }
-        }
+        drop(released);
+    }
+
+    /// The cancel hook of the result: releases the values gathered so far at once.
+    fn cancelled(&self) {
+        let (result, released) = Engine::release_in(lock(&self.state));
+        // Dropping the completer of a cancelled promise changes nothing.
+        drop(result);
+        drop(released);
+    }
+
+    /// Takes the result and everything the gather holds out of `state`; the values are
+    /// dropped (under the panic guard) by whoever drops what is returned, after the
+    /// lock is released.
+    fn release_in(
+        mut state: MutexGuard<'_, State<K, T, S, O>>,
+    ) -> (Option<Completer<O>>, Released<K, T, S>) {
+        let result = state.result.take();
+        let released = Released(std::mem::take(&mut state.slots), state.shape.take());
+        drop(state);
+        (result, released)
     }
 
     /// Builds the output from the finished inputs and settles the result.
@@ -539,28 +552,44 @@ impl<K: Clone, T, S, O> Engine<K, T, S, O> {
     }
 }
 
+/// Values and shape a gather let go of, dropped under the panic guard.
+struct Released<K, T, S>(Vec<(K, Slot<T>)>, Option<S>);
+
+impl<K, T, S> Drop for Released<K, T, S> {
+    fn drop(&mut self) {
+        let slots = std::mem::take(&mut self.0);
+        let shape = self.1.take();
+        run_guarded(move || drop((slots, shape)), "dropping a gather's values");
+    }
+}
+
 /// Builds the output container from finished slots; in raise mode an error found in
 /// a slot fails the whole.
 fn build<C, M, T>(
     shape: C::Shape,
-    slots: Vec<(C::Key, Input<T>)>,
+    slots: Vec<(C::Key, Slot<T>)>,
 ) -> Result<C::Output<M::Slot<T>>, Error>
 where
     C: Gather,
     M: Mode,
-    T: Clone,
 {
     let len = slots.len();
     let mut failure = None;
-    let entries = slots
-        .into_iter()
-        .map_while(|(key, slot)| match M::slot(slot.into_outcome()) {
+    let entries = slots.into_iter().map_while(|(key, slot)| {
+        let outcome = slot.unwrap_or_else(|| {
+            Err(Error::new(
+                ErrorKind::InvalidState,
+                "multi_async: an input was pending when the gather finished",
+            ))
+        });
+        match M::slot(outcome) {
             Ok(value) => Some((key, value)),
             Err(error) => {
                 failure = Some(error);
                 None
             }
-        });
+        }
+    });
     let out = C::rebuild(shape, len, entries);
     match failure {
         Some(error) => Err(error),
@@ -568,15 +597,29 @@ where
     }
 }
 
-/// Runs a build, turning a panic (in a value's `Clone`, a key's `Hash`...) into the
-/// gather's [`ErrorKind::Panicked`] error, so that the result is always settled.
+/// Runs a build, turning a panic (in a key's `Hash`, a container's `rebuild`...) into
+/// the gather's [`ErrorKind::Panicked`] error, so that the result is always settled.
 fn guarded<O>(build: impl FnOnce() -> Result<O, Error>) -> Result<O, Error> {
     panic::catch(build).and_then(|out| out)
 }
 
-/// A pending promise for the output, bound to the current thread's loop if any.
-fn result_promise<O>() -> Promise<O> {
-    Promise::with_scheduler(schedule::current())
+/// The loop a gather's result is bound to: the one running on this thread, if any.
+/// A caller-driven loop that is built here but not running is not bound: it would run
+/// nothing (the result's done-callbacks) until driven, and a blocking wait here on the
+/// result would be refused as if this thread had to settle it.
+fn result_loop() -> Option<Scheduler> {
+    schedule::current_running()
+}
+
+/// What settles a gather's result. Its drop error is the gather's when every handle
+/// of a pending input went away before it settled.
+fn result_completer<O>(promise: &Promise<O>) -> Completer<O> {
+    Completer::with_drop_error(promise.setter(), || {
+        Error::new(
+            ErrorKind::InvalidState,
+            "multi_async: an input was dropped before it settled",
+        )
+    })
 }
 
 fn gather<C, M>(data: C) -> Gathered<C, M>
@@ -585,9 +628,9 @@ where
     M: Mode,
     C::Key: Clone + Send + 'static,
     C::Value: IntoMaybeAsync,
-    Item<C>: Clone + Send + Sync + 'static,
+    Item<C>: Send + 'static,
     C::Shape: Send + 'static,
-    C::Output<M::Slot<Item<C>>>: Send + Sync + 'static,
+    C::Output<M::Slot<Item<C>>>: Send + 'static,
 {
     if data.all_values(IntoMaybeAsync::is_ready) {
         return gather_ready::<C, M>(data);
@@ -597,41 +640,45 @@ where
     let mut pending = Vec::new();
     let mut failures = Vec::new();
     for (key, value) in entries {
-        let slot = Input::of(value.into_maybe_async());
-        match &slot {
-            Input::Ready(Err(error)) => {
-                failures.push((key.clone(), error.clone()));
-                if M::RAISE {
-                    let error = error.clone();
-                    return MultiFuture {
-                        promise: settled(Err(error)),
-                        log: Some(Arc::new(Log {
-                            failures: Mutex::new(failures),
-                        })),
+        match value.into_maybe_async().into_ready() {
+            Ok(outcome) => {
+                if let Err(error) = &outcome {
+                    let raised = match panic::catch(|| key.clone()) {
+                        Ok(key) => {
+                            failures.push((key, error.clone()));
+                            M::RAISE.then(|| error.clone())
+                        }
+                        Err(panicked) => Some(panicked),
                     };
+                    if let Some(error) = raised {
+                        return MultiFuture {
+                            promise: settled(Err(error)),
+                            log: Some(Arc::new(Log {
+                                failures: Mutex::new(failures),
+                            })),
+                        };
+                    }
                 }
+                slots.push((key, Some(outcome)));
             }
-            Input::Pending(promise) => pending.push((slots.len(), promise.clone())),
-            Input::Ready(Ok(_)) => {}
+            Err(input) => {
+                pending.push((slots.len(), input.into_promise()));
+                slots.push((key, None));
+            }
         }
-        slots.push((key, slot));
-    }
-    if pending.is_empty() {
-        let log = (!failures.is_empty()).then(|| {
-            Arc::new(Log {
-                failures: Mutex::new(failures),
-            })
-        });
-        return MultiFuture {
-            promise: settled(guarded(|| build::<C, M, _>(shape, slots))),
-            log,
-        };
     }
     let log = Arc::new(Log {
         failures: Mutex::new(failures),
     });
-    let promise = result_promise();
-    let engine = Arc::new(Engine {
+    if pending.is_empty() {
+        let has_failures = !lock(&log.failures).is_empty();
+        return MultiFuture {
+            promise: settled(guarded(|| build::<C, M, _>(shape, slots))),
+            log: has_failures.then_some(log),
+        };
+    }
+    let promise = Promise::with_scheduler(result_loop());
+    let engine = std::sync::Arc::new(Engine {
         remaining: AtomicUsize::new(pending.len()),
         raise: M::RAISE,
         build: build::<C, M, _>,
@@ -639,12 +686,19 @@ where
         state: Mutex::new(State {
             shape: Some(shape),
             slots,
-            result: Some(promise.clone()),
+            result: Some(result_completer(&promise)),
         }),
     });
+    // Weak: the hook lives in the result, which the engine's completer keeps alive.
+    let weak = std::sync::Arc::downgrade(&engine);
+    promise.on_cancel(Box::new(move || {
+        if let Some(engine) = weak.upgrade() {
+            engine.cancelled();
+        }
+    }));
     for (index, input) in pending {
         let engine = engine.clone();
-        input.add_done_callback(move |outcome| engine.finished(index, outcome));
+        input.consume(move |outcome| engine.finished(index, outcome));
     }
     MultiFuture {
         promise,
@@ -660,7 +714,6 @@ where
     M: Mode,
     C::Key: Clone,
     C::Value: IntoMaybeAsync,
-    Item<C>: Clone,
 {
     let (shape, entries) = data.into_entries();
     let len = entries.size_hint().0;
@@ -668,11 +721,12 @@ where
     let mut raised = None;
     let output = guarded(|| {
         let slots = entries.map_while(|(key, value)| {
-            let outcome = match value.into_maybe_async().into_ready() {
-                Ok(outcome) => outcome,
-                // Done but shared with other handles: read, not moved.
-                Err(shared) => Input::of(shared).into_outcome(),
-            };
+            let outcome = value.into_maybe_async().into_ready().unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::InvalidState,
+                    "multi_async: an input said it was ready and was not",
+                ))
+            });
             if let Err(error) = &outcome {
                 failures.push((key.clone(), error.clone()));
                 if M::RAISE {
@@ -699,12 +753,9 @@ where
     }
 }
 
-/// A done promise for the output, bound like [`result_promise`].
+/// A done promise for the output, bound like a pending one ([`result_loop`]).
 fn settled<O>(outcome: Result<O, Error>) -> Promise<O> {
-    let promise = result_promise();
-    // A fresh promise: settling it cannot fail.
-    let _ = promise.set(outcome);
-    promise
+    Promise::settled_in(outcome, result_loop())
 }
 
 #[cfg(all(test, loom))]

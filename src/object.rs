@@ -369,7 +369,7 @@ pub trait AsyncObject {
         Self: Clone + Send + Sized + 'static,
         F: FnMut(&Self) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync + 'static>> + 'static,
     {
         let Some(lp) = self.event_loop().cloned().or_else(EventLoop::current) else {

@@ -208,7 +208,7 @@ impl LoopPool {
     pub fn run<T, F>(&self, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         run_in_loop(&self.inner.loops[self.least_busy()], f)
     }
@@ -228,7 +228,7 @@ impl LoopPool {
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         run_in_loop_async(&self.inner.loops[self.least_busy()], f)
     }
@@ -250,7 +250,7 @@ impl LoopPool {
     where
         K: Hash + ?Sized,
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         run_in_loop(&self.inner.loops[self.index_of(key)], f)
     }
@@ -270,7 +270,7 @@ impl LoopPool {
         K: Hash + ?Sized,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         run_in_loop_async(&self.inner.loops[self.index_of(key)], f)
     }
@@ -289,7 +289,7 @@ impl LoopPool {
     pub fn broadcast<T, F>(&self, f: F) -> MultiFuture<Vec<T>>
     where
         F: Fn() -> T + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
+        T: Send + 'static,
     {
         let f = Arc::new(f);
         self.inner
@@ -532,7 +532,7 @@ impl<T: 'static> PoolLocal<T> {
     pub fn call_at<R, F>(&self, index: usize, f: F) -> Promise<R>
     where
         F: FnOnce(&mut T) -> R + Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         match self.at(index) {
             Ok(local) => local.call(f),
@@ -547,7 +547,7 @@ impl<T: 'static> PoolLocal<T> {
     where
         K: Hash + ?Sized,
         F: FnOnce(&mut T) -> R + Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.locals[self.pool.index_of(key)].call(f)
     }
@@ -567,7 +567,7 @@ impl<T: 'static> PoolLocal<T> {
     pub fn call<R, F>(&self, f: F) -> Promise<R>
     where
         F: FnOnce(&mut T) -> R + Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.locals[self.pool.least_busy()].call(f)
     }
@@ -579,7 +579,7 @@ impl<T: 'static> PoolLocal<T> {
         K: Hash + ?Sized,
         F: FnOnce(crate::local::LocalRef<T>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.locals[self.pool.index_of(key)].call_async(f)
     }
@@ -589,7 +589,7 @@ impl<T: 'static> PoolLocal<T> {
     pub fn broadcast<R, F>(&self, f: F) -> MultiFuture<Vec<R>>
     where
         F: Fn(&mut T) -> R + Send + Sync + 'static,
-        R: Clone + Send + Sync + 'static,
+        R: Send + 'static,
     {
         let f = Arc::new(f);
         self.locals

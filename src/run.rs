@@ -38,7 +38,7 @@ use crate::promise::{Completer, Promise};
 pub fn run_in_loop<T, F>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     submit_call(lp, std::any::type_name::<F>(), move || Ok(f()))
 }
@@ -63,7 +63,7 @@ pub fn try_run_in_loop<T, E, F>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     submit_call(lp, std::any::type_name::<F>(), move || {
         f().map_err(Error::user)
@@ -95,7 +95,7 @@ pub fn run_in_loop_async<T, F, Fut>(lp: &EventLoop, f: F) -> Promise<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     lp.spawn_settling(std::any::type_name::<Fut>(), move || {
         let future = f();
@@ -121,7 +121,7 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + 'static,
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     lp.spawn_settling(std::any::type_name::<Fut>(), move || {
         let future = f();
@@ -135,7 +135,7 @@ where
 pub(crate) fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     // The call runs inside the caller's span, if it is in one that a subscriber
     // records (no capture otherwise: one thread-local read).
@@ -180,7 +180,7 @@ where
 pub fn maybe_async<F>(future: F) -> MaybeAsync<F::Output>
 where
     F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
+    F::Output: Send + 'static,
 {
     if let Some(lp) = EventLoop::current() {
         return maybe_async_in(&lp, future);
@@ -192,7 +192,7 @@ where
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             let promise = Promise::new();
-            let completer = Completer::new(promise.clone());
+            let completer = Completer::new(promise.setter());
             let task = runtime.spawn(async move { completer.complete(future.await) });
             let abort = task.abort_handle();
             promise.on_cancel(Box::new(move || abort.abort()));
@@ -225,7 +225,7 @@ where
 pub fn maybe_async_in<F>(lp: &EventLoop, future: F) -> MaybeAsync<F::Output>
 where
     F: Future + Send + 'static,
-    F::Output: Send + Sync + 'static,
+    F::Output: Send + 'static,
 {
     let what = std::any::type_name::<F>();
     if !lp.runs_here() {

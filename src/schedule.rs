@@ -3,6 +3,7 @@
 //! implements, the [`Scheduler`] handle a promise keeps, and [`current`], the
 //! scheduler of the loop of this thread, which the event loop registers.
 
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 /// A unit of work handed to a loop: runs once, on the loop's thread.
@@ -16,6 +17,16 @@ pub(crate) trait Schedule: Send + Sync + 'static {
     fn is_loop_thread(&self) -> bool;
     /// The loop's debug flag.
     fn is_debug(&self) -> bool;
+    /// `true` while the loop runs jobs (a caller-driven loop between runs does not):
+    /// a gather binds its result only to a loop that runs. `true` unless told.
+    fn is_running(&self) -> bool {
+        true
+    }
+    /// The loop itself, for the layer that knows its type (`Promise::get_loop`);
+    /// `None` unless told.
+    fn as_any(self: Arc<Self>) -> Option<Arc<dyn Any + Send + Sync>> {
+        None
+    }
 }
 
 /// A loop as a promise sees it.
@@ -34,4 +45,11 @@ pub(crate) fn register_current(find: fn() -> Option<Scheduler>) {
 /// caller-driven loop built here most recently); `None` if there is none.
 pub(crate) fn current() -> Option<Scheduler> {
     CURRENT.get().and_then(|find| find())
+}
+
+/// The scheduler of the loop running on this thread right now: [`current`], unless it
+/// is a caller-driven loop between runs, which would run nothing queued on it until
+/// it is driven again.
+pub(crate) fn current_running() -> Option<Scheduler> {
+    current().filter(|scheduler| scheduler.is_running())
 }

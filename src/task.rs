@@ -44,7 +44,7 @@ fn route(lp: Option<EventLoop>) -> Result<Route, Error> {
 fn call_in<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     match route(lp) {
         // Inside the loop's runtime, so the call may use tokio and the current loop.
@@ -59,7 +59,7 @@ fn spawn_in<T, F, Fut>(lp: Option<EventLoop>, make: F) -> Promise<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     match route(lp) {
         Ok(Route::Drive(lp)) => {
@@ -105,7 +105,7 @@ pub mod private {
     pub fn argument<T: TaskArgument>() {}
 
     /// Checks the return type: it is read through a [`Promise`] from any thread.
-    pub fn output<T: Send + Sync + 'static>() {}
+    pub fn output<T: Send + 'static>() {}
 
     /// A plain method call on its object's loop (`lp`), else on the current loop.
     pub fn call<T, F>(lp: Option<EventLoop>, call: F) -> Promise<T>

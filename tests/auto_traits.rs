@@ -6,7 +6,7 @@ use pulsar_async::bench::{BenchFuture, CallError, Latency};
 use pulsar_async::chain::{Chain, Configured, Fresh, Passthrough, Propagate};
 use pulsar_async::error::SetError;
 use pulsar_async::object::Logger;
-use pulsar_async::promise::Take;
+use pulsar_async::promise::{CallbackKey, Setter, Take, WeakPromise};
 use pulsar_async::{bench, event_loop};
 use pulsar_async::{Bench, Error, ErrorKind, EventLoop, MaybeAsync, MultiFuture, Promise};
 use std::cell::Cell;
@@ -50,6 +50,9 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(EventLoop: Send, Sync, Unpin);
     assert_impl!(event_loop::Builder: Send, Sync, Unpin);
     assert_impl!(Promise<u32>: Send, Sync, Unpin);
+    assert_impl!(Setter<u32>: Send, Sync, Unpin);
+    assert_impl!(WeakPromise<u32>: Send, Sync, Unpin);
+    assert_impl!(CallbackKey: Send, Sync, Unpin);
     assert_impl!(Take<Vec<u8>>: Send, Sync, Unpin);
     assert_impl!(MaybeAsync<String>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<Vec<u8>>: Send, Sync, Unpin);
@@ -81,9 +84,8 @@ fn errors_are_send_sync_and_unpin_and_kinds_are_unwind_safe() {
 fn promises_of_values_that_cannot_cross_threads_cannot_either() {
     assert_not_impl!(Promise<Local>: Send);
     assert_not_impl!(Promise<Local>: Sync);
-    // A value that is `Send` but not `Sync` cannot be read by clones on two threads.
-    assert_not_impl!(Promise<Cell<u8>>: Send);
-    assert_not_impl!(Promise<Cell<u8>>: Sync);
+    assert_not_impl!(Setter<Local>: Send);
+    assert_not_impl!(WeakPromise<Local>: Sync);
     assert_not_impl!(Take<Local>: Send);
     assert_not_impl!(MaybeAsync<Local>: Send);
     assert_not_impl!(MaybeAsync<Local>: Sync);
@@ -92,6 +94,17 @@ fn promises_of_values_that_cannot_cross_threads_cannot_either() {
     assert_not_impl!(MultiFuture<Vec<u8>, Local>: Send);
     assert_not_impl!(SetError<Local>: Send);
     assert_not_impl!(SetError<Cell<u8>>: Sync);
+}
+
+#[test]
+fn promises_of_values_that_are_send_but_not_sync_are_send_and_sync() {
+    // Clones of such a value are made one at a time (under the promise's state word)
+    // and the reads that lend `&T` need `T: Sync`, so the handles need only `T: Send`.
+    assert_impl!(Promise<Cell<u8>>: Send, Sync);
+    assert_impl!(Setter<Cell<u8>>: Send, Sync);
+    assert_impl!(Take<Cell<u8>>: Send, Sync);
+    assert_impl!(Promise<Box<dyn std::error::Error + Send>>: Send, Sync);
+    assert_impl!(MultiFuture<Vec<Cell<u8>>>: Send, Sync);
 }
 
 #[test]

@@ -30,10 +30,12 @@ fn zero_and_huge_durations_are_accepted_everywhere() {
 
 #[tokio::test(start_paused = true)]
 async fn a_zero_chain_timeout_fails_a_pending_source_with_timeout() {
-    let next = chain_future(Promise::<u8>::new())
-        .timeout(Duration::ZERO)
-        .start();
+    // The source stays alive (and pending): a source whose every handle is dropped
+    // can never settle, and fails its chain at once.
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone()).timeout(Duration::ZERO).start();
     assert_eq!(next.await.unwrap_err().kind(), ErrorKind::Timeout);
+    drop(source);
 }
 
 #[tokio::test(start_paused = true)]

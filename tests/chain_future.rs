@@ -283,3 +283,78 @@ fn a_chain_can_be_awaited_directly() {
     let out = block(chain_future(Promise::resolved(1)).callback(|v: i32| Ok(v + 1)));
     assert_eq!(out.unwrap(), 2);
 }
+
+#[test]
+fn cancelling_next_does_not_cancel_the_source_which_other_readers_still_read() {
+    let source = Promise::new();
+    let reader = source.clone();
+    let next = chain_future(source.clone())
+        .callback(|v: u8| -> Result<u8, Error> { panic!("skipped: next is cancelled ({v})") })
+        .start();
+    assert!(next.cancel());
+    assert!(!source.is_done(), "the source is not cancelled");
+    source.set_result(3).unwrap();
+    assert_eq!(block(reader).unwrap(), 3);
+    assert!(next.is_cancelled());
+}
+
+#[test]
+fn a_chain_of_values_that_are_neither_clone_nor_sync_moves_them_through() {
+    type Out = Result<Vec<u8>, std::io::Error>;
+    let source = Promise::<Out>::new();
+    let setter = source.setter();
+    let next = chain_future(source)
+        .callback(|r: Out| Ok(r.map(|v| v.len())))
+        .start();
+    setter.set_result(Ok(vec![1, 2, 3])).unwrap();
+    assert_eq!(block(next).unwrap().unwrap(), 3);
+}
+
+#[test]
+fn a_chain_whose_source_is_dropped_unsettled_fails_instead_of_hanging() {
+    let source = Promise::<u8>::new();
+    let setter = source.setter();
+    let next = chain_future(source).callback(|v: u8| Ok(v + 1)).start();
+    assert!(!next.is_done());
+    drop(setter);
+    assert_eq!(block(next).unwrap_err().kind(), ErrorKind::InvalidState);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_on_a_given_next_keeps_its_own_cancel_hook() {
+    // next is a task's promise: cancelling it must still abort the task, though the
+    // chain's timer hooks onto the same promise.
+    struct SetOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let aborted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let guard = SetOnDrop(aborted.clone());
+    let lp = EventLoop::new().unwrap();
+    let (started, running) = std::sync::mpsc::channel();
+    let task = lp.spawn(async move {
+        let _guard = guard;
+        started.send(()).unwrap();
+        std::future::pending::<u8>().await
+    });
+    // The task is running, so its abort hook is on the promise before the chain's.
+    running.recv_timeout(Duration::from_secs(5)).unwrap();
+    let source = Promise::<u8>::new();
+    let next = chain_future(source.clone())
+        .next(task.clone())
+        .timeout(Duration::from_secs(60))
+        .start();
+    assert!(next.cancel());
+    for _ in 0..500 {
+        if aborted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        aborted.load(std::sync::atomic::Ordering::SeqCst),
+        "the task was aborted"
+    );
+}

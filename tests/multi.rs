@@ -527,10 +527,13 @@ fn cancelling_the_multi_future_leaves_the_inputs_alone() {
 fn a_blocking_wait_on_the_loop_that_owns_the_result_fails_instead_of_hanging() {
     let lp = EventLoop::new().unwrap();
     let never = Promise::<u8>::new();
-    let err = run_in_loop(&lp, move || multi_async(vec![never]).wait().unwrap_err())
+    // Kept alive: an input whose every handle is gone fails the gather at once.
+    let input = never.clone();
+    let err = run_in_loop(&lp, move || multi_async(vec![input]).wait().unwrap_err())
         .wait()
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+    drop(never);
 }
 
 #[test]
@@ -582,4 +585,26 @@ fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
         .clone();
     assert_eq!(err.kind(), ErrorKind::Panicked);
     assert_eq!(err.message(), Some("cannot clone"));
+}
+
+#[tokio::test]
+async fn a_map_of_join_handles_whose_outputs_are_not_clone_is_gathered() {
+    type Read = Result<Vec<u8>, std::io::Error>;
+    let handles: HashMap<&str, _> = HashMap::from([
+        (
+            "a",
+            tokio::spawn(async { Ok::<_, std::io::Error>(vec![1]) }),
+        ),
+        (
+            "b",
+            tokio::spawn(async { std::fs::read("/definitely/not/here") }),
+        ),
+    ]);
+    let inputs: HashMap<&str, MaybeAsync<Result<Read, tokio::task::JoinError>>> = handles
+        .into_iter()
+        .map(|(k, h)| (k, maybe_async(h)))
+        .collect();
+    let out = multi_async(inputs).await.unwrap();
+    assert_eq!(out["a"].as_ref().unwrap().as_ref().unwrap(), &[1]);
+    assert!(out["b"].as_ref().unwrap().is_err());
 }

@@ -10,13 +10,15 @@ use std::time::Duration;
 #[test]
 fn stop_lets_the_current_callback_finish() {
     let lp = EventLoop::new().unwrap();
-    let (gate, started) = (Promise::<()>::new(), Promise::<()>::new());
-    let (g, s) = (gate.clone(), started.clone());
+    // A blocking wait on a promise inside a loop call is refused (the loop is a tokio
+    // runtime): a std channel keeps the loop busy instead.
+    let (started, (gate, g)) = (Promise::<()>::new(), std::sync::mpsc::channel::<()>());
+    let s = started.clone();
     let finished = Arc::new(AtomicBool::new(false));
     let f = finished.clone();
     let running = run_in_loop(&lp, move || {
         s.set_result(()).unwrap();
-        g.wait().unwrap();
+        g.recv().unwrap();
         f.store(true, Ordering::SeqCst);
         "finished"
     });
@@ -25,7 +27,7 @@ fn stop_lets_the_current_callback_finish() {
         let lp = lp.clone();
         thread::spawn(move || lp.stop())
     };
-    gate.set_result(()).unwrap();
+    gate.send(()).unwrap();
     stopper.join().unwrap();
     assert_eq!(running.wait().unwrap(), "finished");
     assert!(finished.load(Ordering::SeqCst));

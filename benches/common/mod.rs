@@ -197,6 +197,25 @@ pub fn our_chain() -> Option<u64> {
         .map(Result::unwrap)
 }
 
+/// How many links the pending-chain row builds (criterion; `bench_report` also runs
+/// `LONG_CHAIN`).
+pub const CHAIN_LINKS: usize = 1_000;
+/// The long chain of issue 9: a million links.
+pub const LONG_CHAIN: usize = 1_000_000;
+
+/// A pending chain of `links` links (each `chain_future` + callback), settled at its
+/// source, awaited at its end, and dropped: the time per link is the cost of a link.
+pub fn our_chain_pending(links: usize) -> u64 {
+    let source = Promise::<u64>::new();
+    let setter = source.setter();
+    let mut last = source;
+    for _ in 0..links {
+        last = chain_future(last).callback(|v: u64| Ok(v + 1)).start();
+    }
+    setter.set_result(0).unwrap();
+    last.now_or_never().unwrap().unwrap()
+}
+
 // ---------------------------------------------------------------------------------
 // The raw floor: a thread that runs boxed jobs from a std channel, replies by oneshot.
 

@@ -147,7 +147,7 @@ impl Builder {
     where
         F: FnMut(usize) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
         E: Into<Box<dyn StdError + Send + Sync + 'static>> + 'static,
     {
         lp.spawn_settling(std::any::type_name::<F>(), move || self.run(call))

@@ -98,6 +98,16 @@ impl Schedule for LoopShared {
     fn is_debug(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
     }
+
+    /// An own-thread loop runs until it closes; a caller-driven one only while it
+    /// is driven.
+    fn is_running(&self) -> bool {
+        (self.owns_thread && !self.life.is_closed()) || self.life.is_driven()
+    }
+
+    fn as_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        Some(self)
+    }
 }
 
 /// How a loop is configured, for [`LoopShared::new`].

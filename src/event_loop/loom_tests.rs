@@ -3,6 +3,9 @@
 //! The loops here are caller-driven loops with no runtime and no spin window, driven
 //! by hand as [`LocalLoop::drive`] drives them (enter the drive, poll the iterations,
 //! tear down if closing, leave the drive), so that only the protocol is explored.
+//! Each runs the promise core inside it (a call's promise, the loop's `closed()`), so
+//! each is a composite model, bounded to two preemptions
+//! ([`crate::loom::model_composite`]).
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -49,7 +52,7 @@ fn drive(local: &Rc<LocalLoop>) {
 /// Queues a call on `lp` that counts its run in `ran`; its promise.
 fn submit_counted(lp: &EventLoop, ran: &Arc<AtomicUsize>) -> Promise<usize> {
     let promise = Promise::new();
-    let done = Completer::new(promise.clone());
+    let done = Completer::new(promise.setter());
     let ran = ran.clone();
     let _ = lp.submit_job(
         Box::new(move || {
@@ -71,7 +74,7 @@ fn assert_settled(p: &Promise<usize>) {
 
 #[test]
 fn a_close_racing_a_submit_runs_the_call_or_cuts_it_and_ends_the_drive() {
-    ::loom::model(|| {
+    crate::loom::model_composite(|| {
         let lp = idle_loop();
         let ran = Arc::new(AtomicUsize::new(0));
         let (submitter, closer) = (lp.clone(), lp.clone());
@@ -93,7 +96,7 @@ fn a_close_racing_a_submit_runs_the_call_or_cuts_it_and_ends_the_drive() {
 
 #[test]
 fn the_last_drop_racing_a_close_closes_once_and_both_return_closed() {
-    ::loom::model(|| {
+    crate::loom::model_composite(|| {
         let lp = idle_loop();
         let ran = Arc::new(AtomicUsize::new(0));
         let p = submit_counted(&lp, &ran);
@@ -120,11 +123,7 @@ fn the_last_drop_racing_a_close_closes_once_and_both_return_closed() {
 
 #[test]
 fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
-    // Three threads and two blocking waits: two preemptions cover the races between
-    // the closers and the drive in about a tenth of the time of three.
-    let mut model = ::loom::model::Builder::new();
-    model.preemption_bound = Some(2);
-    model.check(|| {
+    crate::loom::model_composite(|| {
         let lp = idle_loop();
         let closers: Vec<_> = (0..2)
             .map(|_| {
@@ -144,7 +143,7 @@ fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
 
 #[test]
 fn the_owning_threads_exit_closes_the_loop_and_fails_its_calls() {
-    ::loom::model(|| {
+    crate::loom::model_composite(|| {
         let lp = idle_loop();
         let shared = lp.shared.clone();
         let ran = Arc::new(AtomicUsize::new(0));
@@ -164,7 +163,7 @@ fn the_owning_threads_exit_closes_the_loop_and_fails_its_calls() {
 
 #[test]
 fn handles_dropped_on_two_threads_close_the_loop_exactly_when_the_last_goes() {
-    ::loom::model(|| {
+    crate::loom::model_composite(|| {
         let lp = idle_loop();
         let shared = lp.shared.clone();
         let (a, b) = (lp.clone(), lp);
@@ -178,7 +177,7 @@ fn handles_dropped_on_two_threads_close_the_loop_exactly_when_the_last_goes() {
 
 #[test]
 fn a_stop_from_another_thread_is_never_lost() {
-    ::loom::model(|| {
+    crate::loom::model_composite(|| {
         let lp = idle_loop();
         let stopper = lp.clone();
         let t = thread::spawn(move || stopper.stop());

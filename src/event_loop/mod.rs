@@ -610,7 +610,7 @@ impl EventLoop {
     pub fn call_later<T, F>(&self, delay: Duration, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.call_at(deadline_from(self.time(), delay), f)
     }
@@ -630,7 +630,7 @@ impl EventLoop {
     pub fn call_at<T, F>(&self, when: tokio::time::Instant, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.spawn(async move {
             tokio::time::sleep_until(when).await;
@@ -656,7 +656,7 @@ impl EventLoop {
     where
         F: Future + 'static,
         F: Send, // a `!Send` future? make it on the loop: `run_in_loop_async(&lp, || async { .. })`
-        F::Output: Send + Sync + 'static,
+        F::Output: Send + 'static,
     {
         self.spawn_settling(std::any::type_name::<F>(), move || async move {
             Ok(future.await)
@@ -671,7 +671,7 @@ impl EventLoop {
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         let span = tracing::Span::current();
         if span.is_none() {
@@ -689,10 +689,10 @@ impl EventLoop {
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         let promise = self.create_promise();
-        let completer = Completer::new(promise.clone());
+        let completer = Completer::new(promise.setter());
         let origin = self.shared.origin(what);
         // A caller-driven loop lists its tasks, so that a close from another thread
         // fails them at once.
@@ -750,7 +750,7 @@ impl EventLoop {
         });
         match self.local_loop() {
             Ok(local) => {
-                let completer = Completer::new(promise.clone());
+                let completer = Completer::new(promise.setter());
                 match &*local.parts.borrow() {
                     // A caller-driven loop that is not running: queue on its task set.
                     Some((_, set)) => {
@@ -1055,5 +1055,31 @@ impl fmt::Debug for EventLoop {
             .field("state", &self.state())
             .field("debug", &self.is_debug())
             .finish()
+    }
+}
+
+impl<T> Promise<T> {
+    /// The loop the promise is bound to (asyncio's `get_loop()`): the loop of
+    /// [`EventLoop::create_promise`], of a [`run_in_loop`](crate::run_in_loop) call or
+    /// of a spawned task, and what chains and gathers inherit. `None` for a promise
+    /// bound to no loop, or once its loop is closing. Like [`EventLoop::current`]'s, the
+    /// handle does not keep the loop alive: the loop closes when its user handles are
+    /// gone, and calls through this one then fail with [`ErrorKind::LoopClosed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{EventLoop, Promise};
+    /// let lp = EventLoop::new().unwrap();
+    /// assert_eq!(lp.create_promise::<u8>().get_loop(), Some(lp.clone()));
+    /// assert!(Promise::<u8>::new().get_loop().is_none());
+    /// ```
+    pub fn get_loop(&self) -> Option<EventLoop> {
+        let any = self.scheduler()?.clone().as_any()?;
+        let shared = any.downcast::<LoopShared>().ok()?;
+        (!shared.life.is_closing()).then(|| EventLoop {
+            shared,
+            counted: false,
+        })
     }
 }

@@ -19,10 +19,10 @@ where
     F: Future<Output = Result<T, Error>> + 'static,
     T: 'static,
 {
-    let promise = completer.promise().cloned();
+    let setter = completer.setter().cloned();
     let task = tokio::task::spawn_local(run_task(future, completer));
-    if let Some(promise) = promise {
-        promise.on_cancel(abort_hook(&task));
+    if let Some(setter) = setter {
+        setter.on_cancel(abort_hook(&task));
     }
 }
 
@@ -32,12 +32,12 @@ where
 pub(crate) fn spawn_listed<F, T>(registry: Option<Registry>, future: F, completer: Completer<T>)
 where
     F: Future<Output = Result<T, Error>> + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     let Some(tasks) = registry else {
         return spawn_task(future, completer);
     };
-    let promise = completer.promise().cloned();
+    let promise = completer.setter().cloned();
     let cell = Arc::new(Listed(Mutex::new(Some(completer))));
     let Some(key) = tasks.insert(cell.clone()) else {
         // The loop is closing: dropping the completer fails the promise.
@@ -87,7 +87,7 @@ trait Cut: Send + Sync {
     fn cut(&self);
 }
 
-impl<T: Send + Sync> Cut for Listed<T> {
+impl<T: Send> Cut for Listed<T> {
     fn cut(&self) {
         drop(self.take());
     }

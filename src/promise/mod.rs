@@ -1,41 +1,82 @@
 //! [`Promise`]: the asyncio future as a Rust type, settable and awaitable from any
-//! thread, and [`Take`], the future that moves its outcome out.
+//! thread; [`Take`], the future that moves its outcome out; [`Setter`], its
+//! write-only half; [`WeakPromise`], a handle that does not keep it alive;
+//! [`CallbackKey`], what removes a done-callback; [`SharedValue`], the bound of the
+//! reads that clone.
 //!
-//! The handle and its public API live here; the rest of the concept has a file each:
-//! `state.rs` (the shared state and its transitions, with the table of states),
-//! `call.rs` (a call and its promise in one allocation, and the loop-closed guard),
-//! `wait.rs` (the blocking wait of plain threads).
+//! The handles and their public API live here; the rest of the concept has a file
+//! each, lowest first: `state.rs` (the state word's bits and the table of
+//! transitions), `core.rs` (the state word and the write-once outcome cell: the
+//! crate's only `unsafe`), `work.rs` (the per-thread work list that keeps nesting off
+//! the stack), `waiters.rs` (wakers, internal consumers, done-callbacks), `wait.rs`
+//! (blocking waits, and where they refuse), `call.rs` (a call and its promise in one
+//! allocation, and the loop-closed guard).
+
+pub(crate) mod call;
+pub(crate) mod core;
+pub(crate) mod state;
+pub(crate) mod wait;
+pub(crate) mod waiters;
+pub(crate) mod work;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+pub(crate) use self::call::{CallTask, Completer};
+pub(crate) use self::core::Recycled;
+use self::core::{Core, Read, Reader, Shared};
+use self::state::Kind;
+pub use self::waiters::CallbackKey;
+use self::waiters::{register, settle, Callback};
 use crate::error::{Error, ErrorKind, SetError};
-use crate::loom::{lock, Arc};
-use crate::panic::run_guarded;
 use crate::schedule::{Job, Scheduler};
-
-mod call;
-mod state;
-mod wait;
-
-pub(crate) use call::{CallTask, Completer};
-use state::{dispatch_callbacks, new_shared, Shared};
 
 /// A one-shot result slot with the states and rules of asyncio's `Future`:
 /// pending, then exactly one of a value, an [`Error`], or cancelled.
 ///
-/// A `Promise` is a cheap handle: clones share one slot, any clone can settle it, and
-/// every clone reads the same outcome. It can be settled from any thread, awaited from
+/// A `Promise` is a *reading handle*. It can be settled from any thread, awaited from
 /// any thread on any executor (tokio or not), and waited for from a plain thread with
-/// [`wait`](Promise::wait). Done-callbacks run in registration order, on the promise's
-/// loop when it has one.
+/// [`wait`](Promise::wait). Done-callbacks run in the order they were added, whoever
+/// added them and whenever, on the promise's loop when it has one.
 ///
-/// Awaiting a promise gives `Result<T, Error>`. Since every clone reads the outcome,
-/// awaiting needs `T: Clone` (the value is moved, not cloned, when the awaited handle
-/// is the only one); for a `T` that is not `Clone`, use [`take`](Promise::take) or
-/// [`peek`](Promise::peek).
+/// # States
+///
+/// A promise is pending, then settled (a value, an error, or cancelled) for ever:
+/// from then on [`is_done`](Promise::is_done) is `true`, [`cancel`](Promise::cancel)
+/// is `false`, a second `set*` is refused, and a done-callback added later runs. The
+/// one further state is *taken*: the value was moved out by the last reading handle
+/// (see below); every view then reads [`ErrorKind::Taken`].
+///
+/// # Reading: one reader moves, many readers clone
+///
+/// - `impl<T> Future for Promise<T>` has no bound: `p.await` gives `Result<T, Error>`
+///   for any `T`, such as `Result<Vec<u8>, std::io::Error>`.
+/// - A second reading handle exists only for a `Clone` value: `Promise<T>: Clone`
+///   needs `T: Clone`. While other readers exist, a read clones the value; the last
+///   reader of a value that was never shared moves it out, once no done-callback still
+///   reads it in place (it waits for them). An error is always cloned (it is cheap).
+/// - A write-only handle for any `T` is a [`Setter`] ([`Promise::setter`]); the work
+///   that settles a promise (a call, a task, a chain, a gather) holds setters, not
+///   readers, so the one reader left moves the value out.
+/// - [`take`](Promise::take) and its blocking forms move the value out of the only
+///   reading handle, and refuse while other readers could still read it.
+/// - The one case where a live handle is left without its value: a poll through
+///   `&mut p` (for example `tokio::select! { r = &mut p => .. }`) that completes on the
+///   last handle of a promise that was never cloned moves the value out, since the
+///   value may not be `Clone` at all. The promise is then *taken*, and every view says
+///   so: `is_done()` is `true`, `cancel()` is `false`, `set*` is refused, `wait`,
+///   `try_result`, `peek` and further polls give [`ErrorKind::Taken`], and a
+///   done-callback added later runs once with that error. Once a promise was cloned,
+///   a poll through `&mut` clones the value instead and never takes it.
 ///
 /// # Cancel safety
 ///
@@ -54,22 +95,68 @@ use state::{dispatch_callbacks, new_shared, Shared};
 /// std::thread::spawn(move || p.set_result(42).unwrap());
 /// assert_eq!(reader.await.unwrap(), 42);
 ///
-/// let q = Promise::<u8>::new();
-/// q.set_result(1).unwrap();
+/// // A value that is not `Clone`: one reader, which moves it out.
+/// let q = Promise::<Result<Vec<u8>, std::io::Error>>::new();
+/// let setter = q.setter();
+/// std::thread::spawn(move || setter.set_result(Ok(vec![1])).unwrap());
+/// assert_eq!(q.await.unwrap().unwrap(), [1]);
+///
+/// let r = Promise::<u8>::new();
+/// r.set_result(1).unwrap();
 /// // Settling twice is an invalid-state error, and the value comes back.
-/// let again = q.set_result(2).unwrap_err();
+/// let again = r.set_result(2).unwrap_err();
 /// assert_eq!(again.kind(), ErrorKind::InvalidState);
 /// assert_eq!(again.into_inner().unwrap(), 2);
 /// # });
 /// ```
 #[doc(alias = "Future")]
 pub struct Promise<T> {
-    shared: Arc<Shared<T>>,
-    /// This handle's waker slot, plus one; 0 while it has none.
-    slot: usize,
+    reader: Reader<T>,
 }
 
+/// The write-only half of a promise ([`Promise::setter`]): it can settle or cancel the
+/// promise and tell whether it is done, for any `T`, but it cannot read the outcome,
+/// so it is not a reader, and the reader moves a value that is not `Clone` out.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::Promise;
+/// struct NotClone(u8);
+///
+/// let p = Promise::new();
+/// let setter = p.setter();
+/// std::thread::spawn(move || setter.set_result(NotClone(7)).ok()).join().unwrap();
+/// assert_eq!(p.take_blocking().unwrap().0, 7);
+/// ```
+pub struct Setter<T> {
+    core: Shared<T>,
+}
+
+/// The bound of the reads that clone the value out of a shared promise
+/// ([`try_result`](Promise::try_result), [`wait`](Promise::wait),
+/// [`wait_timeout`](Promise::wait_timeout)).
+///
+/// Implemented for every `Clone` type; for a value that is not `Clone`, the compiler
+/// error names the reads that move it out instead.
+///
+/// # Examples
+///
+/// ```
+/// fn shared<T: pulsar_async::promise::SharedValue>() {}
+/// shared::<String>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Clone`, so a `Promise<{Self}>` is read by moving its value out: use `.await`, `take()`, `take_blocking()`, `try_take()` or `take_timeout()`",
+    label = "this read clones the value out of a shared promise",
+    note = "read a promise of a value that is not `Clone` with `.await`, `take().await`, `try_take()`, `take_blocking()` or `take_timeout()`"
+)]
+pub trait SharedValue: Clone {}
+
+impl<T: Clone> SharedValue for T {}
+
 impl<T> Default for Promise<T> {
+    #[track_caller]
     fn default() -> Self {
         Promise::new()
     }
@@ -77,7 +164,8 @@ impl<T> Default for Promise<T> {
 
 impl<T> Promise<T> {
     /// A pending promise bound to no loop: its done-callbacks run on the thread that
-    /// settles it (or at once, when added to a done promise).
+    /// settles it (or at once, when added to a done promise), through that thread's
+    /// work list, so that callbacks settling promises never nest on the stack.
     ///
     /// Use [`EventLoop::create_promise`](crate::EventLoop::create_promise) for one
     /// whose callbacks run on a loop.
@@ -90,18 +178,15 @@ impl<T> Promise<T> {
     /// assert!(!p.is_done());
     /// ```
     #[track_caller]
+    #[inline]
     pub fn new() -> Self {
-        Promise::with_scheduler(None)
+        Promise::from_reader(Reader::new(None, None, Location::caller()))
     }
 
+    /// A pending promise bound to `scheduler`.
     #[track_caller]
     pub(crate) fn with_scheduler(scheduler: Option<Scheduler>) -> Self {
-        Promise::from_shared(new_shared(Shared::new(None, scheduler, ())))
-    }
-
-    /// A new handle on `shared`.
-    fn from_shared(shared: Arc<Shared<T>>) -> Self {
-        Promise { shared, slot: 0 }
+        Promise::from_reader(Reader::new(None, scheduler, Location::caller()))
     }
 
     /// A promise that is already done with `value`.
@@ -114,7 +199,7 @@ impl<T> Promise<T> {
     /// ```
     #[track_caller]
     pub fn resolved(value: T) -> Self {
-        Promise::settled(Ok(value))
+        Promise::settled_in(Ok(value), None)
     }
 
     /// A promise that is already done with `error`.
@@ -128,9 +213,10 @@ impl<T> Promise<T> {
     /// ```
     #[track_caller]
     pub fn failed(error: Error) -> Self {
-        Promise::settled(Err(error))
+        Promise::settled_in(Err(error), None)
     }
 
+    /// A promise born done with `outcome`, bound to no loop.
     #[track_caller]
     pub(crate) fn settled(outcome: Result<T, Error>) -> Self {
         Promise::settled_in(outcome, None)
@@ -139,11 +225,21 @@ impl<T> Promise<T> {
     /// A promise born done with `outcome`, bound to `scheduler`: nobody can be
     /// waiting on it yet, so it is built done instead of settled.
     #[track_caller]
+    #[inline]
     pub(crate) fn settled_in(outcome: Result<T, Error>, scheduler: Option<Scheduler>) -> Self {
-        Promise::from_shared(new_shared(Shared::new(Some(outcome), scheduler, ())))
+        Promise::from_reader(Reader::new(Some(outcome), scheduler, Location::caller()))
     }
 
-    /// `true` once the promise has a value, an error, or was cancelled.
+    pub(crate) fn from_reader(reader: Reader<T>) -> Self {
+        Promise { reader }
+    }
+
+    pub(crate) fn core(&self) -> &Shared<T> {
+        self.reader.core()
+    }
+
+    /// `true` once the promise has a value, an error, or was cancelled, and for ever
+    /// after (taken included).
     ///
     /// # Examples
     ///
@@ -154,7 +250,7 @@ impl<T> Promise<T> {
     /// assert!(p.is_done());
     /// ```
     pub fn is_done(&self) -> bool {
-        self.shared.outcome.get().is_some()
+        self.core().snapshot().is_done()
     }
 
     /// `true` when the promise was cancelled.
@@ -168,24 +264,7 @@ impl<T> Promise<T> {
     /// assert!(p.is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.shared.outcome.get(), Some(Err(e)) if e.is_cancelled())
-    }
-
-    /// The outcome by reference, once done; `None` while pending.
-    ///
-    /// Works for any `T`, `Clone` or not.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use pulsar_async::Promise;
-    /// let p = Promise::new();
-    /// assert!(p.peek().is_none());
-    /// p.set_result(vec![1, 2]).unwrap();
-    /// assert_eq!(p.peek().unwrap().as_ref().unwrap(), &vec![1, 2]);
-    /// ```
-    pub fn peek(&self) -> Option<&Result<T, Error>> {
-        self.shared.read()
+        self.core().snapshot().is_cancelled()
     }
 
     /// Settles the promise with `value`.
@@ -239,20 +318,16 @@ impl<T> Promise<T> {
     /// p.set(Ok(5)).unwrap();
     /// assert_eq!(p.try_result().unwrap(), 5);
     /// ```
+    #[inline]
     pub fn set(&self, outcome: Result<T, Error>) -> Result<(), SetError<T>> {
-        match Shared::settle(&self.shared, outcome) {
-            Ok(settled) => {
-                settled.finish(false);
-                Ok(())
-            }
-            Err(outcome) => Err(SetError::new(outcome)),
-        }
+        settle(self.core(), outcome).map_err(SetError::new)
     }
 
     /// Cancels the promise: if it was pending it becomes done with an
     /// [`ErrorKind::Cancelled`] error, and the work behind it (a call or task on a loop)
     /// is stopped if it has not finished. Returns `false`, changing nothing, when the
-    /// promise was already done.
+    /// promise was already done; on a failed promise that also marks its error as
+    /// read (no debug report), as asyncio does.
     ///
     /// # Examples
     ///
@@ -263,52 +338,97 @@ impl<T> Promise<T> {
     /// assert!(!p.cancel());
     /// ```
     pub fn cancel(&self) -> bool {
-        match Shared::settle(&self.shared, Err(Error::from(ErrorKind::Cancelled))) {
-            Ok(settled) => {
-                settled.finish(true);
-                true
-            }
-            Err(_) => false,
-        }
+        waiters::cancel(self.core(), None)
     }
 
-    /// Settles the promise and releases this handle before waking anyone, so that a
-    /// woken reader that holds the last user handle can move the value out.
-    pub(crate) fn complete(self, outcome: Result<T, Error>) {
-        let settled = Shared::settle(&self.shared, outcome);
-        drop(self);
-        if let Ok(settled) = settled {
-            settled.finish(false);
+    /// Cancels the promise like [`cancel`](Promise::cancel), keeping `message` in its
+    /// error (asyncio's `cancel(msg)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// assert!(p.cancel_with("shutting down"));
+    /// assert_eq!(p.error().unwrap().unwrap().message(), Some("shutting down"));
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        waiters::cancel(self.core(), Some(message.into()))
+    }
+
+    /// The error of a done promise, for any `T` (asyncio's `exception()`): `Ok(None)`
+    /// for a value (taken or not), `Ok(Some(error))` for a failure or a cancellation.
+    /// Reading it marks it as retrieved.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`] while the promise is pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, ErrorKind, Promise};
+    /// struct NotClone;
+    /// let p = Promise::<NotClone>::failed(Error::user("refused"));
+    /// assert_eq!(p.error().unwrap().unwrap().kind(), ErrorKind::User);
+    /// assert!(Promise::resolved(NotClone).error().unwrap().is_none());
+    /// ```
+    #[doc(alias = "exception")]
+    pub fn error(&self) -> Result<Option<Error>, Error> {
+        let s = self.core().wait_complete();
+        match s.kind() {
+            Kind::Pending => Err(pending()),
+            Kind::Value => Ok(None),
+            Kind::Error | Kind::Cancelled => Ok(self.core().error(true)),
         }
     }
 
     /// The loop the promise is bound to, if any.
-    pub(crate) fn scheduler(&self) -> Option<Scheduler> {
-        self.shared.scheduler.clone()
+    pub(crate) fn scheduler(&self) -> Option<&Scheduler> {
+        self.core().scheduler.as_ref()
     }
 
-    /// Registers `hook` to run if the promise is cancelled; runs it at once if it
-    /// already was.
-    pub(crate) fn on_cancel(&self, hook: Job) {
-        let mut w = lock(&self.shared.waiters);
-        if self.shared.may_wait(&w) {
-            w.extras().on_cancel = Some(hook);
-            return;
+    /// A write-only handle to this promise, for any `T`; it is not a reader.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// p.setter().set_result(1).unwrap();
+    /// assert_eq!(p.try_result().unwrap(), 1);
+    /// ```
+    pub fn setter(&self) -> Setter<T> {
+        Setter {
+            core: self.core().clone(),
         }
-        drop(w);
-        if self.is_cancelled() {
-            run_guarded(hook, "cancel hook");
+    }
+
+    /// A handle that does not keep the promise alive: the way out of a done-callback
+    /// that needs its own promise (a strong handle captured there keeps the promise
+    /// alive until it settles; see [`add_done_callback`](Promise::add_done_callback)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// let weak = p.downgrade();
+    /// assert!(weak.setter().is_some());
+    /// drop(p);
+    /// assert!(weak.setter().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakPromise<T> {
+        WeakPromise {
+            core: self.core().downgrade(),
         }
     }
 
     /// A future that resolves to the outcome, moved out of the promise; for a `T` that
-    /// is not `Clone`.
+    /// is not `Clone`, or to move a value out without a clone.
     ///
     /// # Errors
     ///
     /// The promise's own error; or [`ErrorKind::InvalidState`] when, once the promise is
-    /// done, other clones of it (or done-callbacks not yet run) still hold it, since
-    /// they too must be able to read the outcome.
+    /// done, other reading handles (clones) of it still exist, since they too must be
+    /// able to read the outcome.
     ///
     /// # Examples
     ///
@@ -318,7 +438,7 @@ impl<T> Promise<T> {
     ///
     /// # futures::executor::block_on(async {
     /// let p = Promise::new();
-    /// p.set_result(NotClone(7)).unwrap();
+    /// p.set_result(NotClone(7)).ok().unwrap();
     /// assert_eq!(p.take().await.unwrap().0, 7);
     /// # });
     /// ```
@@ -326,52 +446,194 @@ impl<T> Promise<T> {
         Take { promise: self }
     }
 
-    /// Moves the outcome out if the promise is done and this handle is the only one;
-    /// `None` otherwise.
-    pub(crate) fn take_if_unique(&mut self) -> Option<Result<T, Error>> {
-        Arc::get_mut(&mut self.shared)?.outcome.take()
-    }
-
-    /// Registers `waker` in this handle's slot; `false` if the promise is already done.
-    fn register(&mut self, waker: &Waker) -> bool {
-        let mut w = lock(&self.shared.waiters);
-        if !self.shared.may_wait(&w) {
-            return false;
-        }
-        if self.slot == 0 {
-            let free = w.wakers.iter().position(Option::is_none);
-            let index = free.unwrap_or_else(|| {
-                w.wakers.push(None);
-                w.wakers.len() - 1
-            });
-            self.slot = index + 1;
-        }
-        let entry = &mut w.wakers[self.slot - 1];
-        if !entry.as_ref().is_some_and(|old| old.will_wake(waker)) {
-            *entry = Some(waker.clone());
-        }
-        true
-    }
-
-    /// Frees this handle's waker slot.
-    fn release_slot(&mut self) {
-        if self.slot != 0 {
-            let mut w = lock(&self.shared.waiters);
-            if let Some(entry) = w.wakers.get_mut(self.slot - 1) {
-                *entry = None;
-            }
-            self.slot = 0;
-        }
-    }
-}
-
-impl<T: Clone> Promise<T> {
-    /// The outcome now, without waiting.
+    /// The outcome now, moved out as by [`take`](Promise::take), or the handle back while
+    /// the promise is pending (or its last reader must still wait for done-callbacks).
     ///
     /// # Errors
     ///
-    /// The promise's error once it failed or was cancelled;
-    /// [`ErrorKind::InvalidState`] while it is pending.
+    /// `Err(self)` when the outcome is not there yet; `Ok(Err(..))` as
+    /// [`take`](Promise::take).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<String>::new();
+    /// let p = p.try_take().unwrap_err(); // pending: the handle comes back
+    /// p.set_result("moved".into()).unwrap();
+    /// assert_eq!(p.try_take().ok().unwrap().unwrap(), "moved");
+    /// ```
+    pub fn try_take(mut self) -> Result<Result<T, Error>, Self> {
+        match self.read_exclusive() {
+            Read::Ready(outcome) => Ok(outcome),
+            Read::Pending | Read::Held => Err(self),
+        }
+    }
+
+    /// Blocks the current thread until the promise is done, and moves its outcome out
+    /// as [`take`](Promise::take) does: the plain-thread form of `take`, for any `T`.
+    ///
+    /// # Errors
+    ///
+    /// As [`take`](Promise::take); and [`ErrorKind::WouldDeadlock`] at once where
+    /// waiting is certain to hang (see [`wait`](Promise::wait)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::Promise;
+    /// struct NotClone(u8);
+    /// let p = Promise::new();
+    /// let setter = p.setter();
+    /// std::thread::spawn(move || setter.set_result(NotClone(3)).ok());
+    /// assert_eq!(p.take_blocking().unwrap().0, 3);
+    /// ```
+    pub fn take_blocking(mut self) -> Result<T, Error> {
+        self.block_exclusive(None)
+    }
+
+    /// Like [`take_blocking`](Promise::take_blocking), through `&mut` and giving up
+    /// after `timeout` (the promise stays pending, and this handle keeps it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when `timeout` passes first; otherwise as
+    /// [`take_blocking`](Promise::take_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{ErrorKind, Promise};
+    /// use std::time::Duration;
+    /// let mut p = Promise::<Vec<u8>>::new();
+    /// let err = p.take_timeout(Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// p.set_result(vec![1]).unwrap();
+    /// assert_eq!(p.take_timeout(Duration::ZERO).unwrap(), [1]);
+    /// ```
+    pub fn take_timeout(&mut self, timeout: Duration) -> Result<T, Error> {
+        self.block_exclusive(Instant::now().checked_add(timeout))
+    }
+
+    /// Blocks until the exclusive read is ready, or `deadline` passes.
+    fn block_exclusive(&mut self, deadline: Option<Instant>) -> Result<T, Error> {
+        loop {
+            match self.read_exclusive() {
+                Read::Ready(outcome) => return outcome,
+                Read::Pending | Read::Held => {
+                    let (core, slot) = self.reader.parts();
+                    wait::block_until(core, slot, true, deadline)?;
+                }
+            }
+        }
+    }
+
+    /// The read of [`take`](Promise::take) and its forms: a move of the outcome out of
+    /// the only reading handle; refused (an `InvalidState` error) once the promise is
+    /// done while other readers exist.
+    fn read_exclusive(&mut self) -> Read<T> {
+        let s = self.core().wait_complete();
+        if s.is_complete() && s.readers() > 1 {
+            return Read::Ready(Err(Error::new(
+                ErrorKind::InvalidState,
+                "take() needs the only reading handle: other clones still hold the promise",
+            )));
+        }
+        self.reader.read(true)
+    }
+
+    /// The outcome now, consuming this handle: moved out when it is the last reader,
+    /// cloned otherwise; the handle back while the outcome is not there. How chains and
+    /// gathers take a done input.
+    #[inline]
+    pub(crate) fn try_consume(mut self) -> Result<Result<T, Error>, Self> {
+        match self.reader.read(true) {
+            Read::Ready(outcome) => Ok(outcome),
+            Read::Pending | Read::Held => Err(self),
+        }
+    }
+
+    /// The value and this promise's allocation, when this is the only handle of a done
+    /// promise nobody else could reach (see `Reader::recycle`): how a chain on a done
+    /// source makes its next in the same allocation. The handle back otherwise.
+    #[inline]
+    pub(crate) fn try_recycle(self) -> Result<(T, Recycled), Self> {
+        self.reader.recycle().map_err(Promise::from_reader)
+    }
+
+    /// A promise born done with `outcome`, in `recycled`'s allocation when it fits,
+    /// bound to the loop the recycled promise was bound to.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn settled_recycling(outcome: Result<T, Error>, recycled: Recycled) -> Self {
+        Promise::from_reader(recycled.into_reader(outcome, Location::caller()))
+    }
+
+    /// Hands this reading handle to `consume`, which gets the outcome by value when
+    /// the promise is done (at once if it is; else on its loop, or on the settling
+    /// thread's work list): moved when it is the last reader, cloned otherwise. How
+    /// chains and gathers wait.
+    pub(crate) fn consume(self, consume: impl FnOnce(Result<T, Error>) + Send + 'static)
+    where
+        T: Send + 'static,
+    {
+        waiters::consume(self.reader, Box::new(consume));
+    }
+
+    /// Removes a done-callback that has not run yet (asyncio's
+    /// `remove_done_callback`); `false` when it already ran, is running, or was removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// let key = p.add_done_callback(|_| unreachable!("removed"));
+    /// assert!(p.remove_done_callback(key));
+    /// assert!(!p.remove_done_callback(key));
+    /// p.set_result(1).unwrap();
+    /// ```
+    pub fn remove_done_callback(&self, key: CallbackKey) -> bool {
+        waiters::remove_callback(self.core(), key)
+    }
+
+    /// Registers `hook` to run if the promise is cancelled; runs it at once if it
+    /// already was.
+    pub(crate) fn on_cancel(&self, hook: Job) {
+        waiters::on_cancel(self.core(), hook);
+    }
+}
+
+impl<T: Sync> Promise<T> {
+    /// The outcome by reference, once done; `None` while pending. Once the value was
+    /// moved out (the taken state), it is `Err` of kind [`ErrorKind::Taken`].
+    ///
+    /// Works for any `T` that is `Sync` (other clones may read the same value on other
+    /// threads at the same time), `Clone` or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::Promise;
+    /// let p = Promise::new();
+    /// assert!(p.peek().is_none());
+    /// p.set_result(vec![1, 2]).unwrap();
+    /// assert_eq!(p.peek().unwrap().as_ref().unwrap(), &vec![1, 2]);
+    /// ```
+    pub fn peek(&self) -> Option<&Result<T, Error>> {
+        self.reader.peek()
+    }
+}
+
+// The bound sits on each method, not on the impl block: rustc then reports a missing
+// bound as E0277 with `SharedValue`'s own message (naming the reads that move the
+// value out), where a bound on the impl block gives E0599, which ignores it.
+impl<T> Promise<T> {
+    /// The outcome now, without waiting: a clone of the value.
+    ///
+    /// # Errors
+    ///
+    /// The promise's error once it failed or was cancelled; [`ErrorKind::InvalidState`]
+    /// while it is pending; [`ErrorKind::Taken`] once its value was moved out; a
+    /// `Panicked` error if the value's `Clone` panicked (the promise is unchanged).
     ///
     /// # Examples
     ///
@@ -382,23 +644,92 @@ impl<T: Clone> Promise<T> {
     /// p.set_result(1).unwrap();
     /// assert_eq!(p.try_result().unwrap(), 1);
     /// ```
-    pub fn try_result(&self) -> Result<T, Error> {
-        match self.shared.read() {
-            Some(outcome) => outcome.clone(),
-            None => Err(Error::new(
-                ErrorKind::InvalidState,
-                "the promise is still pending",
-            )),
+    pub fn try_result(&self) -> Result<T, Error>
+    where
+        T: SharedValue,
+    {
+        self.read_shared()
+    }
+
+    /// A shared read of a complete promise: clones the value, never moves it.
+    fn read_shared(&self) -> Result<T, Error>
+    where
+        T: SharedValue,
+    {
+        match self.reader.read_shared() {
+            Read::Ready(outcome) => outcome,
+            Read::Pending | Read::Held => Err(pending()),
         }
+    }
+
+    /// Blocks the current thread until the promise is done, and returns a clone of its
+    /// outcome. For plain threads; in async code, `.await` the promise instead.
+    ///
+    /// # Errors
+    ///
+    /// The promise's error; [`ErrorKind::WouldDeadlock`] at once, while the promise is
+    /// pending, on the thread of the loop that must complete it, or inside a tokio
+    /// runtime where blocking is not allowed (a task, a `#[tokio::test]` body); inside
+    /// `tokio::task::block_in_place` or `spawn_blocking` it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{run_in_loop, EventLoop};
+    /// let lp = EventLoop::new().unwrap();
+    /// assert_eq!(run_in_loop(&lp, || 6 * 7).wait().unwrap(), 42);
+    /// ```
+    pub fn wait(&self) -> Result<T, Error>
+    where
+        T: SharedValue,
+    {
+        wait::block_until_shared(self.core(), None)?;
+        self.read_shared()
+    }
+
+    /// Like [`wait`](Promise::wait), giving up after `timeout`; the promise itself stays
+    /// pending.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when `timeout` passes first; otherwise as
+    /// [`wait`](Promise::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{ErrorKind, Promise};
+    /// use std::time::Duration;
+    /// let p = Promise::<u8>::new();
+    /// let err = p.wait_timeout(Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
+    /// assert!(!p.is_done());
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<T, Error>
+    where
+        T: SharedValue,
+    {
+        let deadline = Instant::now().checked_add(timeout);
+        wait::block_until_shared(self.core(), deadline)?;
+        self.read_shared()
     }
 }
 
 impl<T: Send + Sync + 'static> Promise<T> {
-    /// Adds a callback to run once with the outcome, after the ones added before it.
+    /// Adds a callback to run once with the outcome, after the ones added before it
+    /// (whoever added them, whenever); returns its key for
+    /// [`remove_done_callback`](Promise::remove_done_callback).
     ///
-    /// On a promise bound to a loop, callbacks run on that loop's thread; otherwise on
-    /// the thread that settles the promise. Added to a done promise, it is scheduled at
-    /// once. A panicking callback is logged and does not stop the others.
+    /// On a promise bound to a loop, callbacks run on that loop's thread (on the
+    /// thread at hand if the loop is closed); otherwise on the thread that settles the
+    /// promise, or, added to a done promise, at once. A panicking callback is logged
+    /// and does not stop the others. The value's last reader waits until the
+    /// callbacks ran before it moves the value out.
+    ///
+    /// A callback that captures a strong handle (a `Promise` or a [`Setter`]) of its
+    /// own promise keeps that promise alive until it settles: capture a
+    /// [`downgrade`](Promise::downgrade)d handle instead, or make sure the promise is
+    /// settled or cancelled.
     ///
     /// # Examples
     ///
@@ -417,75 +748,78 @@ impl<T: Send + Sync + 'static> Promise<T> {
     /// p.set_result(9).unwrap();
     /// assert_eq!(*seen.lock().unwrap(), [("first", 9), ("second", 9)]);
     /// ```
-    pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, Error>) + Send + 'static) {
-        let mut w = lock(&self.shared.waiters);
-        if self.shared.may_wait(&w) {
-            let extras = w.extras();
-            extras.callbacks.push(Box::new(callback));
-            extras.dispatch = Some(dispatch_callbacks::<T>);
-            return;
-        }
-        drop(w);
-        let job = Shared::callback_job(
-            &self.shared,
-            vec![Box::new(callback)],
-            dispatch_callbacks::<T>,
-        );
-        job();
+    pub fn add_done_callback(
+        &self,
+        callback: impl FnOnce(&Result<T, Error>) + Send + 'static,
+    ) -> CallbackKey {
+        let callback: Callback<T> = Box::new(callback);
+        waiters::add_callback(self.core(), callback)
     }
 }
 
-impl<T> Clone for Promise<T> {
+impl<T: Clone> Clone for Promise<T> {
+    /// A second reading handle; the first clone records `T::clone` in the promise.
     fn clone(&self) -> Self {
-        Promise {
-            shared: self.shared.clone(),
-            slot: 0,
+        Promise::from_reader(self.reader.clone_reader())
+    }
+}
+
+/// Polls a read by a handle: ready, or registered to be woken.
+#[inline]
+fn poll_read<T>(
+    reader: &mut Reader<T>,
+    cx: &mut Context<'_>,
+    consuming: bool,
+) -> Poll<Result<T, Error>> {
+    loop {
+        match reader.read(consuming) {
+            Read::Ready(outcome) => return Poll::Ready(outcome),
+            Read::Pending | Read::Held => {
+                let (core, slot) = reader.parts();
+                if register(core, slot, cx.waker(), consuming) {
+                    return Poll::Pending;
+                }
+            }
         }
     }
 }
 
-impl<T> Drop for Promise<T> {
-    fn drop(&mut self) {
-        if self.slot != 0 && !self.is_done() {
-            self.release_slot();
-        }
-    }
-}
-
-impl<T: Clone> Future for Promise<T> {
+impl<T> Future for Promise<T> {
     type Output = Result<T, Error>;
 
+    /// Clones the value while it is shared; moves it out on the last reader of a value
+    /// that was never shared (see the type docs for `&mut p`).
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if !this.is_done() && this.register(cx.waker()) {
-            return Poll::Pending;
-        }
-        if let Some(outcome) = this.take_if_unique() {
-            return Poll::Ready(outcome);
-        }
-        Poll::Ready(match this.shared.read() {
-            Some(outcome) => outcome.clone(),
-            None => Err(Error::new(
-                ErrorKind::InvalidState,
-                "the promise was polled after it completed",
-            )),
-        })
+        poll_read(&mut self.get_mut().reader, cx, false)
     }
 }
 
 impl<T> fmt::Debug for Promise<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.shared.outcome.get() {
-            None => "pending",
-            Some(Ok(_)) => "done",
-            Some(Err(e)) if e.is_cancelled() => "cancelled",
-            Some(Err(_)) => "failed",
-        };
-        f.debug_struct("Promise").field("state", &state).finish()
+        f.debug_struct("Promise")
+            .field("state", &describe(self.core()))
+            .finish()
     }
 }
 
-/// The future returned by [`Promise::take`].
+fn describe<T>(core: &Core<T>) -> &'static str {
+    let s = core.snapshot();
+    match s.kind() {
+        Kind::Pending => "pending",
+        Kind::Value if s.is_taken() => "taken",
+        Kind::Value => "done",
+        Kind::Error => "failed",
+        Kind::Cancelled => "cancelled",
+    }
+}
+
+fn pending() -> Error {
+    Error::new(ErrorKind::InvalidState, "the promise is still pending")
+}
+
+/// The future returned by [`Promise::take`]: the outcome, moved out of the only
+/// reading handle.
 ///
 /// # Cancel safety
 ///
@@ -514,15 +848,17 @@ impl<T> Future for Take<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let promise = &mut self.get_mut().promise;
-        if !promise.is_done() && promise.register(cx.waker()) {
-            return Poll::Pending;
+        loop {
+            match promise.read_exclusive() {
+                Read::Ready(outcome) => return Poll::Ready(outcome),
+                Read::Pending | Read::Held => {
+                    let (core, slot) = promise.reader.parts();
+                    if register(core, slot, cx.waker(), true) {
+                        return Poll::Pending;
+                    }
+                }
+            }
         }
-        Poll::Ready(promise.take_if_unique().unwrap_or_else(|| {
-            Err(Error::new(
-                ErrorKind::InvalidState,
-                "take() needs the only handle: other clones still hold the promise",
-            ))
-        }))
     }
 }
 
@@ -532,93 +868,197 @@ impl<T> fmt::Debug for Take<T> {
     }
 }
 
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use ::loom::thread;
-
-    #[test]
-    fn set_and_cancel_race_leaves_exactly_one_outcome_for_every_clone() {
-        ::loom::model(|| {
-            let p = Promise::<u32>::new();
-            let (a, b) = (p.clone(), p.clone());
-            let setter = thread::spawn(move || a.set_result(7).is_ok());
-            let canceller = thread::spawn(move || b.cancel());
-            let set = setter.join().unwrap();
-            let cancelled = canceller.join().unwrap();
-            assert!(set ^ cancelled, "exactly one settler wins");
-            match p.try_result() {
-                Ok(v) => assert!(set && v == 7),
-                Err(e) => assert!(cancelled && e.is_cancelled()),
-            }
-        });
+impl<T> Setter<T> {
+    pub(crate) fn core(&self) -> &Shared<T> {
+        &self.core
     }
 
-    #[test]
-    fn await_on_one_thread_sees_the_value_set_on_another() {
-        ::loom::model(|| {
-            let p = Promise::<u32>::new();
-            let setter = p.clone();
-            let t = thread::spawn(move || setter.set_result(3).unwrap());
-            let got = ::loom::future::block_on(p.clone());
-            t.join().unwrap();
-            assert_eq!(got.unwrap(), 3);
-            assert_eq!(p.try_result().unwrap(), 3);
-        });
+    /// `true` once the promise is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// let s = p.setter();
+    /// p.cancel();
+    /// assert!(s.is_done());
+    /// ```
+    pub fn is_done(&self) -> bool {
+        self.core.snapshot().is_done()
     }
 
-    #[test]
-    fn blocking_wait_wakes_when_the_promise_is_cancelled() {
-        ::loom::model(|| {
-            let p = Promise::<u32>::new();
-            let c = p.clone();
-            let t = thread::spawn(move || c.cancel());
-            let got = p.wait();
-            assert!(t.join().unwrap());
-            assert!(got.unwrap_err().is_cancelled());
-        });
+    /// `true` when the promise was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// assert!(p.setter().cancel());
+    /// assert!(p.setter().is_cancelled());
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.core.snapshot().is_cancelled()
     }
 
-    #[test]
-    fn callback_added_while_settling_runs_exactly_once() {
-        ::loom::model(|| {
-            let count = Arc::new(AtomicUsize::new(0));
-            let p = Promise::<u32>::new();
-            let s = p.clone();
-            let t = thread::spawn(move || s.set_result(1).unwrap());
-            let c = count.clone();
-            p.add_done_callback(move |r| {
-                assert_eq!(*r.as_ref().unwrap(), 1);
-                c.fetch_add(1, Ordering::SeqCst);
-            });
-            t.join().unwrap();
-            assert_eq!(count.load(Ordering::SeqCst), 1);
-        });
+    /// Settles the promise with `value`; see [`Promise::set_result`].
+    ///
+    /// # Errors
+    ///
+    /// [`SetError`] holding `value` when the promise is already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::new();
+    /// p.setter().set_result(2).unwrap();
+    /// assert_eq!(p.try_result().unwrap(), 2);
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<(), SetError<T>> {
+        self.set(Ok(value))
     }
 
-    #[test]
-    fn set_cancel_await_and_add_callback_racing_all_observe_one_outcome() {
-        ::loom::model(|| {
-            let p = Promise::<u32>::new();
-            let seen_by_callback = Arc::new(Mutex::new(None));
-            let (a, b, c) = (p.clone(), p.clone(), p.clone());
-            let setter = thread::spawn(move || a.set_result(5).is_ok());
-            let canceller = thread::spawn(move || b.cancel());
-            let slot = seen_by_callback.clone();
-            c.add_done_callback(move |r| *lock(&slot) = Some(r.clone().map_err(|e| e.kind())));
-            let awaited = ::loom::future::block_on(p.clone()).map_err(|e| e.kind());
-            let (set, cancelled) = (setter.join().unwrap(), canceller.join().unwrap());
-            assert!(set ^ cancelled);
-            let expected = if set {
-                Ok(5)
-            } else {
-                Err(ErrorKind::Cancelled)
-            };
-            assert_eq!(awaited, expected);
-            assert_eq!(p.try_result().map_err(|e| e.kind()), expected);
-            assert_eq!(*lock(&seen_by_callback), Some(expected));
-        });
+    /// Settles the promise with `error`; see [`Promise::set_error`].
+    ///
+    /// # Errors
+    ///
+    /// [`SetError`] when the promise is already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Error, Promise};
+    /// let p = Promise::<u8>::new();
+    /// p.setter().set_error(Error::user("no")).unwrap();
+    /// assert!(p.try_result().is_err());
+    /// ```
+    pub fn set_error(&self, error: Error) -> Result<(), SetError<T>> {
+        self.set(Err(error))
     }
 
-    use crate::loom::{AtomicUsize, Mutex, Ordering};
+    /// Settles the promise with an outcome; see [`Promise::set`].
+    ///
+    /// # Errors
+    ///
+    /// [`SetError`] when the promise is already done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::new();
+    /// p.setter().set(Ok(3)).unwrap();
+    /// assert_eq!(p.try_result().unwrap(), 3);
+    /// ```
+    #[inline]
+    pub fn set(&self, outcome: Result<T, Error>) -> Result<(), SetError<T>> {
+        settle(&self.core, outcome).map_err(SetError::new)
+    }
+
+    /// Cancels the promise; see [`Promise::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// assert!(p.setter().cancel());
+    /// assert!(p.is_cancelled());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        waiters::cancel(&self.core, None)
+    }
+
+    /// Cancels the promise with a message; see [`Promise::cancel_with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// assert!(p.setter().cancel_with("bye"));
+    /// assert!(p.is_cancelled());
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
+        waiters::cancel(&self.core, Some(message.into()))
+    }
+
+    /// Registers `hook` to run if the promise is cancelled; runs it at once if it
+    /// already was.
+    pub(crate) fn on_cancel(&self, hook: Job) {
+        waiters::on_cancel(&self.core, hook);
+    }
+}
+
+impl<T> Clone for Setter<T> {
+    fn clone(&self) -> Self {
+        Setter {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Setter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setter")
+            .field("state", &describe(&self.core))
+            .finish()
+    }
+}
+
+/// A handle that does not keep its promise alive ([`Promise::downgrade`]).
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::Promise;
+/// let p = Promise::<u8>::new();
+/// let weak = p.downgrade();
+/// // A callback that needs its own promise captures the weak handle: no cycle.
+/// p.add_done_callback(move |_| assert!(weak.setter().is_some()));
+/// p.set_result(1).unwrap();
+/// ```
+pub struct WeakPromise<T> {
+    core: self::core::WeakShared<T>,
+}
+
+impl<T> WeakPromise<T> {
+    /// A reading handle, while the promise is alive (a second reader, so `T: Clone`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::resolved(5);
+    /// assert_eq!(p.downgrade().upgrade().unwrap().try_result().unwrap(), 5);
+    /// ```
+    pub fn upgrade(&self) -> Option<Promise<T>>
+    where
+        T: Clone,
+    {
+        let core = self.core.upgrade()?;
+        Some(Promise::from_reader(Reader::adopt(core)))
+    }
+
+    /// A write-only handle, while the promise is alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = pulsar_async::Promise::<u8>::new();
+    /// p.downgrade().setter().unwrap().set_result(1).unwrap();
+    /// assert_eq!(p.try_result().unwrap(), 1);
+    /// ```
+    pub fn setter(&self) -> Option<Setter<T>> {
+        self.core.upgrade().map(|core| Setter { core })
+    }
+}
+
+impl<T> Clone for WeakPromise<T> {
+    fn clone(&self) -> Self {
+        WeakPromise {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakPromise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakPromise")
+    }
 }

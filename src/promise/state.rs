@@ -1,306 +1,270 @@
-//! The state a promise's handles share: the outcome slot, the state word, the waiters
-//! (wakers, done-callbacks, cancel hook) and the transitions between the states.
+//! The promise's state word: what each bit means, which transitions exist, and
+//! [`Snapshot`], the one type every view of a promise is derived from.
 //!
-//! # States
+//! One `AtomicUsize` per promise (it lives in [`core`](super::core), the only file
+//! that writes it). Every view — `is_done`, `is_cancelled`, `cancel`, `set*`, `wait`,
+//! `try_result`, `peek`, await, done-callbacks — reads this word; no view keeps a
+//! second flag.
 //!
-//! A promise is in one of these states; the state word holds the bits, the outcome
-//! slot and the waiters' `done` flag follow them as the table says.
+//! ```text
+//!  bit    name       meaning
+//!  0..2   KIND       00 pending; 01 VALUE, 10 ERROR, 11 CANCELLED: set once, by the
+//!                    claim that wins the right to write the outcome cell
+//!  2      COMPLETE   the outcome cell is written (readable); set once, after KIND
+//!  3      TAKEN      the value was moved out (only with KIND = VALUE)
+//!  4      RETRIEVED  an error was read (debug mode reports failures nobody read)
+//!  5      WAITERS    something waits in the waiters' list: whoever completes, or
+//!                    releases a hold, takes the lock and looks
+//!  6      HOLD       done-callbacks are queued or running: they read the outcome in
+//!                    place, so it may not be moved out
+//!  7      CLONER     `<T as Clone>::clone` is recorded: the value may be shared
+//!  8      CLONING    a reader is cloning the value: clones are made one at a time,
+//!                    so that a `T` that is `Send` but not `Sync` is never read by two
+//!                    threads at once (a lock, as `Mutex<T>`)
+//!  9..36  READERS    the number of reading handles (`Promise`s, and internal
+//!                    consumers that took one over)
+//!  36..64  REFS       the number of counted references to the core (handles,
+//!                    setters, jobs): the core is freed when it drops to 0. A
+//!                    reading handle holds one READER and one REF and gives both
+//!                    back with one `fetch_sub`.
+//! ```
 //!
-//! | state            | word               | outcome | `waiters.done` | who may touch the waiters      |
-//! |------------------|--------------------|---------|----------------|--------------------------------|
-//! | pending          | [`PENDING`]        | empty   | `false`        | nobody has yet                 |
-//! | pending, waited  | [`WAITING`]        | empty   | `false`        | adders, under the lock         |
-//! | settled, quiet   | [`DONE`]           | set     | `false`        | nobody: adders see `DONE`      |
-//! | settling         | `DONE \| WAITING`  | set     | `false`        | the settler, taking them       |
-//! | settled          | `DONE \| WAITING`  | set     | `true`         | nobody: adders see `done`      |
-//! | born done        | [`DONE`]           | set     | `true`         | nobody                         |
+//! # States and transitions
 //!
-//! # Transitions
+//! The life of a promise is `pending → settled → (taken)`; the flags on the side
+//! (RETRIEVED, WAITERS, HOLD, CLONER, READERS) never move it backwards.
 //!
-//! - **wait** ([`Shared::may_wait`]), with the waiters locked, before adding to them:
-//!   sets [`WAITING`] unless the promise is done; an adder that finds it done adds
-//!   nothing and acts as on a done promise.
-//! - **settle** ([`Shared::settle`]): stores the outcome (only the first settler
-//!   can), then sets [`DONE`]; if [`WAITING`] was set before, it locks the waiters,
-//!   marks them `done` and takes what they hold, to wake and run once the lock is
-//!   released ([`Settled::finish`]). A promise nobody waited on is settled without
-//!   taking the lock.
-//! - **take** (`Promise::take_if_unique`): the only handle moves the outcome out.
+//! | transition | from | to | by | function |
+//! |---|---|---|---|---|
+//! | claim | KIND = 0 | KIND = k | the first `set`/`cancel` (CAS) | `Core::settle` |
+//! | complete | KIND = k, !COMPLETE | COMPLETE | the claimer, after writing the cell | `Core::settle` |
+//! | take | KIND = VALUE, COMPLETE, !TAKEN, !HOLD, READERS = 1 | TAKEN, !COMPLETE | the last reader (CAS) | `Core::take` |
+//! | rewrite | TAKEN, !COMPLETE | TAKEN, COMPLETE | the taker, after writing the taken error into the cell | `Core::take` |
+//! | hold | !HOLD | HOLD | the first done-callback (under the waiters' lock) | `Core::acquire_hold` |
+//! | release | HOLD | !HOLD | the callback runner, queue empty (under the lock) | `Core::release_hold` |
+//! | waiters | — | WAITERS | anyone registering a waiter (under the lock) | `Core::mark` |
+//! | retrieved | — | RETRIEVED | a read of an error; a refused `cancel` | `Core::mark` |
+//! | cloner | !CLONER | CLONER | the first `Promise::clone` | `Reader::clone_reader` |
+//! | cloning | !CLONING | CLONING, then back | a reader cloning the value | `Core::clone_value` |
+//! | reader +1 / −1 | READERS = n | n ± 1 | `Promise::clone` / drop | `Reader` |
+//! | ref +1 / −1 | REFS = n | n ± 1; at 0 the core is freed | any counted reference | `Shared` |
 //!
-//! The state only moves down the table, except for take, which empties the outcome
-//! slot of a promise no other handle can see.
+//! There is no way back to pending, and no second claim: a `set` or `cancel` that
+//! finds KIND ≠ 0 is refused (`set` returns [`SetError`](crate::error::SetError),
+//! `cancel` returns `false`). Between claim and complete (a plain memory write, no
+//! user code) the promise is already done for every view that only asks "done?"; a
+//! view that needs the outcome waits for COMPLETE, which the claimer sets right after.
+//! A take clears COMPLETE for the same kind of window: it moves the value out, writes
+//! the taken error ([`ErrorKind::Taken`](crate::ErrorKind::Taken)) in its place and
+//! sets COMPLETE again, so from then on every view reads that error in the cell.
+//!
+//! # Who may do what
+//!
+//! - Any handle (`Promise`, [`Setter`](crate::promise::Setter), an internal completer) may claim.
+//! - Only a reading handle may read. Reads of a value clone it when the value is
+//!   shared (READERS > 1, or CLONER set and the read does not consume its handle),
+//!   and move it (TAKEN) otherwise, once no done-callback holds it (HOLD clear).
+//! - Reads of an error always clone it (an [`Error`](crate::Error) is a cheap
+//!   `Arc`): a failed promise never becomes taken.
+//! - Done-callbacks read the outcome in place, under a `Hold` (see `core`).
 
-use std::panic::Location;
-use std::sync::OnceLock;
-use std::task::Waker;
+/// The outcome kind bits.
+pub(crate) const KIND: usize = 0b11;
+/// KIND: settled with a value.
+pub(crate) const VALUE: usize = 0b01;
+/// KIND: settled with an error.
+pub(crate) const ERROR: usize = 0b10;
+/// KIND: cancelled (the cell holds an [`ErrorKind::Cancelled`](crate::ErrorKind) error).
+pub(crate) const CANCELLED: usize = 0b11;
+/// The outcome cell is written.
+pub(crate) const COMPLETE: usize = 1 << 2;
+/// The value was moved out.
+pub(crate) const TAKEN: usize = 1 << 3;
+/// An error was read.
+pub(crate) const RETRIEVED: usize = 1 << 4;
+/// The waiters' list may hold something.
+pub(crate) const WAITERS: usize = 1 << 5;
+/// Done-callbacks are queued or running.
+pub(crate) const HOLD: usize = 1 << 6;
+/// A cloner is recorded.
+pub(crate) const CLONER: usize = 1 << 7;
+/// A reader is cloning the value (clones are made one at a time).
+pub(crate) const CLONING: usize = 1 << 8;
+/// One reading handle.
+pub(crate) const READER: usize = 1 << 9;
+/// All the READERS bits (27 of them).
+pub(crate) const READERS: usize = ((1 << 27) - 1) * READER;
+/// One counted reference to the core (a handle, a setter, a job): the core is freed
+/// when the last one goes, as an `Arc`'s strong count.
+pub(crate) const REF: usize = 1 << 36;
+/// All the REFS bits (28 of them).
+pub(crate) const REFS: usize = !(REF - 1);
 
-use crate::error::Error;
-use crate::loom::{lock, Arc, AtomicUsize, Mutex, Ordering};
-use crate::panic::run_guarded;
-use crate::schedule::{Job, Scheduler};
+// The word holds two counts beside the flags: a 64-bit word is needed.
+const _: () = assert!(
+    usize::BITS == 64,
+    "the promise state word needs a 64-bit usize"
+);
 
-/// A done-callback, as stored.
-pub(super) type Callback<T> = Box<dyn FnOnce(&Result<T, Error>) + Send + 'static>;
-/// Turns stored callbacks into the job that runs them (the only place that knows
-/// the bounds `T` needs for that).
-pub(super) type Dispatch<T> = fn(Arc<Shared<T>>, Vec<Callback<T>>) -> Job;
-
-/// No bit set: pending, and nobody has waited.
-pub(super) const PENDING: usize = 0;
-/// Set once the outcome is stored; the settler then looks at the waiters only if
-/// [`WAITING`] was set before.
-pub(super) const DONE: usize = 1;
-/// Set (under the waiters' lock) before anything is added to the waiters; an adder
-/// that finds [`DONE`] already set adds nothing and treats the promise as done.
-pub(super) const WAITING: usize = 2;
-
-/// A promise's state. `call` is the call that will settle it, kept in the same
-/// allocation for [`run_in_loop`](crate::run_in_loop) (one allocation per call, freed
-/// by the thread that drops the last handle); `()` for other promises. Handles see it
-/// as the `dyn CallSlot` default.
-pub(crate) struct Shared<T, C: ?Sized = dyn CallSlot> {
-    pub(super) outcome: OnceLock<Result<T, Error>>,
-    /// [`DONE`] and [`WAITING`]: lets a promise nobody waits on be settled without
-    /// taking the waiters' lock.
-    state: AtomicUsize,
-    pub(super) waiters: Mutex<Waiters<T>>,
-    pub(super) scheduler: Option<Scheduler>,
-    /// Where the promise was made, for debug reports.
-    created_at: &'static Location<'static>,
-    /// Set when anything reads the outcome; a failure nobody read is reported in
-    /// debug mode when the promise goes away.
-    retrieved: std::sync::atomic::AtomicBool,
-    // Under loom the call lives in a separate allocation (see `call::SeparateCall`).
-    #[cfg_attr(loom, allow(dead_code))]
-    pub(super) call: C,
+/// What a promise was settled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Pending,
+    Value,
+    Error,
+    Cancelled,
 }
 
-impl<T, C> Shared<T, C> {
-    /// The state of a promise made here: pending, or born done with `outcome`.
-    #[track_caller]
-    pub(super) fn new(
-        outcome: Option<Result<T, Error>>,
-        scheduler: Option<Scheduler>,
-        call: C,
-    ) -> Self {
-        let done = outcome.is_some();
-        Shared {
-            outcome: outcome.map_or_else(OnceLock::new, OnceLock::from),
-            state: AtomicUsize::new(if done { DONE } else { PENDING }),
-            waiters: Mutex::new(Waiters {
-                done,
-                ..Waiters::pending()
-            }),
-            scheduler,
-            created_at: Location::caller(),
-            retrieved: std::sync::atomic::AtomicBool::new(false),
-            call,
-        }
-    }
-}
+/// A copy of the state word, read once; every view of a promise is a method here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(pub(crate) usize);
 
-/// What a [`Shared`] may carry besides the promise: nothing, or a pending call.
-pub(crate) trait CallSlot: Send + Sync {}
-
-impl CallSlot for () {}
-
-/// Builds the shared state of a new promise, erasing its call's type.
-pub(super) fn new_shared<T, C: CallSlot + 'static>(shared: Shared<T, C>) -> Arc<Shared<T>> {
-    erase(std::sync::Arc::new(shared))
-}
-
-/// The handle view of a promise's state.
-#[cfg(not(loom))]
-pub(super) fn erase<T, C: CallSlot + 'static>(
-    shared: std::sync::Arc<Shared<T, C>>,
-) -> Arc<Shared<T>> {
-    shared
-}
-
-#[cfg(loom)]
-pub(super) fn erase<T, C: CallSlot + 'static>(
-    shared: std::sync::Arc<Shared<T, C>>,
-) -> Arc<Shared<T>> {
-    let shared: std::sync::Arc<Shared<T>> = shared;
-    Arc::from_std(shared)
-}
-
-/// Who waits for the outcome: the handles' wakers (one slot per handle that awaits),
-/// and the done-callbacks and cancel hook.
-pub(super) struct Waiters<T> {
-    pub(super) done: bool,
-    pub(super) wakers: Vec<Option<Waker>>,
-    /// Boxed, since most promises have neither callbacks nor a cancel hook: it keeps
-    /// a promise's allocation small (a fast-bin size of the common allocators).
-    extras: Option<Box<Extras<T>>>,
-}
-
-/// The done-callbacks and the cancel hook of a promise.
-pub(super) struct Extras<T> {
-    pub(super) callbacks: Vec<Callback<T>>,
-    pub(super) dispatch: Option<Dispatch<T>>,
-    pub(super) on_cancel: Option<Job>,
-}
-
-impl<T> Waiters<T> {
-    fn pending() -> Self {
-        Waiters {
-            done: false,
-            wakers: Vec::new(),
-            extras: None,
+impl Snapshot {
+    /// What the promise was settled with (`Pending` before the claim).
+    pub(crate) fn kind(self) -> Kind {
+        match self.0 & KIND {
+            0 => Kind::Pending,
+            VALUE => Kind::Value,
+            ERROR => Kind::Error,
+            _ => Kind::Cancelled,
         }
     }
 
-    pub(super) fn extras(&mut self) -> &mut Extras<T> {
-        self.extras.get_or_insert_with(|| {
-            Box::new(Extras {
-                callbacks: Vec::new(),
-                dispatch: None,
-                on_cancel: None,
-            })
-        })
+    /// Settled (claimed): every "done?" view says yes from here on.
+    pub(crate) fn is_done(self) -> bool {
+        self.0 & KIND != 0
+    }
+
+    /// Cancelled.
+    pub(crate) fn is_cancelled(self) -> bool {
+        self.0 & KIND == CANCELLED
+    }
+
+    /// Failed with an error other than cancellation.
+    pub(crate) fn is_failed(self) -> bool {
+        self.0 & KIND == ERROR
+    }
+
+    /// The outcome cell is written.
+    pub(crate) fn is_complete(self) -> bool {
+        self.0 & COMPLETE != 0
+    }
+
+    /// The value was moved out.
+    pub(crate) fn is_taken(self) -> bool {
+        self.0 & TAKEN != 0
+    }
+
+    /// An error was read.
+    pub(crate) fn is_retrieved(self) -> bool {
+        self.0 & RETRIEVED != 0
+    }
+
+    /// Something may wait in the waiters' list.
+    pub(crate) fn has_waiters(self) -> bool {
+        self.0 & WAITERS != 0
+    }
+
+    /// Done-callbacks hold the outcome in place.
+    pub(crate) fn is_held(self) -> bool {
+        self.0 & HOLD != 0
+    }
+
+    /// A cloner is recorded: the value is `Clone` and was shared at least once.
+    pub(crate) fn has_cloner(self) -> bool {
+        self.0 & CLONER != 0
+    }
+
+    /// The number of reading handles.
+    pub(crate) fn readers(self) -> usize {
+        (self.0 & READERS) / READER
+    }
+
+    /// The number of counted references to the core.
+    pub(crate) fn refs(self) -> usize {
+        self.0 / REF
+    }
+
+    /// Whether a read by a reading handle must clone the value rather than move it:
+    /// other readers exist, or (for a read that does not consume its handle, such as
+    /// a poll through `&mut`) the value was shared once and may be again.
+    pub(crate) fn must_clone(self, consuming: bool) -> bool {
+        self.readers() > 1 || (!consuming && self.has_cloner())
+    }
+
+    /// Whether a read (see `Reader::read`) would have to wait: the promise is not
+    /// complete, or this is the value's last reader and done-callbacks still hold it.
+    pub(crate) fn read_would_wait(self, consuming: bool) -> bool {
+        !self.is_complete()
+            || (self.kind() == Kind::Value
+                && !self.is_taken()
+                && !self.must_clone(consuming)
+                && self.is_held())
+    }
+
+    /// The fast path of a read: the take transition is allowed and the read does not
+    /// have to clone — one mask and one compare.
+    #[inline]
+    pub(crate) fn can_move_out(self, consuming: bool) -> bool {
+        let cloner = if consuming { 0 } else { CLONER };
+        self.0 & (KIND | COMPLETE | TAKEN | HOLD | READERS | cloner) == VALUE | COMPLETE | READER
+    }
+
+    /// The take transition is allowed from this state (for the one reader left).
+    pub(crate) fn can_take(self) -> bool {
+        self.kind() == Kind::Value
+            && self.is_complete()
+            && !self.is_taken()
+            && !self.is_held()
+            && self.readers() == 1
     }
 }
 
-/// What settling took out of the waiters, to act on once the lock is released.
-pub(super) struct Settled<T> {
-    wakers: Vec<Option<Waker>>,
-    callbacks: Option<Job>,
-    on_cancel: Option<Job>,
-    _marker: std::marker::PhantomData<T>,
-}
-
-impl<T> Settled<T> {
-    /// Runs the cancel hook (if the promise was `cancelled`), wakes the wakers, then
-    /// runs (or schedules) the done-callbacks.
-    pub(super) fn finish(self, cancelled: bool) {
-        if cancelled {
-            if let Some(hook) = self.on_cancel {
-                run_guarded(hook, "cancel hook");
-            }
-        }
-        if !self.wakers.is_empty() {
-            for waker in self.wakers.into_iter().flatten() {
-                waker.wake();
-            }
-        }
-        if let Some(job) = self.callbacks {
-            job();
-        }
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("kind", &self.kind())
+            .field("complete", &self.is_complete())
+            .field("taken", &self.is_taken())
+            .field("retrieved", &self.is_retrieved())
+            .field("waiters", &self.has_waiters())
+            .field("held", &self.is_held())
+            .field("cloner", &self.has_cloner())
+            .field("readers", &self.readers())
+            .field("refs", &self.refs())
+            .finish()
     }
 }
 
-/// The [`Dispatch`] of a promise: runs the callbacks in order with the outcome, each
-/// guarded so that a panicking one is logged and does not stop the others.
-pub(super) fn dispatch_callbacks<T: Send + Sync + 'static>(
-    shared: Arc<Shared<T>>,
-    callbacks: Vec<Callback<T>>,
-) -> Job {
-    Box::new(move || {
-        if let Some(outcome) = shared.read() {
-            for callback in callbacks {
-                run_guarded(|| callback(outcome), "done-callback");
-            }
-        }
-    })
-}
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
 
-impl<T> Shared<T> {
-    /// The wait transition. With the waiters locked, before adding to them: `true`
-    /// when the promise is pending, so that whoever settles it will look at what is
-    /// added; `false` when it is done (add nothing, act as on a done promise).
-    pub(super) fn may_wait(&self, w: &Waiters<T>) -> bool {
-        !w.done && self.state.fetch_or(WAITING, Ordering::AcqRel) & DONE == 0
-    }
-
-    /// The settle transition: stores `outcome` if the promise is pending; gives it
-    /// back otherwise.
-    pub(super) fn settle(
-        this: &Arc<Self>,
-        outcome: Result<T, Error>,
-    ) -> Result<Settled<T>, Result<T, Error>> {
-        this.outcome.set(outcome)?;
-        if this.state.fetch_or(DONE, Ordering::AcqRel) & WAITING == 0 {
-            // Nobody has waited, nor can any more: no lock to take.
-            return Ok(Settled {
-                wakers: Vec::new(),
-                callbacks: None,
-                on_cancel: None,
-                _marker: std::marker::PhantomData,
-            });
-        }
-        let mut w = lock(&this.waiters);
-        w.done = true;
-        let wakers = std::mem::take(&mut w.wakers);
-        let extras = w.extras.take();
-        drop(w);
-        let (callbacks, on_cancel) = match extras {
-            Some(extras) => {
-                let Extras {
-                    callbacks,
-                    dispatch,
-                    on_cancel,
-                } = *extras;
-                let callbacks = match dispatch {
-                    Some(dispatch) if !callbacks.is_empty() => {
-                        Some(Shared::callback_job(this, callbacks, dispatch))
-                    }
-                    _ => None,
-                };
-                (callbacks, on_cancel)
-            }
-            None => (None, None),
-        };
-        Ok(Settled {
-            wakers,
-            callbacks,
-            on_cancel,
-            _marker: std::marker::PhantomData,
-        })
-    }
-
-    /// The job that runs `callbacks`: on the promise's loop when it has an open one,
-    /// else inline.
-    pub(super) fn callback_job(
-        this: &Arc<Self>,
-        callbacks: Vec<Callback<T>>,
-        dispatch: Dispatch<T>,
-    ) -> Job {
-        let job = dispatch(this.clone(), callbacks);
-        match &this.scheduler {
-            Some(scheduler) => {
-                let scheduler = scheduler.clone();
-                Box::new(move || {
-                    if let Err(job) = scheduler.schedule(job) {
-                        job();
-                    }
-                })
-            }
-            None => job,
-        }
-    }
-
-    /// The outcome, marked as read.
-    pub(super) fn read(&self) -> Option<&Result<T, Error>> {
-        let outcome = self.outcome.get();
-        if outcome.is_some() {
-            self.retrieved
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        outcome
-    }
-}
-
-impl<T, C: ?Sized> Drop for Shared<T, C> {
-    fn drop(&mut self) {
-        if let Some(Err(error)) = self.outcome.get() {
-            let debug = match &self.scheduler {
-                Some(scheduler) => scheduler.is_debug(),
-                None => crate::debug::env_debug(),
-            };
-            if debug && !error.is_cancelled() && !*self.retrieved.get_mut() {
-                crate::debug::report_unretrieved(error, self.created_at);
-            }
-        }
+    #[test]
+    fn a_snapshot_reads_each_field_of_the_word_on_its_own() {
+        let s = Snapshot(VALUE | COMPLETE | HOLD | (3 * READER));
+        assert_eq!(s.kind(), Kind::Value);
+        assert!(s.is_done() && s.is_complete() && s.is_held());
+        assert!(!s.is_taken() && !s.is_cancelled() && !s.has_cloner());
+        assert_eq!(s.readers(), 3);
+        assert!(!s.can_take(), "held and shared: no take");
+        assert!(Snapshot(VALUE | COMPLETE | READER).can_take());
+        assert!(
+            !Snapshot(ERROR | COMPLETE | READER).can_take(),
+            "errors are cloned, never taken"
+        );
+        assert!(Snapshot(VALUE | COMPLETE | CLONER | READER).must_clone(false));
+        assert!(!Snapshot(VALUE | COMPLETE | CLONER | READER).must_clone(true));
+        assert!(Snapshot(VALUE | COMPLETE | READER | WAITERS | RETRIEVED).can_move_out(false));
+        assert!(Snapshot(VALUE | COMPLETE | READER | (5 * REF)).can_move_out(false));
+        assert_eq!(Snapshot(VALUE | (2 * READER) | (5 * REF)).readers(), 2);
+        assert_eq!(Snapshot(VALUE | (2 * READER) | (5 * REF)).refs(), 5);
+        assert!(!Snapshot(VALUE | COMPLETE | CLONER | READER).can_move_out(false));
+        assert!(Snapshot(VALUE | COMPLETE | CLONER | READER).can_move_out(true));
+        assert!(!Snapshot(VALUE | COMPLETE | (2 * READER)).can_move_out(true));
+        assert!(!Snapshot(VALUE | COMPLETE | HOLD | READER).can_move_out(true));
+        assert!(!Snapshot(VALUE | COMPLETE | TAKEN | READER).can_move_out(true));
+        assert!(!Snapshot(ERROR | COMPLETE | READER).can_move_out(true));
+        assert!(!Snapshot(VALUE | READER).can_move_out(true));
     }
 }

@@ -144,3 +144,16 @@ pub fn stop_after(lp: &EventLoop, limit: std::time::Duration) -> StopAfter {
 
 /// Disarms [`stop_after`]'s watchdog when dropped.
 pub struct StopAfter(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+/// Keeps `lp` busy for `time` with a call that has started when this returns, so that
+/// what is queued on it now waits behind that call.
+pub fn hold_busy(lp: &EventLoop, time: std::time::Duration) {
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let s = started.clone();
+    lp.call_soon_threadsafe(move || {
+        s.wait();
+        std::thread::sleep(time);
+    })
+    .unwrap();
+    started.wait();
+}

@@ -1,5 +1,4 @@
 use pulsar_async::task;
-use std::cell::Cell;
 use std::rc::Rc;
 
 #[task]
@@ -8,8 +7,8 @@ fn count(shared: Rc<u32>) -> u32 {
 }
 
 #[task]
-fn cell() -> Cell<u32> {
-    Cell::new(1)
+fn shared() -> Rc<u32> {
+    Rc::new(1)
 }
 
 fn main() {}
