@@ -1,5 +1,6 @@
 //! `LoopMetrics`: what a loop is doing, always on.
 
+use pulsar_async::event_loop::LoopMetrics;
 use pulsar_async::{run_in_loop, EventLoop};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -9,6 +10,18 @@ use loops::Held;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Waits (bounded) until the metrics of `lp` satisfy `done`: counts are published as
+/// the loop goes.
+fn wait_for(lp: &EventLoop, what: &str, done: impl Fn(&LoopMetrics) -> bool + Send + 'static) {
+    let lp = lp.clone();
+    loops::within(LIMIT, move || {
+        while !done(&lp.metrics()) {
+            std::thread::yield_now()
+        }
+    })
+    .unwrap_or_else(|| panic!("still waiting until {what}"));
+}
+
 #[test]
 fn calls_served_counts_every_call_the_loop_ran() {
     let lp = EventLoop::new().unwrap();
@@ -17,15 +30,7 @@ fn calls_served_counts_every_call_the_loop_ran() {
         run_in_loop(&lp, move || i).wait_timeout(LIMIT).unwrap();
     }
     // Published at the end of each iteration: the last call's iteration may still run.
-    loops::within(LIMIT, {
-        let lp = lp.clone();
-        move || {
-            while lp.metrics().calls_served < 100 {
-                std::thread::yield_now()
-            }
-        }
-    })
-    .expect("the count reaches 100");
+    wait_for(&lp, "the count reaches 100", |m| m.calls_served >= 100);
     assert_eq!(lp.metrics().calls_served, 100);
 }
 
@@ -41,15 +46,7 @@ fn queue_depth_counts_the_calls_not_finished_behind_and_in_a_busy_loop() {
         p.wait_timeout(LIMIT).unwrap();
     }
     // Published at the end of the iteration that ran them.
-    loops::within(LIMIT, {
-        let lp = lp.clone();
-        move || {
-            while lp.metrics().queue_depth > 0 {
-                std::thread::yield_now()
-            }
-        }
-    })
-    .expect("the queue drains");
+    wait_for(&lp, "the queue drains", |m| m.queue_depth == 0);
 }
 
 #[test]
@@ -58,28 +55,12 @@ fn tasks_alive_counts_the_loops_tasks_until_they_end() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = lp.spawn(async move { rx.await.is_ok() });
     let timer = lp.call_later(Duration::from_secs(3600), || ());
-    loops::within(LIMIT, {
-        let lp = lp.clone();
-        move || {
-            while lp.metrics().tasks_alive < 2 {
-                std::thread::yield_now()
-            }
-        }
-    })
-    .expect("two tasks alive");
+    wait_for(&lp, "two tasks alive", |m| m.tasks_alive >= 2);
     assert_eq!(lp.metrics().tasks_alive, 2);
     tx.send(()).unwrap();
     assert!(task.wait_timeout(LIMIT).unwrap());
     timer.cancel();
-    loops::within(LIMIT, {
-        let lp = lp.clone();
-        move || {
-            while lp.metrics().tasks_alive > 0 {
-                std::thread::yield_now()
-            }
-        }
-    })
-    .expect("no task left");
+    wait_for(&lp, "no task left", |m| m.tasks_alive == 0);
 }
 
 #[test]

@@ -10,6 +10,14 @@ use loops::Held;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Every loop of `pool` held busy by a call, until released.
+fn hold_every_loop(pool: &LoopPool) -> Vec<Held> {
+    pool.loops()
+        .iter()
+        .map(|lp| Held::new(lp.clone()))
+        .collect()
+}
+
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or("?").to_owned()
 }
@@ -115,11 +123,7 @@ fn each_loop_has_its_own_value_built_and_used_on_its_thread() {
 #[test]
 fn closing_a_pool_fails_pending_calls_with_loop_closed() {
     let pool = EventLoop::builder().pool(2).unwrap();
-    let mut held: Vec<_> = pool
-        .loops()
-        .iter()
-        .map(|lp| Held::new(lp.clone()))
-        .collect();
+    let mut held = hold_every_loop(&pool);
     let pending: Vec<_> = (0..20).map(|i| pool.run_keyed(&i, move || i)).collect();
     let releasers: Vec<_> = held.iter_mut().map(Held::releaser).collect();
     let closer = {
@@ -154,11 +158,7 @@ fn closing_a_pool_fails_pending_calls_with_loop_closed() {
 #[test]
 fn shutdown_drains_every_loop_and_reports_per_loop() {
     let pool = EventLoop::builder().pool(2).unwrap();
-    let mut held: Vec<_> = pool
-        .loops()
-        .iter()
-        .map(|lp| Held::new(lp.clone()))
-        .collect();
+    let mut held = hold_every_loop(&pool);
     let queued: Vec<_> = (0..40u32).map(|i| pool.run_keyed(&i, move || i)).collect();
     let releasers: Vec<_> = held.iter_mut().map(Held::releaser).collect();
     let shutdown = {
