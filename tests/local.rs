@@ -274,3 +274,19 @@ fn state_used_from_tokio_tasks_on_another_runtime() {
     });
     assert_eq!(total, 800);
 }
+
+#[test]
+fn the_handle_is_send_and_sync_whatever_the_state_and_a_local_ref_is_not_send() {
+    fn send_sync<T: Send + Sync + Clone + Unpin>() {}
+    send_sync::<LoopLocal<Rc<RefCell<u8>>>>();
+    send_sync::<pulsar_async::LoopPool>();
+    send_sync::<pulsar_async::pool::PoolLocal<Rc<u8>>>();
+    send_sync::<pulsar_async::event_loop::LoopMetrics>();
+    // `LocalRef` is `Send` exactly when a probe call is ambiguous; it must not be.
+    trait AmbiguousIfSend<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+    impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+    let _ = <pulsar_async::local::LocalRef<u8> as AmbiguousIfSend<_>>::some_item;
+}
