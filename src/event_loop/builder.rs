@@ -287,18 +287,24 @@ impl Builder {
     pub(super) fn runtime(&self, metrics: &Arc<Counters>) -> Result<Runtime, Error> {
         let mut rt = tokio::runtime::Builder::new_current_thread();
         rt.enable_all();
-        let (parked, unparked) = (metrics.clone(), metrics.clone());
-        rt.on_thread_park(move || parked.parked());
-        rt.on_thread_unpark(move || unparked.unparked());
         if let Some(bytes) = self.stack_size {
             rt.thread_stack_size(bytes);
         }
-        if let Some(hook) = self.on_thread_start.clone() {
-            rt.on_thread_start(move || run_hook(&hook, "on_thread_start"));
+        // (tokio built for loom has no thread hooks; the loom models build no runtime.)
+        #[cfg(not(loom))]
+        {
+            let (parked, unparked) = (metrics.clone(), metrics.clone());
+            rt.on_thread_park(move || parked.parked());
+            rt.on_thread_unpark(move || unparked.unparked());
+            if let Some(hook) = self.on_thread_start.clone() {
+                rt.on_thread_start(move || run_hook(&hook, "on_thread_start"));
+            }
+            if let Some(hook) = self.on_thread_stop.clone() {
+                rt.on_thread_stop(move || run_hook(&hook, "on_thread_stop"));
+            }
         }
-        if let Some(hook) = self.on_thread_stop.clone() {
-            rt.on_thread_stop(move || run_hook(&hook, "on_thread_stop"));
-        }
+        #[cfg(loom)]
+        let _ = metrics;
         #[cfg(feature = "test-util")]
         rt.start_paused(self.start_paused);
         rt.build().map_err(Error::user)
@@ -308,7 +314,7 @@ impl Builder {
     pub(super) fn shared(
         self,
         owns_thread: bool,
-        runtime: &Runtime,
+        runtime: Option<&Runtime>,
         metrics: Arc<Counters>,
     ) -> Arc<LoopShared> {
         // From the first loop on, the lower floors find the current loop through this.
@@ -328,7 +334,7 @@ impl Builder {
                 spin: self.spin,
                 shutdown_timeout: self.shutdown_timeout,
                 metrics,
-                tokio: runtime.handle().clone(),
+                tokio: runtime.map(|rt| rt.handle().clone()),
             },
         ));
         driver::register(&shared);
@@ -362,7 +368,7 @@ impl Builder {
             thread = thread.stack_size(bytes);
         }
         let (start, stop) = (self.on_thread_start.clone(), self.on_thread_stop.clone());
-        let shared = self.shared(true, &runtime, metrics);
+        let shared = self.shared(true, Some(&runtime), metrics);
         let on_thread = shared.clone();
         let handle = thread
             .name(shared.name.to_string())
@@ -403,7 +409,7 @@ impl Builder {
     pub fn build_driven(self) -> Result<EventLoop, Error> {
         let metrics = Arc::new(Counters::new());
         let runtime = self.runtime(&metrics)?;
-        let shared = self.shared(false, &runtime, metrics);
+        let shared = self.shared(false, Some(&runtime), metrics);
         let _ = shared.thread.set(std::thread::current().id());
         Rc::new(LocalLoop::new(
             shared.clone(),

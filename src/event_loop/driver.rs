@@ -76,8 +76,9 @@ pub(crate) struct LoopShared {
     pub(super) tasks: Registry,
     /// What the loop is doing: [`LoopMetrics`](super::LoopMetrics)' counters.
     pub(super) metrics: Arc<Counters>,
-    /// The loop's tokio runtime, for [`EventLoop::tokio_handle`](super::EventLoop::tokio_handle).
-    pub(super) tokio: tokio::runtime::Handle,
+    /// The loop's tokio runtime, for [`EventLoop::tokio_handle`](super::EventLoop::tokio_handle)
+    /// (every loop has one, but those of the loom models).
+    pub(super) tokio: Option<tokio::runtime::Handle>,
 }
 
 /// A panic on a thread that holds a loop's handle leaves the loop consistent: every
@@ -118,7 +119,7 @@ pub(super) struct Settings {
     pub(super) spin: Duration,
     pub(super) shutdown_timeout: Duration,
     pub(super) metrics: Arc<Counters>,
-    pub(super) tokio: tokio::runtime::Handle,
+    pub(super) tokio: Option<tokio::runtime::Handle>,
 }
 
 impl LoopShared {
@@ -819,7 +820,7 @@ mod tests {
         let builder = Builder::new();
         let metrics = Arc::new(Counters::new());
         let runtime = builder.runtime(&metrics).unwrap();
-        let shared = builder.shared(true, &runtime, metrics);
+        let shared = builder.shared(true, Some(&runtime), metrics);
         let handle = EventLoop {
             shared: shared.clone(),
             counted: true,

@@ -214,6 +214,7 @@ impl Counters {
     }
 
     /// The loop's thread parks (tokio's `on_thread_park`).
+    #[cfg_attr(loom, allow(dead_code))] // tokio built for loom has no park hooks
     pub(crate) fn parked(&self) {
         if self.phase.load(Ordering::Relaxed) != STOPPED {
             self.switch(PARKED);
@@ -221,6 +222,7 @@ impl Counters {
     }
 
     /// The loop's thread wakes up (tokio's `on_thread_unpark`).
+    #[cfg_attr(loom, allow(dead_code))] // tokio built for loom has no park hooks
     pub(crate) fn unparked(&self) {
         if self.phase.load(Ordering::Relaxed) != STOPPED {
             self.switch(BUSY);

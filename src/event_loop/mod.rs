@@ -208,7 +208,10 @@ impl EventLoop {
     /// assert_eq!(name.as_deref(), Some("rt"));
     /// ```
     pub fn tokio_handle(&self) -> tokio::runtime::Handle {
-        self.shared.tokio.clone()
+        match &self.shared.tokio {
+            Some(handle) => handle.clone(),
+            None => unreachable!("only the loom models make loops without a runtime"),
+        }
     }
 
     /// What the loop is doing now: calls served, queue depth, tasks alive, time busy
@@ -233,7 +236,10 @@ impl EventLoop {
             true => 0,
             false => self.queue_depth(),
         };
-        let runtime_tasks = shared.tokio.metrics().num_alive_tasks();
+        let runtime_tasks = shared
+            .tokio
+            .as_ref()
+            .map_or(0, |rt| rt.metrics().num_alive_tasks());
         shared.metrics.snapshot(&shared.name, depth, runtime_tasks)
     }
 
@@ -426,7 +432,7 @@ impl EventLoop {
     /// ```
     pub fn time(&self) -> tokio::time::Instant {
         #[cfg(feature = "test-util")]
-        let _clock = self.shared.tokio.enter();
+        let _clock = self.shared.tokio.as_ref().map(|rt| rt.enter());
         tokio::time::Instant::now()
     }
 
