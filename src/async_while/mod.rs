@@ -215,7 +215,7 @@ where
 ///   return, so it is always awaited to its end, even past the deadline. An async
 ///   clause that takes longer than `timeout` on its first run makes the future
 ///   resolve when that run ends, after the deadline. If you need to stop exactly at
-///   the deadline, use [`poll_until`](crate::poll_until), which bounds every
+///   the deadline, use [`poll_until`], which bounds every
 ///   evaluation, the first one included.
 ///
 /// The clause may return its value ([`SyncClause`]) or a future of it
