@@ -153,7 +153,7 @@ pub mod async_while;
 pub mod chain;
 pub mod gather;
 pub mod maybe;
-mod multi;
+pub mod multi;
 
 // The loop.
 pub mod event_loop;
