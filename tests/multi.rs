@@ -728,7 +728,10 @@ fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
     assert_eq!(err.kind(), ErrorKind::Panicked);
     // Reading input 0 panicked: the gather's error names it (issue 12 item 3).
     let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
-    assert_eq!((*keyed.key(), keyed.error().message()), (0, Some("cannot clone")));
+    assert_eq!(
+        (*keyed.key(), keyed.error().message()),
+        (0, Some("cannot clone"))
+    );
 }
 
 #[tokio::test]

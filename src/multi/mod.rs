@@ -11,6 +11,10 @@
 //! input is ever polled again to find out whether it finished. The last one to finish
 //! builds the output container and settles one result [`Promise`]. A nested gather
 //! settles through the promise's work list, so nesting depth costs heap, not stack.
+//!
+//! Its parts: the gathers and their engine here; [`KeyedError`], what a raised
+//! gather's error carries (`keyed.rs`); [`as_completed`], the same inputs as a
+//! stream of `(key, outcome)` in completion order (`as_completed.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -18,8 +22,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+mod as_completed;
 mod keyed;
 
+pub use as_completed::{as_completed, AsCompleted};
 pub use keyed::KeyedError;
 
 use crate::error::{Error, ErrorKind};
