@@ -2,27 +2,29 @@
 //! `(key, outcome)`, in the order they finish (asyncio's `as_completed`, futures'
 //! `FuturesUnordered`).
 //!
-//! Each pending input is consumed, as [`multi_async`](crate::multi_async) consumes
-//! it, by a delivery that pushes `(index, outcome)` on one shared queue when it
-//! settles and wakes the stream; the stream swaps the whole queue out under one lock
-//! and hands its entries out with their keys, taken by index. Nothing is scanned and
-//! no input is polled again: `n` inputs cost `O(n)` in all, whatever order they
-//! finish in.
+//! As in `FuturesUnordered`, each pending input is polled with a waker of its own,
+//! which queues the input's index on one shared inbox (once until it is polled
+//! again) and wakes the stream; the stream swaps the whole inbox out under one lock
+//! and polls only the inputs it names, yielding each with its key, taken by index.
+//! Nothing is scanned: `n` inputs cost `O(n)` in all, whatever order they finish in.
+//! (Plain `std` sync here: a waker must be an `std::sync::Arc`.)
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use futures_core::{FusedStream, Stream};
 
 use super::Item;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::gather::Gather;
-use crate::loom::{lock, Arc, Mutex};
 use crate::maybe::IntoMaybeAsync;
 use crate::panic::run_guarded;
-use crate::promise::WeakPromise;
+use crate::promise::Promise;
 
 /// The inputs of `data` as a [`Stream`] of `(key, outcome)` pairs, each yielded once,
 /// as the input finishes: asyncio's `as_completed`, with the keys of
@@ -32,14 +34,16 @@ use crate::promise::WeakPromise;
 /// ([`Promise`](crate::Promise)s, [`MaybeAsync`](crate::MaybeAsync)s, `Result`s). A key
 /// is the input's index for a `Vec`, `VecDeque`, array, and its key for a `HashMap`,
 /// `BTreeMap`, `IndexMap`. Ready inputs come first, in the container's order; then
-/// pending ones in the order they settle, from whatever thread or loop settles them.
+/// pending ones in the order they settle, from whatever thread or loop settles them
+/// (those that settled before the stream was first polled come in the container's
+/// order, as in a `FuturesUnordered`: the first poll finds them done).
 /// A failure does not stop the stream: it is that input's `Err` (a panicking input
-/// gives [`ErrorKind::Panicked`] for its key, and the others go on). The stream ends
+/// gives [`ErrorKind::Panicked`](crate::ErrorKind::Panicked) for its key, and the others go on). The stream ends
 /// after the last input.
 ///
-/// The cost is linear: each input is handed to the stream once when it settles (no
-/// input is polled again, nothing is scanned), so 100,000 inputs cost 100,000 small
-/// steps (`tests/as_completed.rs` times it). It runs on any executor: the stream is
+/// The cost is linear: an input is polled once, and again only when its own waker
+/// says it settled (nothing is scanned), so 100,000 inputs cost
+/// 100,000 small steps (`tests/as_completed.rs` times it). It runs on any executor: the stream is
 /// woken by the input that settles, not by a loop.
 ///
 /// # Examples
@@ -71,7 +75,7 @@ where
     let (_shape, entries) = data.into_entries();
     let inbox = Arc::new(Inbox {
         queue: Mutex::new(Queue {
-            done: VecDeque::new(),
+            woken: VecDeque::new(),
             waker: None,
             closed: false,
         }),
@@ -79,28 +83,32 @@ where
     let mut ready = VecDeque::new();
     let mut pending = Vec::new();
     for (key, value) in entries {
-        match value.into_maybe_async().into_ready() {
-            Ok(outcome) => ready.push_back((key, outcome)),
-            Err(input) => {
-                let promise = input.into_promise();
-                let index = pending.len();
-                pending.push(Entry {
-                    key: Some(key),
-                    input: Some(promise.downgrade()),
-                });
-                let delivery = Delivery {
-                    inbox: Some(inbox.clone()),
-                    index,
-                };
-                promise.consume(move |outcome| delivery.deliver(outcome));
+        let input = match value.into_maybe_async().into_ready() {
+            Ok(outcome) => {
+                ready.push_back((key, outcome));
+                continue;
             }
-        }
+            Err(input) => input.into_promise(),
+        };
+        // Queued from the start, as `FuturesUnordered` queues what it is given: the
+        // first poll (in `poll_next`) registers the input's waker, or finds it done.
+        let node = Arc::new(Node {
+            index: pending.len(),
+            queued: AtomicBool::new(true),
+            inbox: inbox.clone(),
+        });
+        pending.push(Entry {
+            key: Some(key),
+            input: Some(input),
+            waker: Waker::from(node.clone()),
+            node,
+        });
     }
     AsCompleted {
         remaining: ready.len() + pending.len(),
         ready,
+        arrived: (0..pending.len()).collect(),
         pending,
-        arrived: VecDeque::new(),
         inbox,
     }
 }
@@ -113,6 +121,10 @@ where
 /// keeps returning `None`. [`len`](AsCompleted::len) and `size_hint` give the number
 /// of items still to come, exactly.
 ///
+/// An input that never settles keeps the stream waiting, as a future that never
+/// completes keeps a `FuturesUnordered` waiting: bound the wait with a timeout
+/// (`tokio::time::timeout`) where that can happen.
+///
 /// # Cancel safety
 ///
 /// `next().await` is cancel safe: an item is taken off the stream only when it is
@@ -122,8 +134,9 @@ where
 /// `FuturesUnordered` drops its futures and dropping a tokio `JoinSet` aborts its
 /// tasks: each still-pending input's promise is cancelled (a
 /// [`maybe_async`](crate::maybe_async) or spawned task behind it is aborted, a clone
-/// of it that someone else holds reads [`ErrorKind::Cancelled`]), and outcomes that
-/// arrived but were not read are dropped. Inputs already yielded are not touched.
+/// of it that someone else holds reads [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled)),
+/// and outcomes that arrived but were not read are dropped. Inputs already yielded
+/// are not touched.
 ///
 /// # Examples
 ///
@@ -146,81 +159,74 @@ where
 pub struct AsCompleted<K, T> {
     /// Items still to yield.
     remaining: usize,
-    /// Inputs that were ready at the start, with their keys, in input order.
+    /// Inputs ready at the start, with their keys, in input order.
     ready: VecDeque<(K, Result<T, Error>)>,
-    /// Inputs that were pending at the start, by index.
+    /// Inputs pending at the start, by index.
     pending: Vec<Entry<K, T>>,
-    /// Outcomes taken off the inbox, not yet yielded.
-    arrived: VecDeque<(usize, Result<T, Error>)>,
-    inbox: Arc<Inbox<T>>,
+    /// Indexes to poll: every pending input at the start, then those taken off the
+    /// inbox.
+    arrived: VecDeque<usize>,
+    inbox: Arc<Inbox>,
 }
 
-/// An input that was pending at the start: its key until it is yielded, and a weak
-/// handle to cancel it with if the stream is dropped first.
+/// An input pending at the start: its key and promise until it is yielded, and its
+/// waker, which queues its index on the inbox.
 struct Entry<K, T> {
     key: Option<K>,
-    input: Option<WeakPromise<T>>,
+    input: Option<Promise<T>>,
+    node: Arc<Node>,
+    waker: Waker,
 }
 
-/// Where deliveries push outcomes; shared by the stream and every pending input.
-struct Inbox<T> {
-    queue: Mutex<Queue<T>>,
+/// Where the inputs' wakers queue their indexes; shared by the stream and every
+/// pending input's waker.
+struct Inbox {
+    queue: Mutex<Queue>,
 }
 
-struct Queue<T> {
-    /// Outcomes delivered and not yet taken by the stream, with their input's index.
-    done: VecDeque<(usize, Result<T, Error>)>,
-    /// The task waiting on an empty stream.
+struct Queue {
+    /// Indexes of inputs woken and not yet taken by the stream, in the order woken.
+    woken: VecDeque<usize>,
+    /// The task waiting on the stream.
     waker: Option<Waker>,
-    /// The stream was dropped: outcomes are dropped as they come.
+    /// The stream was dropped: wakes queue nothing.
     closed: bool,
 }
 
-impl<T> Inbox<T> {
-    /// Input `index` finished with `outcome`: queued, and the stream woken.
-    fn push(&self, index: usize, outcome: Result<T, Error>) {
-        let mut queue = lock(&self.queue);
-        if queue.closed {
-            drop(queue);
-            run_guarded(move || drop(outcome), "dropping an as_completed outcome");
+/// The waker of one pending input: queues its index once until the stream polls
+/// it again.
+struct Node {
+    index: usize,
+    /// Set by a wake, cleared by the stream before it polls the input: an input
+    /// woken many times is queued once.
+    queued: AtomicBool,
+    inbox: Arc<Inbox>,
+}
+
+/// Locks the inbox; its state stays whole if a holder panicked (none can: no user
+/// code runs under it).
+fn lock(inbox: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    inbox.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Wake for Node {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if self.queued.swap(true, Ordering::AcqRel) {
             return;
         }
-        queue.done.push_back((index, outcome));
+        let mut queue = lock(&self.inbox.queue);
+        if queue.closed {
+            return;
+        }
+        queue.woken.push_back(self.index);
         let waker = queue.waker.take();
         drop(queue);
         if let Some(waker) = waker {
             waker.wake();
-        }
-    }
-}
-
-/// What hands one pending input's outcome to the inbox. If the input goes away
-/// unsettled (every handle of it dropped), its drop delivers an
-/// [`ErrorKind::InvalidState`] error instead, so that the stream never waits for
-/// ever.
-struct Delivery<T> {
-    inbox: Option<Arc<Inbox<T>>>,
-    index: usize,
-}
-
-impl<T> Delivery<T> {
-    fn deliver(mut self, outcome: Result<T, Error>) {
-        if let Some(inbox) = self.inbox.take() {
-            inbox.push(self.index, outcome);
-        }
-    }
-}
-
-impl<T> Drop for Delivery<T> {
-    fn drop(&mut self) {
-        if let Some(inbox) = self.inbox.take() {
-            inbox.push(
-                self.index,
-                Err(Error::new(
-                    ErrorKind::InvalidState,
-                    "as_completed: an input was dropped before it settled",
-                )),
-            );
         }
     }
 }
@@ -251,22 +257,29 @@ impl<K, T> AsCompleted<K, T> {
         self.remaining == 0
     }
 
-    /// The next item of the pending inputs, from what already arrived.
-    fn next_arrived(&mut self) -> Option<(K, Result<T, Error>)> {
-        while let Some((index, outcome)) = self.arrived.pop_front() {
-            let Some(entry) = self.pending.get_mut(index) else {
-                continue;
-            };
-            entry.input = None;
-            if let Some(key) = entry.key.take() {
-                return Some((key, outcome));
-            }
+    /// The next woken index: from those taken already, else from the inbox (all of
+    /// them, under one lock); `None`, with the task's waker left there, when no
+    /// input was woken.
+    fn next_woken(&mut self, cx: &Context<'_>) -> Option<usize> {
+        if let Some(index) = self.arrived.pop_front() {
+            return Some(index);
         }
-        None
+        let mut queue = lock(&self.inbox.queue);
+        if queue.woken.is_empty() {
+            match &queue.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => queue.waker = Some(cx.waker().clone()),
+            }
+            return None;
+        }
+        std::mem::swap(&mut queue.woken, &mut self.arrived);
+        drop(queue);
+        self.arrived.pop_front()
     }
 }
 
-// Nothing in the stream is pinned: keys and outcomes are only moved in and out.
+// Nothing in the stream is pinned: keys and outcomes are only moved in and out, and
+// promises are `Unpin`.
 impl<K, T> Unpin for AsCompleted<K, T> {}
 
 impl<K, T> Stream for AsCompleted<K, T> {
@@ -277,30 +290,29 @@ impl<K, T> Stream for AsCompleted<K, T> {
         if this.remaining == 0 {
             return Poll::Ready(None);
         }
-        let item = match this.ready.pop_front() {
-            Some(item) => Some(item),
-            None => this.next_arrived().or_else(|| {
-                {
-                    let mut queue = lock(&this.inbox.queue);
-                    if queue.done.is_empty() {
-                        match &queue.waker {
-                            Some(waker) if waker.will_wake(cx.waker()) => {}
-                            _ => queue.waker = Some(cx.waker().clone()),
-                        }
-                        return None;
-                    }
-                    std::mem::swap(&mut queue.done, &mut this.arrived);
-                }
-                this.next_arrived()
-            }),
-        };
-        match item {
-            Some(item) => {
-                this.remaining -= 1;
-                Poll::Ready(Some(item))
-            }
-            None => Poll::Pending,
+        if let Some(item) = this.ready.pop_front() {
+            this.remaining -= 1;
+            return Poll::Ready(Some(item));
         }
+        while let Some(index) = this.next_woken(cx) {
+            let Some(entry) = this.pending.get_mut(index) else {
+                continue;
+            };
+            let Some(input) = entry.input.as_mut() else {
+                continue;
+            };
+            entry.node.queued.store(false, Ordering::Release);
+            if let Poll::Ready(outcome) =
+                Pin::new(input).poll(&mut Context::from_waker(&entry.waker))
+            {
+                entry.input = None;
+                if let Some(key) = entry.key.take() {
+                    this.remaining -= 1;
+                    return Poll::Ready(Some((key, outcome)));
+                }
+            }
+        }
+        Poll::Pending
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -316,21 +328,20 @@ impl<K, T> FusedStream for AsCompleted<K, T> {
 
 impl<K, T> Drop for AsCompleted<K, T> {
     fn drop(&mut self) {
-        let unread = {
+        {
             let mut queue = lock(&self.inbox.queue);
             queue.closed = true;
             queue.waker = None;
-            std::mem::take(&mut queue.done)
-        };
-        for entry in &mut self.pending {
-            if let Some(setter) = entry.input.take().and_then(|input| input.setter()) {
-                setter.cancel();
+        }
+        for entry in &self.pending {
+            if let Some(input) = &entry.input {
+                input.cancel();
             }
         }
-        let arrived = std::mem::take(&mut self.arrived);
+        let pending = std::mem::take(&mut self.pending);
         let ready = std::mem::take(&mut self.ready);
         run_guarded(
-            move || drop((unread, arrived, ready)),
+            move || drop((pending, ready)),
             "dropping unread as_completed outcomes",
         );
     }
