@@ -3,7 +3,9 @@
 //! [`Promise`], a [`MaybeAsync`]).
 //!
 //! [`maybe_async`](crate::maybe_async), which makes one from any future, spawns on a
-//! loop and lives with [`run_in_loop`](crate::run_in_loop).
+//! loop and lives with [`run_in_loop`](crate::run_in_loop); so do [`try_maybe_async`]
+//! and [`try_maybe_async_in`], its forms for a future of a `Result` (an `Err` fails the
+//! outcome), re-exported here.
 
 use std::fmt;
 use std::future::Future;
@@ -13,6 +15,8 @@ use std::task::{Context, Poll};
 use crate::error::{Error, ErrorKind};
 use crate::promise::{Promise, Recycled};
 use crate::schedule::Scheduler;
+
+pub use crate::run::{try_maybe_async, try_maybe_async_in};
 
 /// Either a value that is ready now or a [`Promise`] of one.
 ///
