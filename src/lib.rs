@@ -83,13 +83,13 @@
 //! `Ok` value, with one `?`. Where the entry point sees the `Result`, that is what it
 //! does; where a generic closure or future could return anything (Rust on stable
 //! cannot tell a `Result` apart from any `T` there), the entry point comes in two
-//! forms, and the `try_` one is the one that follows the rule:
+//! forms, and the `try_` one (or `flatten_result`) is the one that follows the rule:
 //!
 //! | entry point | an `Err` fails the promise | the raw `Result`, when asked for |
 //! |---|---|---|
 //! | [`#[task]`](task) on a fn returning `Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>` (any path ending in `Result`) | `Promise<T>` | `#[task(raw)]`: `Promise<Result<T, E>>` |
 //! | a callable on a loop | [`try_run_in_loop`], [`try_run_in_loop_async`] | [`run_in_loop`], [`run_in_loop_async`] |
-//! | a future | [`maybe::try_maybe_async`], [`maybe::try_maybe_async_in`] | [`maybe_async`], [`maybe_async_in`] |
+//! | a future | [`maybe_async(f).flatten_result()`](MaybeAsync::flatten_result), the same after [`maybe_async_in`] | [`maybe_async`], [`maybe_async_in`] |
 //! | [`Bench`] calls | always: the bench fails, its error carries a [`bench::CallError`] with the call's index and error | — |
 //! | a gather ([`multi_async`]) | the first `Err` fails it, its error carries a [`multi::KeyedError`] with the key | [`multi_async_settled`] keeps each outcome in its slot |
 //!
@@ -97,7 +97,7 @@
 //! `Result`"); `tests/result_rule.rs` holds a test per entry point.
 //!
 //! ```
-//! use pulsar_async::{maybe::try_maybe_async_in, task, try_run_in_loop, AsyncObject, EventLoop};
+//! use pulsar_async::{maybe_async_in, task, try_run_in_loop, AsyncObject, EventLoop};
 //!
 //! #[derive(Clone)]
 //! struct Files(EventLoop);
@@ -117,7 +117,7 @@
 //! let err = files.read("/definitely/not/here".into()).wait().unwrap_err(); // Promise<Vec<u8>>
 //! assert!(err.downcast_ref::<std::io::Error>().is_some());
 //! let port: u16 = try_run_in_loop(&lp, || "8080".parse::<u16>()).wait()?; // one `?`
-//! let len = try_maybe_async_in(&lp, async { "abc".parse::<u8>() }).into_promise().wait();
+//! let len = maybe_async_in(&lp, async { "abc".parse::<u8>() }).flatten_result().into_promise().wait();
 //! assert_eq!((port, len.is_err()), (8080, true));
 //! # Ok(())
 //! # }

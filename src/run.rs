@@ -158,9 +158,9 @@ where
 /// either, the outcome is an [`ErrorKind::WrongThread`] error.
 ///
 /// A panic in the future becomes the error of the outcome. This is the raw form: a
-/// future of a `Result` gives the `Result` as the value; [`try_maybe_async`] fails
-/// the outcome on an `Err` instead (the crate's [one rule for
-/// `Result`](crate#one-rule-for-result)).
+/// future of a `Result` gives the `Result` as the value;
+/// [`.flatten_result()`](MaybeAsync::flatten_result) fails the outcome on an `Err`
+/// instead (the crate's [one rule for `Result`](crate#one-rule-for-result)).
 ///
 /// # Examples
 ///
@@ -236,93 +236,6 @@ where
     match poll_once(future) {
         Ok(outcome) => MaybeAsync::from(outcome),
         Err(future) => MaybeAsync::from(lp.spawn_settling(what, move || future)),
-    }
-}
-
-/// Like [`maybe_async`], for a future whose output is a `Result`: an `Err` fails the
-/// outcome with that error ([`Error::user`]: kind [`User`](ErrorKind::User), the
-/// error reachable with [`Error::downcast_ref`]; an [`Error`] of this crate keeps its
-/// kind), as every entry point does with a `Result` (the crate's one rule, "One rule
-/// for `Result`" in the crate docs). So a gather of fallible futures fails at the
-/// first `Err`, naming its key.
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::maybe::try_maybe_async;
-/// use pulsar_async::{multi_async, ErrorKind};
-///
-/// let ok = try_maybe_async(async { "42".parse::<u32>() });
-/// assert_eq!(ok.into_ready().unwrap().unwrap(), 42); // ready: no task
-///
-/// let parsed = multi_async(vec![
-///     try_maybe_async(async { "1".parse::<u32>() }),
-///     try_maybe_async(async { "x".parse::<u32>() }),
-/// ]);
-/// let err = parsed.try_result().unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::User);
-/// let source = std::error::Error::source(&err).unwrap();
-/// assert!(source.downcast_ref::<pulsar_async::Error>().unwrap()
-///     .downcast_ref::<std::num::ParseIntError>().is_some());
-/// ```
-pub fn try_maybe_async<F, T, E>(future: F) -> MaybeAsync<T>
-where
-    F: Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
-{
-    flatten(maybe_async(
-        async move { future.await.map_err(Error::user) },
-    ))
-}
-
-/// Like [`maybe_async_in`], for a future whose output is a `Result`: an `Err` fails
-/// the outcome, as in [`try_maybe_async`].
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::maybe::try_maybe_async_in;
-/// use pulsar_async::{ErrorKind, EventLoop};
-///
-/// let lp = EventLoop::new().unwrap();
-/// let m = try_maybe_async_in(&lp, async {
-///     tokio::task::yield_now().await;
-///     std::fs::read("/definitely/not/here")
-/// });
-/// let err = m.into_promise().wait().unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::User);
-/// assert!(err.downcast_ref::<std::io::Error>().is_some());
-/// ```
-pub fn try_maybe_async_in<F, T, E>(lp: &EventLoop, future: F) -> MaybeAsync<T>
-where
-    F: Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
-{
-    flatten(maybe_async_in(lp, async move {
-        future.await.map_err(Error::user)
-    }))
-}
-
-/// The outcome of a fallible value: a ready one at once; a pending one through a
-/// chain that moves the value out and fails on its `Err`.
-fn flatten<T: Send + 'static>(maybe: MaybeAsync<Result<T, Error>>) -> MaybeAsync<T> {
-    match maybe.into_ready() {
-        Ok(outcome) => MaybeAsync::from(outcome.and_then(|r| r)),
-        Err(pending) => {
-            let promise = pending.into_promise();
-            let next = Promise::with_scheduler(promise.scheduler().cloned());
-            let completer = Completer::new(next.setter());
-            let input = promise.setter();
-            next.on_cancel(Box::new(move || {
-                input.cancel();
-            }));
-            promise.consume(move |outcome| {
-                completer.complete(outcome.and_then(|r| r));
-            });
-            MaybeAsync::from(next)
-        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! code fails the promise with that error (`Error::user(e)`: kind `User`, `e` reachable
 //! with `downcast_ref`; an `Error` of this crate keeps its kind), unless the caller
 //! asks for the raw `Result` (`#[task(raw)]`, the plain `run_in_loop*` and
-//! `maybe_async*`, whose closure or future may return anything). One `?` per call.
+//! `maybe_async*` without `flatten_result`, whose closure or future may return
+//! anything). One `?` per call.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,11 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulsar_async::bench::CallError;
-use pulsar_async::maybe::{try_maybe_async, try_maybe_async_in};
 use pulsar_async::multi::KeyedError;
 use pulsar_async::{
-    multi_async, run_in_loop, task, try_run_in_loop, try_run_in_loop_async, AsyncObject, Bench,
-    Error, ErrorKind, EventLoop, Promise,
+    maybe_async, maybe_async_in, multi_async, run_in_loop, task, try_run_in_loop,
+    try_run_in_loop_async, AsyncObject, Bench, Error, ErrorKind, EventLoop, Promise,
 };
 
 const LONG: Duration = Duration::from_secs(10);
@@ -175,15 +175,16 @@ fn run_in_loop_is_the_raw_form_and_gives_the_result_as_it_is() {
 }
 
 #[tokio::test]
-async fn a_fallible_future_handed_to_try_maybe_async_fails_the_outcome_with_that_error() {
+async fn a_fallible_future_handed_to_maybe_async_fails_the_flattened_outcome_with_that_error() {
     // Ready at once: no task.
-    let ready = try_maybe_async(async { Err::<u8, _>(DiskOnFire(4)) });
+    let ready = maybe_async(async { Err::<u8, _>(DiskOnFire(4)) }).flatten_result();
     is_disk_on_fire(&ready.into_ready().unwrap().unwrap_err(), 4);
     // Pending: a task of this runtime.
-    let later = try_maybe_async(async {
+    let later = maybe_async(async {
         tokio::task::yield_now().await;
         Err::<u8, _>(DiskOnFire(5))
-    });
+    })
+    .flatten_result();
     assert!(!later.is_ready());
     let err = tokio::time::timeout(LONG, later)
         .await
@@ -193,14 +194,15 @@ async fn a_fallible_future_handed_to_try_maybe_async_fails_the_outcome_with_that
 }
 
 #[test]
-fn a_fallible_future_handed_to_try_maybe_async_in_fails_the_outcome_with_that_error() {
+fn a_fallible_future_handed_to_maybe_async_in_fails_the_flattened_outcome_with_that_error() {
     let lp = EventLoop::new().unwrap();
-    let m = try_maybe_async_in(&lp, async {
+    let m = maybe_async_in(&lp, async {
         tokio::task::yield_now().await;
         Err::<u8, _>(DiskOnFire(6))
-    });
+    })
+    .flatten_result();
     is_disk_on_fire(&m.into_promise().wait_timeout(LONG).unwrap_err(), 6);
-    let ok = try_maybe_async_in(&lp, async { Ok::<_, DiskOnFire>(7u8) });
+    let ok = maybe_async_in(&lp, async { Ok::<_, DiskOnFire>(7u8) }).flatten_result();
     assert_eq!(ok.into_promise().wait_timeout(LONG).unwrap(), 7);
 }
 
@@ -208,8 +210,8 @@ fn a_fallible_future_handed_to_try_maybe_async_in_fails_the_outcome_with_that_er
 fn a_gather_of_fallible_futures_fails_at_the_first_err_naming_its_key() {
     let lp = EventLoop::new().unwrap();
     let all = multi_async(vec![
-        try_maybe_async_in(&lp, async { Ok::<u8, DiskOnFire>(1) }),
-        try_maybe_async_in(&lp, async { Err::<u8, _>(DiskOnFire(8)) }),
+        maybe_async_in(&lp, async { Ok::<u8, DiskOnFire>(1) }).flatten_result(),
+        maybe_async_in(&lp, async { Err::<u8, _>(DiskOnFire(8)) }).flatten_result(),
     ]);
     let err = all.wait_timeout(LONG).unwrap_err();
     let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
@@ -218,7 +220,7 @@ fn a_gather_of_fallible_futures_fails_at_the_first_err_naming_its_key() {
 }
 
 #[test]
-fn cancelling_a_pending_try_maybe_async_cancels_its_task() {
+fn cancelling_a_pending_flattened_outcome_cancels_its_task() {
     struct OnDrop(Arc<AtomicBool>);
     impl Drop for OnDrop {
         fn drop(&mut self) {
@@ -228,17 +230,21 @@ fn cancelling_a_pending_try_maybe_async_cancels_its_task() {
     let lp = EventLoop::new().unwrap();
     let dropped = Arc::new(AtomicBool::new(false));
     let guard = OnDrop(dropped.clone());
-    let m = try_maybe_async_in(&lp, async move {
+    let m = maybe_async_in(&lp, async move {
         let _guard = guard;
         std::future::pending::<()>().await;
         Ok::<u8, DiskOnFire>(0)
-    });
+    })
+    .flatten_result();
     let p = m.into_promise();
     assert!(p.cancel());
     assert!(p.try_result().unwrap_err().is_cancelled());
     let deadline = std::time::Instant::now() + LONG;
     while !dropped.load(Ordering::SeqCst) {
-        assert!(std::time::Instant::now() < deadline, "the task was not aborted");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task was not aborted"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
 }
