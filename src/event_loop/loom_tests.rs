@@ -123,7 +123,13 @@ fn the_last_drop_racing_a_close_closes_once_and_both_return_closed() {
 
 #[test]
 fn a_second_concurrent_close_returns_only_once_the_loop_is_closed() {
-    crate::loom::model_composite(|| {
+    // Three threads, two of them in a blocking wait on the loop's `closed()` promise,
+    // whose waker slots the model explores too: one preemption takes about 40 s of
+    // CPU here, two over ten minutes. A closer that returned before the close ended
+    // would do so in schedules without any preemption.
+    let mut model = ::loom::model::Builder::new();
+    model.preemption_bound = Some(1);
+    model.check(|| {
         let lp = idle_loop();
         let closers: Vec<_> = (0..2)
             .map(|_| {
