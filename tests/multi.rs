@@ -406,6 +406,28 @@ fn anyhow_prints_the_failed_key_and_then_the_input_error_each_once() {
 }
 
 #[test]
+fn a_nested_gather_error_names_the_outer_key_with_the_innermost_error_as_source() {
+    let leaf = Promise::<u8>::new();
+    let inner = multi_async(vec![Promise::resolved(0), leaf.clone()]).into_promise();
+    let outer = multi_async(vec![
+        Promise::resolved(vec![0]),
+        Promise::resolved(vec![1]),
+        inner,
+    ]);
+    leaf.set_error(Error::user("leaf broke")).unwrap();
+    let err = outer.try_result().unwrap_err();
+    assert_eq!(
+        keyed::<usize>(&err),
+        (2, "multi_async: input 2 failed".into(), "leaf broke".into())
+    );
+    let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
+    assert!(
+        keyed.error().downcast_ref::<KeyedError<usize>>().is_none(),
+        "one link deep"
+    );
+}
+
+#[test]
 fn a_settled_gather_keeps_each_failure_as_it_is_in_its_slot() {
     let out = multi_async_settled(vec![Promise::<u8>::failed(Error::user("x"))])
         .try_result()
