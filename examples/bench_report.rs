@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
+#[path = "../benches/common/pool.rs"]
+mod pool_work;
+
 /// One measured row: median time per operation, and CPU time per operation of the
 /// whole process (every thread) when asked for.
 struct Row {
@@ -150,7 +153,7 @@ fn main() {
         "{} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let groups: [(&str, fn()); 9] = [
+    let groups: [(&str, fn()); 14] = [
         ("parked", parked_round_trip),
         ("back", back_to_back),
         ("busy", busy_round_trip),
@@ -160,6 +163,11 @@ fn main() {
         ("promise", promise_and_chain),
         ("gather", gathers),
         ("bench", bench),
+        ("local", local_vs_actor),
+        ("pool", pool_vs_pinned),
+        ("cpu", cpu_scaling),
+        ("keyed", keyed_vs_index),
+        ("task", task_receivers),
     ];
     for (name, run) in groups {
         if wants(name) {
@@ -580,4 +588,187 @@ fn row(name: &'static str, median: f64) -> Row {
         median,
         cpu: None,
     }
+}
+
+/// Runs `ops` in turns, `samples` times each; each one's median time per call
+/// (`calls` calls per run), so that load drift weighs on every row alike.
+fn alternating(samples: usize, calls: usize, ops: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let mut times = vec![Vec::new(); ops.len()];
+    for op in ops.iter_mut() {
+        op(); // warm up
+    }
+    for _ in 0..samples {
+        for (i, op) in ops.iter_mut().enumerate() {
+            let start = Instant::now();
+            op();
+            times[i].push(nanos(start.elapsed()) / calls as f64);
+        }
+    }
+    times.into_iter().map(median).collect()
+}
+
+fn rows(names: &[&'static str], medians: Vec<f64>) -> Vec<Row> {
+    names
+        .iter()
+        .zip(medians)
+        .map(|(name, median)| Row {
+            name,
+            median,
+            cpu: None,
+        })
+        .collect()
+}
+
+/// `LoopLocal::call` against a hand-written tokio actor: a round trip, and a burst.
+fn local_vs_actor() {
+    let ours = pool_work::LocalCounter::new();
+    let actor = pool_work::Actor::new();
+    let trips = 2_000;
+    let round = alternating(
+        15,
+        trips,
+        &mut [
+            &mut || {
+                for _ in 0..trips {
+                    black_box(actor.round_trip());
+                }
+            },
+            &mut || {
+                for _ in 0..trips {
+                    black_box(ours.round_trip());
+                }
+            },
+        ],
+    );
+    print_group(
+        "loop-local state: round trip, back to back",
+        &rows(
+            &["tokio actor (mpsc + oneshot)", "LoopLocal::call + wait"],
+            round,
+        ),
+        "ours <= 1.0x the actor",
+    );
+    let burst = alternating(
+        9,
+        pool_work::BURST,
+        &mut [
+            &mut || {
+                black_box(actor.burst());
+            },
+            &mut || {
+                black_box(ours.burst());
+            },
+        ],
+    );
+    print_group(
+        "loop-local state: 100,000 calls, then all awaited (per call)",
+        &rows(&["tokio actor (mpsc + oneshot)", "LoopLocal::call"], burst),
+        "ours <= 1.0x the actor",
+    );
+}
+
+/// 1,000,000 small calls from 4 threads: a pool of loops against `spawn_pinned`.
+fn pool_vs_pinned() {
+    let n = std::thread::available_parallelism().map_or(1, usize::from);
+    let ours = pool_work::our_pool(n);
+    let pinned = tokio_util::task::LocalPoolHandle::new(n);
+    let medians = alternating(
+        5,
+        pool_work::POOL_CALLS,
+        &mut [
+            &mut || {
+                black_box(pool_work::pinned_calls(&pinned));
+            },
+            &mut || {
+                black_box(pool_work::pool_calls(&ours));
+            },
+        ],
+    );
+    print_group(
+        &format!("pool of {n}: 1,000,000 calls from 4 threads (per call; throughput is 1/x)"),
+        &rows(&["LocalPoolHandle::spawn_pinned", "LoopPool::run"], medians),
+        "ours <= 0.33x (3x the throughput)",
+    );
+}
+
+/// Calls of about 10 us of CPU each: one loop against a loop per core.
+fn cpu_scaling() {
+    let n = std::thread::available_parallelism().map_or(1, usize::from);
+    let one = pool_work::our_pool(1);
+    let all = pool_work::our_pool(n);
+    let medians = alternating(
+        9,
+        pool_work::CPU_CALLS,
+        &mut [
+            &mut || {
+                black_box(pool_work::cpu_calls(&one));
+            },
+            &mut || {
+                black_box(pool_work::cpu_calls(&all));
+            },
+        ],
+    );
+    let speedup = medians[0] / medians[1];
+    let served: Vec<u64> = all.metrics().iter().map(|m| m.calls_served).collect();
+    println!("\n(calls served by each loop of the pool of {n}: {served:?})");
+    print_group(
+        &format!(
+            "20,000 calls of ~10 us CPU: 1 loop vs {n} loops (per call; speed-up {speedup:.2}x)"
+        ),
+        &rows(&["LoopPool of 1", "LoopPool of n"], medians),
+        "2 loops: <= 0.625x (1.6x the throughput)",
+    );
+}
+
+/// `run_keyed` against `loop_at(i)`, the same 100,000 calls on a pool of 2.
+fn keyed_vs_index() {
+    let pool = pool_work::our_pool(2);
+    let medians = alternating(
+        15,
+        pool_work::BURST,
+        &mut [
+            &mut || {
+                black_box(pool_work::indexed_burst(&pool));
+            },
+            &mut || {
+                black_box(pool_work::keyed_burst(&pool));
+            },
+        ],
+    );
+    print_group(
+        "pool of 2: 100,000 calls by index vs by key (per call)",
+        &rows(&["loop_at(i % 2)", "run_keyed(&i)"], medians),
+        "run_keyed <= 1.10x",
+    );
+}
+
+/// A `#[task]` method of an object holding a 1,000,000-entry Vec: `&self` (the object
+/// cloned into each call) against `self: &Arc<Self>`.
+fn task_receivers() {
+    let big = pool_work::Big::new();
+    let calls = 100;
+    let medians = alternating(
+        9,
+        calls,
+        &mut [
+            &mut || {
+                for _ in 0..calls {
+                    black_box(big.first_shared().wait().unwrap());
+                }
+            },
+            &mut || {
+                for _ in 0..calls {
+                    black_box(big.first_cloned().wait().unwrap());
+                }
+            },
+        ],
+    );
+    print_group(
+        "#[task] on an object holding a 1,000,000-entry Vec (per call)",
+        &rows(
+            &["self: &Arc<Self> (0 copies)", "&self (1 copy per call)"],
+            medians,
+        ),
+        "no copy of user data per call",
+    );
 }

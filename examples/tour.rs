@@ -10,7 +10,7 @@ use pulsar_async::multi::{self, KeyedError};
 use pulsar_async::{
     async_while, chain_future, maybe_async, multi_async, multi_async_settled, poll_until,
     run_in_loop, run_in_loop_async, task, try_run_in_loop, try_run_in_loop_async, AsyncObject,
-    Bench, Error, ErrorKind, EventLoop, MaybeAsync, Promise,
+    Bench, Error, ErrorKind, EventLoop, LoopLocal, MaybeAsync, Promise,
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -319,6 +319,9 @@ fn main() -> Result<(), Error> {
     let out = driven.run_until_complete(async move { queued.await.map(|v| v + 1) })??;
     println!("   run_until_complete -> {out}");
     assert_eq!(out, 6);
+    // Closed: from here on this thread has no loop of its own, so gathers made here
+    // are bound to no loop and may be waited for here.
+    drop(driven);
 
     section("12. Closing: pending work fails with loop-closed; the thread is joined");
     let timer = lp.call_later(Duration::from_secs(3600), || "never");
@@ -367,6 +370,91 @@ fn main() -> Result<(), Error> {
     assert_eq!(late.kind(), ErrorKind::LoopClosed);
     let outcomes: Vec<_> = queued.iter().map(|p| p.wait().is_ok()).collect();
     assert_eq!(outcomes.iter().filter(|ran| **ran).count(), 4);
+
+    section("13. LoopLocal: a !Send cache on a loop, used from 4 threads and from tokio tasks");
+    let cache_loop = EventLoop::builder().name("cache").spawn()?;
+    let cache = LoopLocal::new(&cache_loop, || {
+        Rc::new(RefCell::new(HashMap::<u32, String>::new()))
+    });
+    let writers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let cache = cache.clone(); // Clone + Send + Sync, whatever the state is
+            std::thread::spawn(move || {
+                let puts: Vec<_> = (0..100u32)
+                    .map(|i| {
+                        cache.call(move |c| c.borrow_mut().insert(t * 100 + i, format!("v{i}")))
+                    })
+                    .collect();
+                puts.iter().try_for_each(|p| p.wait().map(drop))
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer thread")?;
+    }
+    let rt = tokio::runtime::Runtime::new().map_err(Error::user)?;
+    let lens = rt.block_on(async {
+        let readers: Vec<_> = (0..4u32)
+            .map(|t| {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    cache
+                        .call(move |c| c.borrow().get(&(t * 100)).cloned())
+                        .await
+                })
+            })
+            .collect();
+        let mut found = 0;
+        for r in readers {
+            found += usize::from(r.await.map_err(Error::user)??.is_some());
+        }
+        Ok::<_, Error>(found)
+    })?;
+    let size = cache.call(|c| c.borrow().len()).wait()?;
+    let boom = cache.call(|c| -> usize {
+        c.borrow_mut().insert(9999, "kept".into());
+        panic!("after one insert")
+    });
+    let after = cache.call(|c| c.borrow().len()).wait()?;
+    println!(
+        "   4 threads x 100 inserts -> {size} entries; 4 tokio tasks found {lens}/4; a panicking call -> {}, and the entry it inserted stays ({after} entries)",
+        boom.wait().unwrap_err().kind()
+    );
+    assert_eq!((size, lens, after), (400, 4, 401));
+
+    section("14. LoopPool: one loop per core; calls by key always land on the same loop");
+    let pool = EventLoop::builder().name("shard").pool(2)?;
+    let sessions = pool.local(|_| HashMap::<String, u32>::new()); // one map per loop
+    for user in ["ada", "bob", "cy", "ada", "ada", "bob"] {
+        sessions.call_keyed(user, move |s| *s.entry(user.to_owned()).or_default() += 1);
+    }
+    let ada = sessions
+        .call_keyed("ada", |s| s.get("ada").copied())
+        .wait()?;
+    let where_ada = pool
+        .run_keyed("ada", || std::thread::current().name().map(String::from))
+        .wait()?;
+    let per_loop = sessions.broadcast(|s| s.len()).wait()?;
+    println!(
+        "   ada's 3 logins all counted on {}; users per loop {per_loop:?}",
+        where_ada.as_deref().unwrap_or("?")
+    );
+    assert_eq!(ada, Some(3));
+    assert_eq!(per_loop.iter().sum::<usize>(), 3);
+    assert_eq!(where_ada, Some(format!("shard-{}", pool.index_of("ada"))));
+
+    section("15. LoopMetrics: what a loop is doing, always on");
+    let live = cache_loop.metrics();
+    println!("   {live}");
+    // Published as the loop goes; final once it is closed.
+    cache_loop.close();
+    let m = cache_loop.metrics();
+    println!(
+        "   closed: {} calls served, {} queued",
+        m.calls_served, m.queue_depth
+    );
+    assert_eq!((m.calls_served, m.queue_depth), (408, 0));
+    assert!(m.to_string().starts_with("cache: "));
 
     println!("\ntour complete");
     Ok(())

@@ -30,6 +30,8 @@ pub(crate) struct Origin {
     pub(crate) what: &'static str,
     pub(crate) at: &'static Location<'static>,
     pub(crate) threshold: Duration,
+    /// The loop's count of slow calls and polls (its metrics).
+    pub(crate) slow: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Origin {
@@ -43,6 +45,7 @@ impl Origin {
 
     fn report_if_slow(&self, what: &str, took: Duration) {
         if took >= self.threshold {
+            self.slow.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 target: "pulsar_async::debug",
                 event_loop = &*self.loop_name,

@@ -137,12 +137,18 @@ where
 /// Queues a call that settles a loop-bound promise with `f`'s outcome: the call and
 /// its promise in one allocation, timed by the loop in debug mode.
 #[track_caller]
-fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
+pub(crate) fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
 where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
-    let (promise, call) = Promise::for_call(lp.scheduler(), f);
+    // The call runs inside the caller's span, if it is in one that a subscriber
+    // records (no capture otherwise: one thread-local read).
+    let span = tracing::Span::current();
+    let (promise, call) = match span.is_none() {
+        true => Promise::for_call(lp.scheduler(), f),
+        false => Promise::for_call(lp.scheduler(), move || span.in_scope(f)),
+    };
     // A refused call is dropped, failing the promise with loop-closed.
     let _ = lp.submit_call(call, what);
     promise

@@ -156,6 +156,16 @@ pub mod private {
         obj.clone()
     }
 
+    /// A clone of a `self: &Arc<Self>` receiver's `Arc` (the object is not copied).
+    pub fn clone_arc_receiver<S: AsyncObject + Send + Sync + 'static>(
+        obj: &std::sync::Arc<S>,
+    ) -> std::sync::Arc<S> {
+        obj.clone()
+    }
+
+    /// Checks a `self: Arc<Self>` receiver.
+    pub fn arc_receiver<S: AsyncObject + Send + Sync + 'static>(_: &std::sync::Arc<S>) {}
+
     /// Checks a `self` receiver taken by value.
     pub fn owned_receiver<S: AsyncObject + Send + 'static>(_: &S) {}
 

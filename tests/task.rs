@@ -287,3 +287,120 @@ fn a_task_on_a_closed_loop_fails_with_loop_closed() {
     let err = svc.where_am_i("late".into()).wait().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LoopClosed);
 }
+
+/// An object holding a large `Vec` that counts its copies.
+struct Big {
+    lp: EventLoop,
+    data: Vec<u64>,
+    copies: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Clone for Big {
+    fn clone(&self) -> Self {
+        self.copies
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Big {
+            lp: self.lp.clone(),
+            data: self.data.clone(),
+            copies: self.copies.clone(),
+        }
+    }
+}
+
+impl AsyncObject for Big {
+    fn event_loop(&self) -> Option<&EventLoop> {
+        Some(&self.lp)
+    }
+}
+
+impl Big {
+    fn new(lp: &EventLoop) -> Big {
+        Big {
+            lp: lp.clone(),
+            data: vec![1; 1_000_000],
+            copies: Arc::default(),
+        }
+    }
+
+    fn copies(&self) -> usize {
+        self.copies.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[task]
+    fn len_cloned(&self) -> usize {
+        self.data.len()
+    }
+
+    #[task]
+    fn len_shared(self: &Arc<Self>) -> usize {
+        self.data.len()
+    }
+
+    #[task]
+    async fn len_shared_async(self: &Arc<Self>) -> usize {
+        tokio::task::yield_now().await;
+        self.data.len()
+    }
+
+    #[task]
+    fn len_owned(self: Arc<Self>) -> usize {
+        self.data.len()
+    }
+}
+
+#[test]
+fn arc_receivers_make_no_copy_of_the_object_where_ref_self_clones_it_each_call() {
+    let lp = EventLoop::new().unwrap();
+    let big = Arc::new(Big::new(&lp));
+    for _ in 0..100 {
+        assert_eq!(big.len_shared().wait().unwrap(), 1_000_000);
+    }
+    for _ in 0..10 {
+        assert_eq!(big.len_shared_async().wait().unwrap(), 1_000_000);
+    }
+    assert_eq!(big.clone().len_owned().wait().unwrap(), 1_000_000);
+    assert_eq!(big.copies(), 0);
+    // The `&self` form copies the object into every call.
+    for _ in 0..100 {
+        big.len_cloned().wait().unwrap();
+    }
+    assert_eq!(big.copies(), 100);
+}
+
+/// An object whose state lives on its loop: `&self` clones two cheap handles, and the
+/// state may be `!Send`.
+#[derive(Clone)]
+struct Sessions {
+    lp: EventLoop,
+    open: pulsar_async::LoopLocal<std::rc::Rc<std::cell::RefCell<Vec<String>>>>,
+}
+
+impl AsyncObject for Sessions {
+    fn event_loop(&self) -> Option<&EventLoop> {
+        Some(&self.lp)
+    }
+}
+
+impl Sessions {
+    #[task]
+    fn open(&self, who: String) -> usize {
+        // On the loop's thread: the state is reached at once, no round trip.
+        self.open
+            .with(|s| {
+                s.borrow_mut().push(who);
+                s.borrow().len()
+            })
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_task_method_reaches_loop_local_state_without_a_round_trip() {
+    let lp = EventLoop::new().unwrap();
+    let sessions = Sessions {
+        open: lp.local(Default::default),
+        lp,
+    };
+    assert_eq!(sessions.open("ada".into()).wait().unwrap(), 1);
+    assert_eq!(sessions.open("bob".into()).wait().unwrap(), 2);
+}

@@ -80,6 +80,11 @@ enum Kind {
     Shared(Receiver),
     /// A method taking `self`: the object moves into the call.
     Owned(Receiver),
+    /// A method taking `self: &Arc<Self>`: the `Arc` is cloned into the call, never
+    /// the object.
+    SharedArc(Receiver),
+    /// A method taking `self: Arc<Self>`: the `Arc` moves into the call.
+    OwnedArc(Receiver),
     /// A function without a receiver: runs on the caller's current loop.
     Free,
 }
@@ -159,10 +164,11 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
         }
     };
 
-    let wrapper_attrs = func
+    let wrapper_attrs: Vec<_> = func
         .attrs
         .iter()
-        .filter(|a| matches!(a.style, syn::AttrStyle::Outer));
+        .filter(|a| matches!(a.style, syn::AttrStyle::Outer))
+        .collect();
     let vis = &func.vis;
     let ident = &sig.ident;
     let mut inner = func.clone();
@@ -170,42 +176,60 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
     inner.vis = syn::Visibility::Inherited;
     inner.attrs.retain(keep_on_inner);
 
-    let expanded = match kind {
-        Kind::Shared(receiver) => {
-            let self_token = &receiver.self_token;
-            let clone = quote_spanned!(receiver.span()=>
-                #krate::__private::clone_receiver(#self_token)
-            );
-            let target = call(quote!(__pulsar_this.#inner_name(#(#names),*)));
-            quote! {
-                #(#wrapper_attrs)*
-                #vis fn #ident(#receiver, #(#params),*) -> #krate::__private::Promise<#value> {
-                    #(#checks)*
-                    let __pulsar_loop = #krate::__private::object_loop(#self_token);
-                    let __pulsar_this = #clone;
-                    #runner(__pulsar_loop, #target)
-                }
-                #[doc(hidden)]
-                #inner
+    // A method: the wrapper takes `wrapper_self`, runs `before`, finds the loop
+    // through `object`, runs `after`, and hands the call on `target` to the runner.
+    let method = |wrapper_self: TokenStream,
+                  object: TokenStream,
+                  (before, after): (TokenStream, TokenStream),
+                  target: TokenStream| {
+        let target = call(target);
+        quote! {
+            #(#wrapper_attrs)*
+            #vis fn #ident(#wrapper_self, #(#params),*) -> #krate::__private::Promise<#value> {
+                #(#checks)*
+                #before
+                let __pulsar_loop = #krate::__private::object_loop(#object);
+                #after
+                #runner(__pulsar_loop, #target)
             }
+            #[doc(hidden)]
+            #inner
         }
-        Kind::Owned(receiver) => {
+    };
+    let this = quote!(__pulsar_this.#inner_name(#(#names),*));
+    let expanded = match kind {
+        // `&self` clones the object, `self: &Arc<Self>` the Arc, into the call.
+        Kind::Shared(receiver) | Kind::SharedArc(receiver) => {
             let self_token = &receiver.self_token;
-            let check = quote_spanned!(receiver.span()=>
-                #krate::__private::owned_receiver(&#self_token);
+            let (cloner, object) = match receiver.colon_token {
+                None => (quote!(clone_receiver), quote!(#self_token)),
+                Some(_) => (quote!(clone_arc_receiver), quote!(&**#self_token)),
+            };
+            let clone = quote_spanned!(receiver.span()=>
+                let __pulsar_this = #krate::__private::#cloner(#self_token);
             );
-            let target = call(quote!(#self_token.#inner_name(#(#names),*)));
-            quote! {
-                #(#wrapper_attrs)*
-                #vis fn #ident(#self_token, #(#params),*) -> #krate::__private::Promise<#value> {
-                    #(#checks)*
-                    #check
-                    let __pulsar_loop = #krate::__private::object_loop(&#self_token);
-                    #runner(__pulsar_loop, #target)
-                }
-                #[doc(hidden)]
-                #inner
-            }
+            method(receiver.to_token_stream(), object, (quote!(), clone), this)
+        }
+        // `self` and `self: Arc<Self>` move into the call.
+        Kind::Owned(receiver) | Kind::OwnedArc(receiver) => {
+            let self_token = &receiver.self_token;
+            let (checker, wrapper_self, object) = match receiver.colon_token {
+                None => (
+                    quote!(owned_receiver),
+                    quote!(#self_token),
+                    quote!(&#self_token),
+                ),
+                Some(_) => (
+                    quote!(arc_receiver),
+                    receiver.to_token_stream(),
+                    quote!(&*#self_token),
+                ),
+            };
+            let check = quote_spanned!(receiver.span()=>
+                #krate::__private::#checker(&#self_token);
+            );
+            let target = quote!(#self_token.#inner_name(#(#names),*));
+            method(wrapper_self, object, (check, quote!()), target)
         }
         Kind::Free => {
             let target = call(quote!(#inner_name(#(#names),*)));
@@ -287,11 +311,18 @@ fn receiver_kind(func: &ItemFn, errors: &mut Errors) -> Kind {
         return Kind::Free;
     };
     if receiver.colon_token.is_some() {
-        errors.spanned(
-            receiver,
-            "#[task] supports `&self` and `self` receivers only, not `self: Type`",
-        );
-        return Kind::Free;
+        return match arc_receiver(&receiver.ty) {
+            Some(true) => Kind::SharedArc(receiver.clone()),
+            Some(false) => Kind::OwnedArc(receiver.clone()),
+            None => {
+                errors.spanned(
+                    receiver,
+                    "#[task] supports `&self`, `self`, `self: Arc<Self>` and `self: &Arc<Self>` \
+                     receivers only",
+                );
+                Kind::Free
+            }
+        };
     }
     match &receiver.reference {
         Some(_) if receiver.mutability.is_some() => {
@@ -305,6 +336,31 @@ fn receiver_kind(func: &ItemFn, errors: &mut Errors) -> Kind {
         }
         Some(_) => Kind::Shared(receiver.clone()),
         None => Kind::Owned(receiver.clone()),
+    }
+}
+
+/// `Some(true)` for `&Arc<Self>`, `Some(false)` for `Arc<Self>` (any path to `Arc`),
+/// `None` for any other receiver type.
+fn arc_receiver(ty: &Type) -> Option<bool> {
+    let (by_ref, ty) = match ty {
+        Type::Reference(r) if r.mutability.is_none() => (true, &*r.elem),
+        other => (false, other),
+    };
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Arc" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(Type::Path(inner)))
+            if args.args.len() == 1 && inner.path.is_ident("Self") =>
+        {
+            Some(by_ref)
+        }
+        _ => None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! How a loop is made: [`Builder`], and the constructors of [`EventLoop`] that use it.
 
+use std::fmt;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,7 +12,11 @@ use tokio::task::LocalSet;
 use crate::error::{Error, ErrorKind};
 
 use super::driver::{self, LocalLoop, LoopShared, Settings, DEFAULT_SPIN};
+use super::metrics::Counters;
 use super::EventLoop;
+
+/// A hook run on a loop's threads.
+type Hook = Arc<dyn Fn() + Send + Sync>;
 
 /// Configures and starts an [`EventLoop`].
 ///
@@ -23,13 +28,33 @@ use super::EventLoop;
 /// assert_eq!(lp.name(), "io");
 /// assert!(lp.is_debug());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     debug: bool,
     spin: Duration,
     slow_callback: Duration,
     shutdown_timeout: Duration,
+    stack_size: Option<usize>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+    start_paused: bool,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("debug", &self.debug)
+            .field("spin", &self.spin)
+            .field("slow_callback", &self.slow_callback)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("stack_size", &self.stack_size)
+            .field("on_thread_start", &self.on_thread_start.is_some())
+            .field("on_thread_stop", &self.on_thread_stop.is_some())
+            .field("start_paused", &self.start_paused)
+            .finish()
+    }
 }
 
 impl Builder {
@@ -51,6 +76,10 @@ impl Builder {
             spin: DEFAULT_SPIN,
             slow_callback: crate::debug::DEFAULT_SLOW_CALLBACK,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            start_paused: false,
         }
     }
 
@@ -158,8 +187,136 @@ impl Builder {
         self
     }
 
+    /// The stack size of the loop's thread, and of the threads of its runtime's
+    /// blocking pool (`spawn_blocking`); the default is the standard library's (2 MiB,
+    /// or `RUST_MIN_STACK`). Has no effect on a caller-driven loop's own thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = pulsar_async::EventLoop::builder().stack_size(8 << 20).spawn().unwrap();
+    /// // Deep recursion on the loop's thread has 8 MiB to use.
+    /// let big = pulsar_async::run_in_loop(&lp, || [0u8; 4 << 20].len());
+    /// assert_eq!(big.wait().unwrap(), 4 << 20);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `hook` on each thread of the loop when it starts, before it runs anything:
+    /// the loop's own thread (of a loop spawned with [`spawn`](Builder::spawn)) and the
+    /// threads of its runtime's blocking pool (tokio's `on_thread_start`). A panic in
+    /// the hook is logged and the thread goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let s = started.clone();
+    /// let lp = pulsar_async::EventLoop::builder()
+    ///     .on_thread_start(move || { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .spawn()
+    ///     .unwrap();
+    /// pulsar_async::run_in_loop(&lp, || ()).wait().unwrap();
+    /// assert_eq!(started.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each thread of the loop when it stops: the loop's own thread
+    /// after the loop is torn down (its loop-local state dropped, its runtime shut
+    /// down), and the threads of the blocking pool (tokio's `on_thread_stop`). A panic
+    /// in the hook is logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// let stopped = Arc::new(AtomicBool::new(false));
+    /// let s = stopped.clone();
+    /// let lp = pulsar_async::EventLoop::builder()
+    ///     .on_thread_stop(move || s.store(true, Ordering::SeqCst))
+    ///     .spawn()
+    ///     .unwrap();
+    /// lp.close(); // returns once the loop's thread has exited
+    /// assert!(stopped.load(Ordering::SeqCst));
+    /// ```
+    pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// Starts the loop's runtime on tokio's paused clock (`start_paused` of tokio's
+    /// runtime builder), for tests: time moves only when the loop has nothing to do
+    /// but wait for a timer, and then jumps to it. The clock starts paused on the
+    /// timer wheel's origin, so deadlines land exactly: a `call_later(d, ..)` runs when
+    /// [`time`](EventLoop::time) on the loop reads exactly `d` after it was scheduled
+    /// (whole milliseconds; tokio's timers tick in milliseconds), and an
+    /// [`async_while`](fn@crate::async_while) with a 10 s timeout ends after exactly 10 s
+    /// of the loop's clock, in microseconds of real time.
+    ///
+    /// Needs this crate's `test-util` feature (which turns on tokio's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "test-util")] {
+    /// use std::time::Duration;
+    /// let lp = pulsar_async::EventLoop::builder().start_paused(true).spawn().unwrap();
+    /// let waited = pulsar_async::run_in_loop_async(&lp, || async {
+    ///     let start = tokio::time::Instant::now();
+    ///     tokio::time::sleep(Duration::from_secs(3600)).await;
+    ///     start.elapsed()
+    /// });
+    /// assert_eq!(waited.wait().unwrap(), Duration::from_secs(3600));
+    /// # }
+    /// ```
+    #[cfg(feature = "test-util")]
+    pub fn start_paused(mut self, paused: bool) -> Self {
+        self.start_paused = paused;
+        self
+    }
+
+    /// The runtime of a new loop, with the builder's hooks and its metrics' clocks.
+    pub(super) fn runtime(&self, metrics: &Arc<Counters>) -> Result<Runtime, Error> {
+        let mut rt = tokio::runtime::Builder::new_current_thread();
+        rt.enable_all();
+        if let Some(bytes) = self.stack_size {
+            rt.thread_stack_size(bytes);
+        }
+        // (tokio built for loom has no thread hooks; the loom models build no runtime.)
+        #[cfg(not(loom))]
+        {
+            let (parked, unparked) = (metrics.clone(), metrics.clone());
+            rt.on_thread_park(move || parked.parked());
+            rt.on_thread_unpark(move || unparked.unparked());
+            if let Some(hook) = self.on_thread_start.clone() {
+                rt.on_thread_start(move || run_hook(&hook, "on_thread_start"));
+            }
+            if let Some(hook) = self.on_thread_stop.clone() {
+                rt.on_thread_stop(move || run_hook(&hook, "on_thread_stop"));
+            }
+        }
+        #[cfg(loom)]
+        let _ = metrics;
+        #[cfg(feature = "test-util")]
+        rt.start_paused(self.start_paused);
+        rt.build().map_err(Error::user)
+    }
+
     /// The state of a new loop, with its one handle.
-    pub(super) fn shared(self, owns_thread: bool) -> Arc<LoopShared> {
+    pub(super) fn shared(
+        self,
+        owns_thread: bool,
+        runtime: Option<&Runtime>,
+        metrics: Arc<Counters>,
+    ) -> Arc<LoopShared> {
         // From the first loop on, the lower floors find the current loop through this.
         crate::schedule::register_current(driver::current_scheduler);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -176,6 +333,8 @@ impl Builder {
                 slow_callback: self.slow_callback,
                 spin: self.spin,
                 shutdown_timeout: self.shutdown_timeout,
+                metrics,
+                tokio: runtime.map(|rt| rt.handle().clone()),
             },
         ));
         driver::register(&shared);
@@ -202,12 +361,26 @@ impl Builder {
                 "a loop's name (its thread's name) may not contain a NUL byte",
             ));
         }
-        let runtime = new_runtime()?;
-        let shared = self.shared(true);
+        let metrics = Arc::new(Counters::new());
+        let runtime = self.runtime(&metrics)?;
+        let mut thread = std::thread::Builder::new();
+        if let Some(bytes) = self.stack_size {
+            thread = thread.stack_size(bytes);
+        }
+        let (start, stop) = (self.on_thread_start.clone(), self.on_thread_stop.clone());
+        let shared = self.shared(true, Some(&runtime), metrics);
         let on_thread = shared.clone();
-        let handle = std::thread::Builder::new()
+        let handle = thread
             .name(shared.name.to_string())
-            .spawn(move || driver::thread_main(on_thread, runtime))
+            .spawn(move || {
+                if let Some(hook) = start {
+                    run_hook(&hook, "on_thread_start");
+                }
+                driver::thread_main(on_thread, runtime);
+                if let Some(hook) = stop {
+                    run_hook(&hook, "on_thread_stop");
+                }
+            })
             .map_err(Error::user)?;
         let _ = shared.thread.set(handle.thread().id());
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
@@ -234,8 +407,9 @@ impl Builder {
     /// assert_eq!(lp.run_until_complete(async { 2 + 2 }).unwrap(), 4);
     /// ```
     pub fn build_driven(self) -> Result<EventLoop, Error> {
-        let runtime = new_runtime()?;
-        let shared = self.shared(false);
+        let metrics = Arc::new(Counters::new());
+        let runtime = self.runtime(&metrics)?;
+        let shared = self.shared(false, Some(&runtime), metrics);
         let _ = shared.thread.set(std::thread::current().id());
         Rc::new(LocalLoop::new(
             shared.clone(),
@@ -260,11 +434,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// The default of [`Builder::shutdown_timeout`].
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
-fn new_runtime() -> Result<Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::user)
+/// Runs a thread hook of the builder; a panic in it is logged.
+fn run_hook(hook: &Hook, what: &'static str) {
+    crate::panic::run_guarded(|| hook(), what);
 }
 
 impl EventLoop {

@@ -35,6 +35,8 @@ use crate::schedule::{Job, Schedule, Scheduler};
 
 use super::close::ShutdownReport;
 use super::handle::RunLocal;
+pub(crate) use super::locals::Slots;
+use super::metrics::{Counters, PUBLISH_EVERY};
 use super::queue::{position, Injector, Task};
 use super::spawn::Registry;
 use super::state::{CallsRunning, Lifecycle, LoopState};
@@ -72,6 +74,11 @@ pub(crate) struct LoopShared {
     pub(super) closed: Promise<ShutdownReport>,
     /// The tasks of a caller-driven loop, which a close from another thread fails.
     pub(super) tasks: Registry,
+    /// What the loop is doing: [`LoopMetrics`](super::LoopMetrics)' counters.
+    pub(super) metrics: Arc<Counters>,
+    /// The loop's tokio runtime, for [`EventLoop::tokio_handle`](super::EventLoop::tokio_handle)
+    /// (every loop has one, but those of the loom models).
+    pub(super) tokio: Option<tokio::runtime::Handle>,
 }
 
 /// A panic on a thread that holds a loop's handle leaves the loop consistent: every
@@ -111,6 +118,8 @@ pub(super) struct Settings {
     pub(super) slow_callback: Duration,
     pub(super) spin: Duration,
     pub(super) shutdown_timeout: Duration,
+    pub(super) metrics: Arc<Counters>,
+    pub(super) tokio: Option<tokio::runtime::Handle>,
 }
 
 impl LoopShared {
@@ -136,6 +145,8 @@ impl LoopShared {
             cut: AtomicUsize::new(0),
             closed: Promise::new(),
             tasks: Registry::new(),
+            metrics: settings.metrics,
+            tokio: settings.tokio,
         }
     }
 
@@ -148,6 +159,7 @@ impl LoopShared {
             what,
             at,
             threshold: self.slow_callback,
+            slow: self.metrics.slow.clone(),
         })
     }
 
@@ -237,6 +249,8 @@ pub(super) struct LocalLoop {
     spin_pays: Cell<bool>,
     /// The runtime and task set of a caller-driven loop, while it is not running.
     pub(super) parts: RefCell<Option<(Runtime, LocalSet)>>,
+    /// The values of the loop's loop-local state.
+    pub(super) locals: Slots,
 }
 
 impl LocalLoop {
@@ -250,6 +264,7 @@ impl LocalLoop {
             parked_at: Cell::new(None),
             spin_pays: Cell::new(true),
             parts: RefCell::new(parts),
+            locals: Slots::default(),
         }
     }
 
@@ -308,11 +323,15 @@ impl LocalLoop {
         self.shared.calls_running.set(true);
         let mut ran_stopping = 0;
         let mut open = true;
+        let mut ran = 0u64;
         for _ in 0..queued_here {
             open = self.may_start(&mut ran_stopping);
             let call = self.local.borrow_mut().pop_front();
             match call {
-                Some(call) if open => run_guarded(|| call.run(), "callback"),
+                Some(call) if open => {
+                    ran += 1;
+                    run_guarded(|| call.run(), "callback")
+                }
                 // Not started: back in the queue, where teardown cuts it.
                 Some(call) => {
                     self.local.borrow_mut().push_front(call);
@@ -321,16 +340,27 @@ impl LocalLoop {
                 None => break,
             }
         }
+        let mut unpublished = 0;
         if open {
             while let Some(task) = batch.pop_front() {
                 if !self.may_start(&mut ran_stopping) {
                     batch.push_front(task);
                     break;
                 }
+                ran += 1;
                 run_guarded(|| task.run(), "callback");
+                unpublished += 1;
+                if unpublished == PUBLISH_EVERY {
+                    self.shared.metrics.finished(unpublished);
+                    unpublished = 0;
+                }
             }
         }
+        // The rest of the batch is cut below.
+        self.shared.metrics.finished(unpublished + batch.len());
         self.shared.calls_running.set(false);
+        let local_len = self.local.borrow().len();
+        self.shared.metrics.publish(ran, local_len);
         if ran_stopping > 0 {
             self.shared.ran.fetch_add(ran_stopping, Ordering::Relaxed);
         }
@@ -471,6 +501,7 @@ impl LocalLoop {
             return Err(already_running());
         };
         let previous = RUNNING.with(|r| r.borrow_mut().replace(self.clone()));
+        self.shared.metrics.drive_started();
         let mut future = std::pin::pin!(future);
         let mut batch = VecDeque::new();
         let outcome = panic::catch(|| {
@@ -489,6 +520,7 @@ impl LocalLoop {
             )
         })
         .and_then(|outcome| outcome);
+        self.shared.metrics.drive_ended();
         RUNNING.with(|r| *r.borrow_mut() = previous);
         *self.parts.borrow_mut() = Some((runtime, set));
         if life.is_closing() {
@@ -519,9 +551,11 @@ impl LocalLoop {
         if let Some((runtime, set)) = parts {
             // Dropping the task set drops every task still on it, which fails their
             // promises; in the runtime's context when this thread can still enter it.
+            // Then the loop-local state, which those tasks may have held.
             let set = match panic::catch(|| runtime.enter()) {
                 Ok(_guard) => {
                     run_guarded(move || drop(set), "dropping the loop's tasks");
+                    self.locals.clear();
                     None
                 }
                 Err(_) => Some(set),
@@ -536,6 +570,7 @@ impl LocalLoop {
                 "shutting the loop's runtime down",
             );
         }
+        self.locals.clear();
         shared.finish_close();
         self.disown();
     }
@@ -655,6 +690,17 @@ pub(super) fn current_local() -> Option<Rc<LocalLoop>> {
     })
 }
 
+/// Runs `f` with the loop-local values of loop `id`, if this thread owns it.
+#[inline]
+pub(crate) fn with_locals<R>(id: u64, f: impl FnOnce(&Slots) -> R) -> Option<R> {
+    let running = RUNNING
+        .try_with(|r| r.borrow().as_ref().filter(|l| l.shared.id == id).cloned())
+        .ok()
+        .flatten();
+    let local = running.or_else(|| local_loop(id))?;
+    Some(f(&local.locals))
+}
+
 /// `true` when this thread is driving loop `id` right now.
 pub(super) fn is_driving(id: u64) -> bool {
     RUNNING
@@ -735,6 +781,7 @@ fn run_thread(
     local.own();
     RUNNING.with(|r| *r.borrow_mut() = Some(local.clone()));
     let _ = shared.life.enter_drive();
+    shared.metrics.drive_started();
     let mut batch = VecDeque::new();
     let parts = local.parts.borrow_mut().take();
     if let Some((runtime, set)) = parts {
@@ -756,6 +803,7 @@ fn run_thread(
         }
         *local.parts.borrow_mut() = Some((runtime, set));
     }
+    shared.metrics.drive_ended();
     local.teardown(&mut batch);
     shared.life.leave_drive();
     let _ = RUNNING.try_with(|r| r.borrow_mut().take());
@@ -769,15 +817,14 @@ mod tests {
 
     #[test]
     fn a_loop_thread_whose_drive_dies_closes_its_loop_and_fails_all_it_held() {
-        let shared = Builder::new().shared(true);
+        let builder = Builder::new();
+        let metrics = Arc::new(Counters::new());
+        let runtime = builder.runtime(&metrics).unwrap();
+        let shared = builder.shared(true, Some(&runtime), metrics);
         let handle = EventLoop {
             shared: shared.clone(),
             counted: true,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         let die = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (drive, dies) = (shared.clone(), die.clone());
         let thread = std::thread::spawn(move || {

@@ -20,7 +20,10 @@ use crate::promise::{Completer, Promise};
 
 /// A handle to a new caller-driven loop that nobody drives yet.
 fn idle_loop() -> EventLoop {
-    let shared = Builder::new().spin(Duration::ZERO).shared(false);
+    let metrics = std::sync::Arc::new(super::metrics::Counters::new());
+    let shared = Builder::new()
+        .spin(Duration::ZERO)
+        .shared(false, None, metrics);
     EventLoop {
         shared,
         counted: true,

@@ -23,22 +23,27 @@ use crate::loom::Ordering;
 use crate::panic;
 use crate::promise::{CallTask, Completer, Promise};
 use crate::schedule::{Job, Schedule, Scheduler};
-use crate::time::deadline_after;
+use crate::time::deadline_from;
 
 mod builder;
 mod close;
 mod driver;
 mod handle;
+mod locals;
 #[cfg(all(test, loom))]
 mod loom_tests;
+mod metrics;
 mod queue;
 mod spawn;
 mod state;
 
 pub use builder::Builder;
 pub use close::{Closed, Deadline, ShutdownReport};
+pub(crate) use driver::with_locals;
 use driver::{LocalLoop, LoopShared};
 pub use handle::{CallHandle, LocalCallHandle};
+pub(crate) use locals::Slot;
+pub use metrics::LoopMetrics;
 use queue::{Task, Timed};
 use spawn::{abort_hook, run_task, spawn_listed};
 pub use state::LoopState;
@@ -171,6 +176,102 @@ impl EventLoop {
 
     pub(crate) fn scheduler(&self) -> Scheduler {
         self.shared.clone()
+    }
+
+    /// The loop's id, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Another handle to the loop that does not keep it open (as those of
+    /// [`current`](EventLoop::current)).
+    pub(crate) fn uncounted(&self) -> EventLoop {
+        EventLoop {
+            shared: self.shared.clone(),
+            counted: false,
+        }
+    }
+
+    /// The handle of the loop's tokio runtime, for tokio APIs that want one
+    /// (`Handle::spawn`, `Handle::block_on` from a plain thread, `tokio::net` types built
+    /// with `Handle::enter`). A task spawned through it runs on the loop's thread, among
+    /// the loop's tasks; once the loop is closed its runtime is shut down and such
+    /// tasks fail (tokio's `JoinError::is_cancelled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = pulsar_async::EventLoop::builder().name("rt").spawn().unwrap();
+    /// let handle = lp.tokio_handle();
+    /// let task = handle.spawn(async { std::thread::current().name().map(String::from) });
+    /// let name = futures::executor::block_on(task).unwrap();
+    /// assert_eq!(name.as_deref(), Some("rt"));
+    /// ```
+    pub fn tokio_handle(&self) -> tokio::runtime::Handle {
+        match &self.shared.tokio {
+            Some(handle) => handle.clone(),
+            None => unreachable!("only the loom models make loops without a runtime"),
+        }
+    }
+
+    /// What the loop is doing now: calls served, queue depth, tasks alive, time busy
+    /// and idle, slow calls (see [`LoopMetrics`]). Always on; reading it costs a few
+    /// atomic loads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{run_in_loop, EventLoop};
+    /// let lp = EventLoop::builder().name("m").spawn().unwrap();
+    /// for i in 0..10 {
+    ///     run_in_loop(&lp, move || i).wait().unwrap();
+    /// }
+    /// lp.close(); // the counts are published as the loop goes, final once it closed
+    /// let m = lp.metrics();
+    /// assert_eq!((m.calls_served, m.queue_depth), (10, 0));
+    /// ```
+    pub fn metrics(&self) -> LoopMetrics {
+        let shared = &self.shared;
+        let depth = match shared.life.is_closing() {
+            true => 0,
+            false => self.queue_depth(),
+        };
+        let runtime_tasks = shared
+            .tokio
+            .as_ref()
+            .map_or(0, |rt| rt.metrics().num_alive_tasks());
+        shared.metrics.snapshot(&shared.name, depth, runtime_tasks)
+    }
+
+    /// Calls queued on the loop now, not yet run: a cheap read (a few relaxed loads),
+    /// for routing work to the least busy loop.
+    #[inline]
+    pub(crate) fn queue_depth(&self) -> usize {
+        let shared = &self.shared;
+        shared.metrics.depth(shared.injector.pushed())
+    }
+
+    /// Runs `f` with the loop-local values of this loop; `None` off the loop's thread
+    /// (or once its local part is gone).
+    #[inline]
+    pub(crate) fn with_locals<R>(&self, f: impl FnOnce(&locals::Slots) -> R) -> Option<R> {
+        driver::with_locals(self.shared.id, f)
+    }
+
+    /// Queues `job` on the injector, even from the loop's own thread: it runs after
+    /// every call queued before it, from any thread (see `locals.rs`). A refused job
+    /// (the loop is closing) is dropped.
+    pub(crate) fn submit_remote(&self, job: Job) {
+        let refused = self
+            .shared
+            .injector
+            .push_task(&self.shared.life, job, |job, _| Task::Job(job));
+        if let Err(job) = refused {
+            panic::run_guarded(
+                move || drop(job),
+                "dropping a call refused by a closed loop",
+            );
+        }
     }
 
     /// The loop's name.
@@ -318,7 +419,9 @@ impl EventLoop {
     }
 
     /// The loop's clock: tokio's [`Instant::now`](tokio::time::Instant::now), so a
-    /// paused test clock is honoured.
+    /// paused test clock is honoured: with the `test-util` feature, the loop's own
+    /// clock from any thread (a loop built with
+    /// [`start_paused`](Builder::start_paused) reads its paused time everywhere).
     ///
     /// # Examples
     ///
@@ -328,6 +431,8 @@ impl EventLoop {
     /// assert!(b >= a);
     /// ```
     pub fn time(&self) -> tokio::time::Instant {
+        #[cfg(feature = "test-util")]
+        let _clock = self.shared.tokio.as_ref().map(|rt| rt.enter());
         tokio::time::Instant::now()
     }
 
@@ -458,7 +563,7 @@ impl EventLoop {
     /// ```
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<LocalCallHandle, Error> {
-        let local = self.local()?;
+        let local = self.local_loop()?;
         if !self.shared.life.takes_work() {
             return Err(ErrorKind::LoopClosed.into());
         }
@@ -471,7 +576,7 @@ impl EventLoop {
     }
 
     /// This loop's thread-local state; errors off its thread or once closing.
-    fn local(&self) -> Result<Rc<LocalLoop>, Error> {
+    fn local_loop(&self) -> Result<Rc<LocalLoop>, Error> {
         if self.shared.life.is_closing() {
             if let Some(local) = driver::local_loop(self.shared.id) {
                 // Closed from another thread: the owning thread drops what is left.
@@ -513,7 +618,7 @@ impl EventLoop {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.call_at(deadline_after(delay), f)
+        self.call_at(deadline_from(self.time(), delay), f)
     }
 
     /// Runs `f` on the loop at `when` (on tokio's clock); callable from any thread.
@@ -565,8 +670,28 @@ impl EventLoop {
     }
 
     /// Runs the future made by `make` on the loop; its `Result` settles the promise.
+    /// `make` and the future run inside the caller's span, if it is in one that a
+    /// subscriber records.
     #[track_caller]
     pub(crate) fn spawn_settling<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = Result<T, Error>> + 'static,
+        T: Send + 'static,
+    {
+        let span = tracing::Span::current();
+        if span.is_none() {
+            return self.spawn_made(what, make);
+        }
+        self.spawn_made(what, move || {
+            let future = span.in_scope(make);
+            tracing::Instrument::instrument(future, span)
+        })
+    }
+
+    /// [`spawn_settling`](EventLoop::spawn_settling), without a span.
+    #[track_caller]
+    fn spawn_made<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
     where
         M: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + 'static,
@@ -578,16 +703,19 @@ impl EventLoop {
         // A caller-driven loop lists its tasks, so that a close from another thread
         // fails them at once.
         let listed = (!self.shared.owns_thread).then(|| self.shared.tasks.clone());
+        let metrics = self.shared.metrics.clone();
         let job: Job = Box::new(move || {
             if completer.is_done() {
                 return;
             }
             match panic::catch(make) {
                 Ok(future) => match origin {
-                    None => spawn_listed(listed, future, completer),
-                    Some(origin) => {
-                        spawn_listed(listed, crate::debug::timed(origin, future), completer)
-                    }
+                    None => spawn_listed(listed, metrics.count(future), completer),
+                    Some(origin) => spawn_listed(
+                        listed,
+                        metrics.count(crate::debug::timed(origin, future)),
+                        completer,
+                    ),
                 },
                 Err(error) => completer.complete(Err(error)),
             }
@@ -620,13 +748,13 @@ impl EventLoop {
     {
         let promise = self.create_promise();
         let origin = self.shared.origin(std::any::type_name::<F>());
-        let future = async move {
+        let future = self.shared.metrics.count(async move {
             Ok(match origin {
                 None => future.await,
                 Some(origin) => crate::debug::timed(origin, future).await,
             })
-        };
-        match self.local() {
+        });
+        match self.local_loop() {
             Ok(local) => {
                 let completer = Completer::new(promise.setter());
                 match &*local.parts.borrow() {
@@ -704,7 +832,7 @@ impl EventLoop {
                 "a loop with a thread of its own runs there; use run_in_loop or spawn",
             ));
         }
-        self.local()?.drive(future)
+        self.local_loop()?.drive(future)
     }
 
     /// Stops the loop. A caller-driven loop returns from `run_forever` (or

@@ -70,6 +70,9 @@ pub(crate) struct Injector {
     /// empties the queue (both under the lock). Lets a lingering loop look for work
     /// without taking the lock, so it does not slow down the threads pushing to it.
     has_jobs: AtomicBool,
+    /// How many tasks were pushed so far: the sequence number of the next push,
+    /// stored under the lock by every push, read without it by the loop's metrics.
+    pushed: std::sync::atomic::AtomicU64,
 }
 
 struct State {
@@ -95,6 +98,7 @@ impl Injector {
                 next_seq: 0,
             }),
             has_jobs: AtomicBool::new(false),
+            pushed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -113,6 +117,8 @@ impl Injector {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
+        self.pushed
+            .store(state.next_seq, std::sync::atomic::Ordering::Relaxed);
         state.jobs.push_back(wrap(item, seq));
         self.has_jobs.store(true, Ordering::Release);
         let waker = state.waker.take();
@@ -121,6 +127,12 @@ impl Injector {
             waker.wake();
         }
         Ok(seq)
+    }
+
+    /// How many tasks were pushed so far (a relaxed read, for the metrics).
+    #[inline]
+    pub(crate) fn pushed(&self) -> u64 {
+        self.pushed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes the task `seq` out of the queue, if it still waits there, leaving a

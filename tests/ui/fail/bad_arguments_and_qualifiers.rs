@@ -17,7 +17,7 @@ struct Thing;
 
 impl Thing {
     #[task]
-    fn typed(self: std::sync::Arc<Self>) {}
+    fn typed(self: Box<Self>) {}
 }
 
 fn main() {}
