@@ -201,7 +201,8 @@ fn promise(c: &mut Criterion) {
 }
 
 /// multi_async over completed futures, plain values and a map, against a sequential
-/// await loop, `join_all`, a plain collect and a map rebuild.
+/// await loop, `join_all`, a plain collect and a map rebuild; `multi::as_completed`
+/// against `FuturesUnordered` over the same pending promises.
 fn gather(c: &mut Criterion) {
     let rt = gather_runtime();
     let mut g = c.benchmark_group("gather_10k_completed");
@@ -231,6 +232,21 @@ fn gather(c: &mut Criterion) {
         b.iter_batched(
             completed_receivers,
             |rxs| rt.block_on(sequential_completed(rxs)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("as_completed_10k_pending");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(GATHER as u64));
+    g.bench_function("multi_as_completed", |b| {
+        b.iter_batched(pending_promises, our_as_completed, BatchSize::LargeInput)
+    });
+    g.bench_function("futures_unordered_keyed", |b| {
+        b.iter_batched(
+            pending_promises,
+            futures_unordered_keyed,
             BatchSize::LargeInput,
         )
     });

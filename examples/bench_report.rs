@@ -499,6 +499,24 @@ fn gathers() {
         ],
         "multi_async at most 1.5x the sequential loop",
     );
+    print_group(
+        "10,000 pending promises, settled in reverse, read in completion order",
+        &[
+            row(
+                "futures FuturesUnordered, keyed",
+                median_with_setup(21, pending_promises, |inputs| {
+                    black_box(futures_unordered_keyed(inputs));
+                }),
+            ),
+            row(
+                "multi::as_completed",
+                median_with_setup(21, pending_promises, |inputs| {
+                    black_box(our_as_completed(inputs));
+                }),
+            ),
+        ],
+        "as_completed at most 1.5x FuturesUnordered",
+    );
     let values = plain_values();
     print_group(
         "10,000 plain values",

@@ -4,7 +4,9 @@
 //! prints, so the tour also fails loudly (a panic on the main thread, a non-zero
 //! exit) if a behaviour breaks.
 
+use futures::StreamExt;
 use pulsar_async::event_loop::LoopState;
+use pulsar_async::multi::{self, KeyedError};
 use pulsar_async::{
     async_while, chain_future, maybe_async, multi_async, multi_async_settled, poll_until,
     run_in_loop, run_in_loop_async, task, try_run_in_loop, try_run_in_loop_async, AsyncObject,
@@ -183,6 +185,49 @@ fn main() -> Result<(), Error> {
         .collect();
     println!("   raise_on_error = false -> failures() = {failures:?}");
     assert_eq!(failures, [(1, "bad".to_owned())]);
+    let raised = multi_async(HashMap::from([
+        ("tea", Promise::resolved(1u8)),
+        ("cake", Promise::failed(Error::user("oven broke"))),
+    ]));
+    let err = raised.wait().expect_err("cake failed");
+    let key = KeyedError::<&str>::key_of(&err).copied();
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    println!("   raise_on_error = true -> \"{err}\", key {key:?}, source {cause:?}");
+    assert_eq!(err.to_string(), r#"multi_async: input "cake" failed"#);
+    assert_eq!((key, cause.as_deref()), (Some("cake"), Some("oven broke")));
+
+    section("8b. multi::as_completed: each result as it finishes, with its key");
+    let (slow, fast) = (Promise::<u32>::new(), Promise::<u32>::new());
+    let mut done = multi::as_completed(HashMap::from([
+        ("slow", slow.clone()),
+        ("fast", fast.clone()),
+        ("boom", run_in_loop(&lp, || -> u32 { panic!("boom") })),
+    ]));
+    let order = futures::executor::block_on(async {
+        let mut order = Vec::new();
+        let first = done.next().await; // the panicking call finishes first
+        fast.set_result(1).map_err(Error::from)?;
+        let second = done.next().await;
+        slow.set_result(2).map_err(Error::from)?;
+        let third = done.next().await;
+        for (key, outcome) in [first, second, third].into_iter().flatten() {
+            order.push((key, outcome.map_err(|e| e.kind())));
+        }
+        Ok::<_, Error>(order)
+    })?;
+    println!(
+        "   {} inputs, read as they finished -> {order:?}",
+        order.len()
+    );
+    assert_eq!(
+        order,
+        [
+            ("boom", Err(ErrorKind::Panicked)),
+            ("fast", Ok(1)),
+            ("slow", Ok(2))
+        ]
+    );
+    assert!(done.is_empty());
 
     section("9. AsyncObject + #[task]: methods run on the object's loop, whoever calls");
     let store = Store {

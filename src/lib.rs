@@ -14,7 +14,9 @@
 //! - [`maybe_async`] / [`MaybeAsync`]: a value ready now or promised, handled alike.
 //! - [`chain_future`]: callbacks and errbacks on a promise, flattening promises.
 //! - [`multi_async`] / [`MultiFuture`]: one future over many values, the same shape
-//!   in and out (`Vec`, arrays, maps), counted per input so any number is cheap.
+//!   in and out (`Vec`, arrays, maps), counted per input so any number is cheap; a
+//!   failure names its key ([`multi::KeyedError`]); [`multi::as_completed`] gives the
+//!   same inputs as a stream of `(key, result)` in the order they finish.
 //! - [`Bench`]: call an async function many times at once; time taken, latency
 //!   percentiles, throughput, as a table.
 //! - [`async_while`](fn@async_while): the asynchronous `while clause():`, with a growing interval and
@@ -36,7 +38,8 @@
 //! The root holds the seed's names and the main types; the machinery behind them is in
 //! public modules named for their concept: [`event_loop::Builder`],
 //! [`promise::Take`], [`error::SetError`], [`maybe::IntoMaybeAsync`],
-//! [`chain::Chain`], [`gather::Gather`], [`async_while::Truthy`] and the other clause
+//! [`chain::Chain`], [`gather::Gather`], [`multi::KeyedError`] and
+//! [`multi::AsCompleted`], [`async_while::Truthy`] and the other clause
 //! types, [`bench::Builder`] and [`bench::CallError`], [`object::Logger`].
 //!
 //! # A tour
@@ -77,6 +80,55 @@
 //!
 //! // Dropping the last handle closes the loop and waits for its thread to exit.
 //! drop(lp);
+//! ```
+//!
+//! # One rule for `Result`
+//!
+//! At every entry point that runs user code, an `Err` the code returns fails the
+//! promise with that error, as [`Error::user`] carries it: kind
+//! [`ErrorKind::User`], the error itself reachable with [`Error::downcast_ref`],
+//! printed once (an [`Error`] of this crate keeps its own kind). The caller gets the
+//! `Ok` value, with one `?`. Where the entry point sees the `Result`, that is what it
+//! does; where a generic closure or future could return anything (Rust on stable
+//! cannot tell a `Result` apart from any `T` there), the entry point comes in two
+//! forms, and the `try_` one (or `flatten_result`) is the one that follows the rule:
+//!
+//! | entry point | an `Err` fails the promise | the raw `Result`, when asked for |
+//! |---|---|---|
+//! | [`#[task]`](task) on a fn returning `Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>` (any path ending in `Result`) | `Promise<T>` | `#[task(raw)]`: `Promise<Result<T, E>>` |
+//! | a callable on a loop | [`try_run_in_loop`], [`try_run_in_loop_async`] | [`run_in_loop`], [`run_in_loop_async`] |
+//! | a future | [`maybe_async(f).flatten_result()`](MaybeAsync::flatten_result), the same after [`maybe_async_in`] | [`maybe_async`], [`maybe_async_in`] |
+//! | [`Bench`] calls | always: the bench fails, its error carries a [`bench::CallError`] with the call's index and error | — |
+//! | a gather ([`multi_async`]) | the first `Err` fails it, its error carries a [`multi::KeyedError`] with the key | [`multi_async_settled`] keeps each outcome in its slot |
+//!
+//! New entry points follow the same rule (`ARCHITECTURE.md`, "One rule for
+//! `Result`"); `tests/result_rule.rs` holds a test per entry point.
+//!
+//! ```
+//! use pulsar_async::{maybe_async_in, task, try_run_in_loop, AsyncObject, EventLoop};
+//!
+//! #[derive(Clone)]
+//! struct Files(EventLoop);
+//! impl AsyncObject for Files {
+//!     fn event_loop(&self) -> Option<&EventLoop> { Some(&self.0) }
+//! }
+//! impl Files {
+//!     #[task]
+//!     fn read(&self, path: String) -> std::io::Result<Vec<u8>> {
+//!         std::fs::read(path)
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), pulsar_async::Error> {
+//! let lp = EventLoop::new()?;
+//! let files = Files(lp.clone());
+//! let err = files.read("/definitely/not/here".into()).wait().unwrap_err(); // Promise<Vec<u8>>
+//! assert!(err.downcast_ref::<std::io::Error>().is_some());
+//! let port: u16 = try_run_in_loop(&lp, || "8080".parse::<u16>()).wait()?; // one `?`
+//! let len = maybe_async_in(&lp, async { "abc".parse::<u8>() }).flatten_result().into_promise().wait();
+//! assert_eq!((port, len.is_err()), (8080, true));
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # Gathering and benchmarking
@@ -161,7 +213,7 @@ pub mod async_while;
 pub mod chain;
 pub mod gather;
 pub mod maybe;
-mod multi;
+pub mod multi;
 
 // The loop.
 pub mod event_loop;
@@ -238,8 +290,17 @@ pub use promise::Promise;
 /// The body itself runs on the loop's thread, so inside an `async fn` it may hold
 /// `!Send` values across `.await`.
 ///
+/// **A `Result` return type** follows the crate's [one rule for
+/// `Result`](crate#one-rule-for-result): a function returning `Result<T, E>` (any
+/// path whose last segment is `Result`: `io::Result<T>`, `anyhow::Result<T>`, an alias
+/// of your own) gives a `Promise<T>`, and an `Err` fails it with that error
+/// ([`Error::user`]). `E` must convert into `Box<dyn Error + Send + Sync>`; a type
+/// named `Result` that is not one is a compile error that says so.
+/// `#[task(raw)]` keeps the `Result` as the promise's value instead:
+/// `Promise<Result<T, E>>`.
+///
 /// `#[task(crate = path::to::pulsar_async)]` names the crate when it is re-exported
-/// under another path.
+/// under another path (`#[task(raw, crate = ...)]` for both).
 ///
 /// # Examples
 ///

@@ -5,13 +5,14 @@
 //! [`maybe_async`](crate::maybe_async), which makes one from any future, spawns on a
 //! loop and lives with [`run_in_loop`](crate::run_in_loop).
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
-use crate::promise::{Promise, Recycled};
+use crate::promise::{Completer, Promise, Recycled};
 use crate::schedule::Scheduler;
 
 /// Either a value that is ready now or a [`Promise`] of one.
@@ -168,6 +169,61 @@ impl<T> MaybeAsync<T> {
 
 fn taken() -> Error {
     Error::new(ErrorKind::InvalidState, "the value was already taken")
+}
+
+impl<T, E> MaybeAsync<Result<T, E>>
+where
+    T: Send + 'static,
+    E: Into<Box<dyn StdError + Send + Sync + 'static>> + Send + 'static,
+{
+    /// The `Ok` value, with an `Err` failing the outcome with that error
+    /// ([`Error::user`]: kind [`User`](ErrorKind::User), the error reachable with
+    /// [`Error::downcast_ref`]; an [`Error`] of this crate keeps its kind): the crate's
+    /// [one rule for `Result`](crate#one-rule-for-result), for a fallible future handed
+    /// to [`maybe_async`](crate::maybe_async) or
+    /// [`maybe_async_in`](crate::maybe_async_in), or any promise of a `Result`. So a
+    /// gather of fallible futures fails at the first `Err`, naming its key.
+    ///
+    /// A ready value is flattened at once; a pending one through a promise that
+    /// settles when it does (cancelling that promise cancels the one it reads).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{maybe_async, multi::KeyedError, multi_async, ErrorKind};
+    ///
+    /// let ok = maybe_async(async { "42".parse::<u32>() }).flatten_result();
+    /// assert_eq!(ok.into_ready().unwrap().unwrap(), 42); // ready: no task
+    ///
+    /// let parsed = multi_async(vec![
+    ///     maybe_async(async { "1".parse::<u32>() }).flatten_result(),
+    ///     maybe_async(async { "x".parse::<u32>() }).flatten_result(),
+    /// ]);
+    /// let err = parsed.try_result().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::User);
+    /// let failed = err.downcast_ref::<KeyedError<usize>>().unwrap();
+    /// assert_eq!(*failed.key(), 1);
+    /// assert!(failed.error().downcast_ref::<std::num::ParseIntError>().is_some());
+    /// ```
+    #[doc(alias = "try_maybe_async")]
+    pub fn flatten_result(self) -> MaybeAsync<T> {
+        match self.into_ready() {
+            Ok(outcome) => MaybeAsync::from(outcome.and_then(|r| r.map_err(Error::user))),
+            Err(pending) => {
+                let promise = pending.into_promise();
+                let next = Promise::with_scheduler(promise.scheduler().cloned());
+                let completer = Completer::new(next.setter());
+                let input = promise.setter();
+                next.on_cancel(Box::new(move || {
+                    input.cancel();
+                }));
+                promise.consume(move |outcome| {
+                    completer.complete(outcome.and_then(|r| r.map_err(Error::user)));
+                });
+                MaybeAsync::from(next)
+            }
+        }
+    }
 }
 
 impl<T> From<Promise<T>> for MaybeAsync<T> {

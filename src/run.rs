@@ -22,8 +22,10 @@ use crate::promise::{Completer, Promise};
 /// a closed loop gives [`ErrorKind::LoopClosed`](crate::ErrorKind::LoopClosed) at
 /// once. Cancelling the promise before `f` starts skips it.
 ///
-/// For a callable that returns a `Result`, see [`try_run_in_loop`]; for one that
-/// returns a future, [`run_in_loop_async`].
+/// This is the raw form: whatever `f` returns is the value, a `Result` included. For
+/// a callable that returns a `Result`, [`try_run_in_loop`] follows the crate's [one
+/// rule for `Result`](crate#one-rule-for-result) (an `Err` fails the promise, one `?`
+/// for the caller); for one that returns a future, [`run_in_loop_async`].
 ///
 /// # Examples
 ///
@@ -44,8 +46,10 @@ where
 }
 
 /// Like [`run_in_loop`], for a callable that returns a `Result`: an `Err` becomes the
-/// promise's error (kind [`User`](crate::ErrorKind::User), the error kept as its
-/// source; an [`Error`] of this crate keeps its own kind).
+/// promise's error ([`Error::user`]: kind [`User`](crate::ErrorKind::User), the error
+/// reachable with [`Error::downcast_ref`]; an [`Error`] of this crate keeps its own
+/// kind). This is the crate's [one rule for `Result`](crate#one-rule-for-result); the
+/// plain [`run_in_loop`] is the raw form.
 ///
 /// # Examples
 ///
@@ -104,7 +108,8 @@ where
 }
 
 /// Like [`run_in_loop_async`], for a future whose output is a `Result`: an `Err`
-/// becomes the promise's error, as in [`try_run_in_loop`].
+/// becomes the promise's error, as in [`try_run_in_loop`] (the crate's [one rule for
+/// `Result`](crate#one-rule-for-result); [`run_in_loop_async`] is the raw form).
 ///
 /// # Examples
 ///
@@ -158,7 +163,10 @@ where
 /// pending future is finished as a task of the current tokio runtime; with no runtime
 /// either, the outcome is an [`ErrorKind::WrongThread`] error.
 ///
-/// A panic in the future becomes the error of the outcome.
+/// A panic in the future becomes the error of the outcome. This is the raw form: a
+/// future of a `Result` gives the `Result` as the value;
+/// [`.flatten_result()`](MaybeAsync::flatten_result) fails the outcome on an `Err`
+/// instead (the crate's [one rule for `Result`](crate#one-rule-for-result)).
 ///
 /// # Examples
 ///

@@ -2,13 +2,14 @@
 //! comes back as a [`Promise`]. The macro's expansion calls the functions of
 //! [`private`]; they are not a public API.
 
+use std::error::Error as StdError;
 use std::future::Future;
 
 use crate::error::{Error, ErrorKind};
 use crate::event_loop::EventLoop;
 use crate::object::AsyncObject;
 use crate::promise::Promise;
-use crate::run::{run_in_loop, run_in_loop_async};
+use crate::run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
 
 /// Where a `#[task]` call runs, decided on the caller's thread.
 enum Route {
@@ -70,11 +71,78 @@ where
     }
 }
 
+/// What a `#[task]` function returning a `Result` gives: the `Ok` value in the
+/// promise, the `Err` as the promise's error ([`Error::user`]: kind `User`, the error
+/// reachable with `downcast_ref`; an [`Error`] of this crate keeps its kind). The
+/// crate's one rule for `Result`s (see the crate docs, "One rule for `Result`").
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is named `Result`, so `#[task]` flattens it into the promise, but it is not a `Result<T, E>` whose `E` converts into `Box<dyn Error + Send + Sync>`",
+    label = "flattened because its name is `Result`",
+    note = "write `#[task(raw)]` to get a `Promise` of the value as it is, or return a `Result` whose error is a `std::error::Error + Send + Sync + 'static`"
+)]
+pub trait Fallible {
+    /// The `Ok` type.
+    type Value;
+    /// The value, or the error the promise fails with.
+    fn into_outcome(self) -> Result<Self::Value, Error>;
+}
+
+impl<T, E> Fallible for Result<T, E>
+where
+    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+{
+    type Value = T;
+    #[inline]
+    fn into_outcome(self) -> Result<T, Error> {
+        self.map_err(Error::user)
+    }
+}
+
+/// Runs a plain call returning a `Result` on `lp`, its `Err` failing the promise.
+fn try_call_in<R, F>(lp: Option<EventLoop>, call: F) -> Promise<R::Value>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Fallible + 'static,
+    R::Value: Send + 'static,
+{
+    match route(lp) {
+        Ok(Route::Drive(lp)) => Promise::settled(
+            lp.run_until_complete(async move { call().into_outcome() })
+                .and_then(|outcome| outcome),
+        ),
+        Ok(Route::Submit(lp)) => try_run_in_loop(&lp, move || call().into_outcome()),
+        Err(e) => Promise::failed(e),
+    }
+}
+
+/// Runs the future made by `make`, whose output is a `Result`, on `lp`, its `Err`
+/// failing the promise.
+fn try_spawn_in<R, F, Fut>(lp: Option<EventLoop>, make: F) -> Promise<R::Value>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: Fallible + 'static,
+    R::Value: Send + 'static,
+{
+    match route(lp) {
+        Ok(Route::Drive(lp)) => Promise::settled(
+            lp.run_until_complete(async move { make().await.into_outcome() })
+                .and_then(|outcome| outcome),
+        ),
+        Ok(Route::Submit(lp)) => try_run_in_loop_async(&lp, move || {
+            let future = make();
+            async move { future.await.into_outcome() }
+        }),
+        Err(e) => Promise::failed(e),
+    }
+}
+
 /// What the expansion of `#[task]` calls. Not a public API: it may change in any
 /// release.
 pub mod private {
     use super::*;
 
+    pub use super::Fallible;
     pub use crate::bounds::{TaskArgument, TaskOutput};
     pub use crate::promise::Promise;
 
@@ -124,5 +192,28 @@ pub mod private {
         T: TaskOutput,
     {
         spawn_in(lp, make)
+    }
+
+    /// A plain method returning a `Result`: the promise of its `Ok` value, failed
+    /// by its `Err`.
+    pub fn try_call<R, F>(lp: Option<EventLoop>, call: F) -> Promise<R::Value>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Fallible + 'static,
+        R::Value: TaskOutput,
+    {
+        try_call_in(lp, call)
+    }
+
+    /// An async method returning a `Result`: the promise of its `Ok` value, failed
+    /// by its `Err`.
+    pub fn try_spawn<R, F, Fut>(lp: Option<EventLoop>, make: F) -> Promise<R::Value>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Fallible + 'static,
+        R::Value: TaskOutput,
+    {
+        try_spawn_in(lp, make)
     }
 }

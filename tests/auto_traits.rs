@@ -8,7 +8,7 @@ use pulsar_async::error::SetError;
 use pulsar_async::object::Logger;
 use pulsar_async::promise::{CallbackKey, Setter, Take, WeakPromise};
 use pulsar_async::{bench, event_loop};
-use pulsar_async::{Bench, Error, ErrorKind, EventLoop, MaybeAsync, MultiFuture, Promise};
+use pulsar_async::{multi, Bench, Error, ErrorKind, EventLoop, MaybeAsync, MultiFuture, Promise};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::{Future, Ready};
@@ -57,6 +57,9 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(MaybeAsync<String>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<Vec<u8>>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<HashMap<String, u8>, String>: Send, Sync, Unpin);
+    assert_impl!(multi::AsCompleted<String, u8>: Send, Sync, Unpin);
+    assert_impl!(multi::AsCompleted<PhantomPinned, PhantomPinned>: Unpin);
+    assert_impl!(multi::KeyedError<String>: Send, Sync, Unpin);
     assert_impl!(Logger: Send, Sync, Unpin);
     assert_impl!(EventLoop: UnwindSafe, RefUnwindSafe);
     assert_impl!(event_loop::CallHandle: Send, Sync, Unpin);
@@ -92,6 +95,9 @@ fn promises_of_values_that_cannot_cross_threads_cannot_either() {
     assert_not_impl!(MultiFuture<Vec<Local>>: Send);
     assert_not_impl!(MultiFuture<Vec<Local>>: Sync);
     assert_not_impl!(MultiFuture<Vec<u8>, Local>: Send);
+    assert_not_impl!(multi::AsCompleted<u8, Local>: Send);
+    assert_not_impl!(multi::AsCompleted<Local, u8>: Send);
+    assert_not_impl!(multi::AsCompleted<u8, Local>: Sync);
     assert_not_impl!(SetError<Local>: Send);
     assert_not_impl!(SetError<Cell<u8>>: Sync);
 }

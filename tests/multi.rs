@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot::error::RecvError;
 
+use std::error::Error as _;
+
+use pulsar_async::multi::KeyedError;
 use pulsar_async::{
     maybe_async, multi_async, multi_async_settled, run_in_loop, Error, ErrorKind, EventLoop,
     MaybeAsync, MultiFuture, Promise,
@@ -242,10 +245,12 @@ fn with_raise_on_error_the_first_failure_fails_the_whole_at_once() {
     b.set_error(Error::user("b broke")).unwrap();
     assert!(all.is_done());
     let err = all.try_result().unwrap_err();
-    assert_eq!(err.to_string(), "b broke");
+    assert_eq!(err.to_string(), "multi_async: input 1 failed");
+    assert_eq!(err.source().unwrap().to_string(), "b broke");
     assert!(!a.is_done() && !c.is_done(), "the others are not cancelled");
     c.set_error(Error::user("c broke too")).unwrap();
-    assert_eq!(all.try_result().unwrap_err().to_string(), "b broke");
+    let err = all.try_result().unwrap_err();
+    assert_eq!(err.source().unwrap().to_string(), "b broke");
     let failures = all.failures();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].0, 1);
@@ -271,6 +276,165 @@ fn with_raise_on_error_a_ready_failure_fails_the_whole_at_construction() {
     assert_eq!(all.try_result().unwrap_err().kind(), ErrorKind::Timeout);
     assert_eq!(all.failures()[0].0, "bad");
     assert!(!pending.is_done());
+}
+
+// Issue 12 item 3: with raise_on_error, the error names the failed input's key (its
+// `Debug`), the key is retrievable typed, and the input's error stays the source.
+
+/// The key the gather's error names, its message, and its source's message.
+fn keyed<K: std::fmt::Debug + Clone + Send + Sync + 'static>(err: &Error) -> (K, String, String) {
+    let keyed = err
+        .downcast_ref::<KeyedError<K>>()
+        .expect("a raised gather error carries a KeyedError");
+    let source = err.source().expect("the input's error is the source");
+    (keyed.key().clone(), err.to_string(), source.to_string())
+}
+
+#[test]
+fn a_raised_error_names_the_index_of_the_failed_vec_input() {
+    let (a, b) = (Promise::<u8>::new(), Promise::<u8>::new());
+    let all = multi_async(vec![a.clone(), b.clone()]);
+    b.set_error(Error::user("b broke")).unwrap();
+    let err = all.try_result().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::User, "the input's kind is kept");
+    assert_eq!(
+        keyed::<usize>(&err),
+        (1, "multi_async: input 1 failed".into(), "b broke".into())
+    );
+    assert_eq!(KeyedError::<usize>::key_of(&err), Some(&1));
+    let inner = err.downcast_ref::<KeyedError<usize>>().unwrap().error();
+    assert_eq!(inner.to_string(), "b broke");
+    drop(a);
+}
+
+#[test]
+fn a_raised_error_names_the_index_of_the_failed_array_input_ready_or_pending() {
+    let ready = multi_async([
+        MaybeAsync::ready(1u8),
+        MaybeAsync::failed(Error::from(ErrorKind::Timeout)),
+    ]);
+    let err = ready.try_result().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(
+        keyed::<usize>(&err),
+        (1, "multi_async: input 1 failed".into(), "timed out".into())
+    );
+
+    let p = Promise::<u8>::new();
+    let pending = multi_async([Promise::resolved(1), p.clone(), Promise::new()]);
+    p.set_error(Error::user("late")).unwrap();
+    assert_eq!(keyed::<usize>(&pending.try_result().unwrap_err()).0, 1);
+}
+
+#[test]
+fn a_raised_error_names_the_key_of_the_failed_hashmap_input() {
+    let (tea, cake) = (Promise::<u8>::new(), Promise::<u8>::new());
+    let all = multi_async(HashMap::from([
+        (String::from("tea"), tea.clone()),
+        (String::from("cake"), cake.clone()),
+    ]));
+    cake.set_error(Error::user("oven broke")).unwrap();
+    assert_eq!(
+        keyed::<String>(&all.try_result().unwrap_err()),
+        (
+            "cake".into(),
+            r#"multi_async: input "cake" failed"#.into(),
+            "oven broke".into()
+        )
+    );
+    drop(tea);
+}
+
+#[test]
+fn a_raised_error_names_the_key_of_the_failed_btreemap_input_even_when_cancelled() {
+    let (a, b) = (Promise::<u8>::new(), Promise::<u8>::new());
+    let all = multi_async(BTreeMap::from([(10u32, a.clone()), (20u32, b.clone())]));
+    assert!(a.cancel());
+    let err = all.try_result().unwrap_err();
+    assert!(
+        err.is_cancelled(),
+        "a cancelled input still fails it as cancelled"
+    );
+    assert_eq!(keyed::<u32>(&err).0, 10);
+    assert_eq!(err.to_string(), "multi_async: input 10 failed");
+}
+
+#[test]
+fn a_raised_error_names_the_index_of_a_failed_vecdeque_or_iterator_input() {
+    let err = multi_async(VecDeque::from([Ok(1u8), Err(Error::user("x"))]))
+        .try_result()
+        .unwrap_err();
+    assert_eq!(keyed::<usize>(&err).0, 1);
+    let all: MultiFuture<Vec<u8>> = (0..3u8)
+        .map(|i| {
+            if i == 2 {
+                Err(Error::user("two"))
+            } else {
+                Ok(i)
+            }
+        })
+        .collect();
+    assert_eq!(keyed::<usize>(&all.try_result().unwrap_err()).0, 2);
+}
+
+#[cfg(feature = "indexmap")]
+#[test]
+fn a_raised_error_names_the_key_of_the_failed_indexmap_input() {
+    let p = Promise::<u8>::new();
+    let all = multi_async(indexmap::IndexMap::from([
+        ("one", Promise::resolved(1)),
+        ("two", p.clone()),
+    ]));
+    p.set_error(Error::user("no")).unwrap();
+    assert_eq!(keyed::<&str>(&all.try_result().unwrap_err()).0, "two");
+}
+
+#[test]
+fn anyhow_prints_the_failed_key_and_then_the_input_error_each_once() {
+    let all = multi_async(BTreeMap::from([(
+        "disk",
+        Promise::<u8>::failed(Error::user("on fire")),
+    )]));
+    let report = anyhow::Error::new(all.try_result().unwrap_err());
+    assert_eq!(
+        format!("{report:#}"),
+        r#"multi_async: input "disk" failed: on fire"#
+    );
+    let debug = format!("{report:?}");
+    assert_eq!(debug.matches("on fire").count(), 1, "{debug}");
+    assert_eq!(debug.matches("disk").count(), 1, "{debug}");
+}
+
+#[test]
+fn a_nested_gather_error_names_the_outer_key_with_the_innermost_error_as_source() {
+    let leaf = Promise::<u8>::new();
+    let inner = multi_async(vec![Promise::resolved(0), leaf.clone()]).into_promise();
+    let outer = multi_async(vec![
+        Promise::resolved(vec![0]),
+        Promise::resolved(vec![1]),
+        inner,
+    ]);
+    leaf.set_error(Error::user("leaf broke")).unwrap();
+    let err = outer.try_result().unwrap_err();
+    assert_eq!(
+        keyed::<usize>(&err),
+        (2, "multi_async: input 2 failed".into(), "leaf broke".into())
+    );
+    let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
+    assert!(
+        keyed.error().downcast_ref::<KeyedError<usize>>().is_none(),
+        "one link deep"
+    );
+}
+
+#[test]
+fn a_settled_gather_keeps_each_failure_as_it_is_in_its_slot() {
+    let out = multi_async_settled(vec![Promise::<u8>::failed(Error::user("x"))])
+        .try_result()
+        .unwrap();
+    let err = out[0].as_ref().unwrap_err();
+    assert_eq!(err.to_string(), "x");
+    assert!(err.downcast_ref::<KeyedError<usize>>().is_none());
 }
 
 // SPEC: raise_on_error=False: a failure is stored in its slot as the error value, and
@@ -584,7 +748,12 @@ fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
         .unwrap_err()
         .clone();
     assert_eq!(err.kind(), ErrorKind::Panicked);
-    assert_eq!(err.message(), Some("cannot clone"));
+    // Reading input 0 panicked: the gather's error names it (issue 12 item 3).
+    let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
+    assert_eq!(
+        (*keyed.key(), keyed.error().message()),
+        (0, Some("cannot clone"))
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::future::{join_all, FutureExt};
-use pulsar_async::{chain_future, multi_async, run_in_loop, Bench, Error, EventLoop, Promise};
+use futures::stream::{FuturesUnordered, StreamExt};
+use pulsar_async::promise::Setter;
+use pulsar_async::{
+    chain_future, multi, multi_async, run_in_loop, Bench, Error, EventLoop, Promise,
+};
 use tokio::runtime::{Builder as RtBuilder, Handle, Runtime};
 use tokio_util::task::LocalPoolHandle;
 
@@ -563,6 +567,55 @@ pub fn ready_map() -> HashMap<u64, Result<u64, Error>> {
 /// multi_async over a map of plain values: a map with the same keys.
 pub fn our_gather_map(map: HashMap<u64, Result<u64, Error>>) -> usize {
     multi_async(map).now_or_never().unwrap().unwrap().len()
+}
+
+/// `GATHER` pending promises, with a setter for each (settled by the row itself).
+pub fn pending_promises() -> (Vec<Promise<u64>>, Vec<Setter<u64>>) {
+    let promises: Vec<Promise<u64>> = (0..GATHER).map(|_| Promise::new()).collect();
+    let setters = promises.iter().map(Promise::setter).collect();
+    (promises, setters)
+}
+
+/// Settles the inputs of a completion-order row in reverse order.
+fn settle_reversed(setters: &[Setter<u64>]) {
+    for (i, setter) in setters.iter().enumerate().rev() {
+        setter.set_result(i as u64).unwrap();
+    }
+}
+
+/// `multi::as_completed` over `GATHER` pending promises: polled once (each input
+/// waits on its waker), settled in reverse order, every `(index, outcome)` read on
+/// this thread, in that order.
+pub fn our_as_completed((promises, setters): (Vec<Promise<u64>>, Vec<Setter<u64>>)) -> u64 {
+    let mut stream = multi::as_completed(promises);
+    assert!(stream.next().now_or_never().is_none()); // every input waits on its waker
+    settle_reversed(&setters);
+    futures::executor::block_on(async {
+        let mut sum = 0;
+        while let Some((index, outcome)) = stream.next().await {
+            sum += index as u64 + outcome.unwrap();
+        }
+        sum
+    })
+}
+
+/// The futures way: the same promises in a `FuturesUnordered`, each keyed by its
+/// index, settled and read the same way.
+pub fn futures_unordered_keyed((promises, setters): (Vec<Promise<u64>>, Vec<Setter<u64>>)) -> u64 {
+    let mut stream: FuturesUnordered<_> = promises
+        .into_iter()
+        .enumerate()
+        .map(|(index, p)| p.map(move |outcome| (index, outcome)))
+        .collect();
+    assert!(stream.next().now_or_never().is_none()); // every input waits on its waker
+    settle_reversed(&setters);
+    futures::executor::block_on(async {
+        let mut sum = 0;
+        while let Some((index, outcome)) = stream.next().await {
+            sum += index as u64 + outcome.unwrap();
+        }
+        sum
+    })
 }
 
 /// How many calls a Bench row makes.

@@ -24,31 +24,53 @@ pub fn expand(args: TokenStream, item: TokenStream, place: Place) -> TokenStream
     }
 }
 
-/// The attribute's arguments: only `crate = path::to::pulsar_async`.
+/// The attribute's arguments, comma-separated: `raw` (a `Result` return type is not
+/// flattened) and `crate = path::to::pulsar_async`.
 struct Args {
     krate: Path,
+    raw: bool,
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut krate: Path = syn::parse_quote!(::pulsar_async);
-        if !input.is_empty() {
+        let mut raw = false;
+        while !input.is_empty() {
             let lookahead = input.lookahead1();
             if lookahead.peek(Token![crate]) {
                 input.parse::<Token![crate]>()?;
                 input.parse::<Token![=]>()?;
                 krate = input.call(Path::parse_mod_style)?;
+            } else if input.peek(syn::Ident) && input.fork().parse::<syn::Ident>()? == "raw" {
+                input.parse::<syn::Ident>()?;
+                raw = true;
             } else {
                 return Err(syn::Error::new(
                     input.span(),
-                    "unknown #[task] argument: the only one is `crate = path::to::pulsar_async`",
+                    "unknown #[task] argument: the arguments are `raw` and `crate = path::to::pulsar_async`",
                 ));
             }
             if !input.is_empty() {
-                return Err(input.error("unexpected tokens after `crate = ...`"));
+                input.parse::<Token![,]>()?;
             }
         }
-        Ok(Args { krate })
+        Ok(Args { krate, raw })
+    }
+}
+
+/// `true` when the return type is a path whose last segment is `Result` (`Result<T,
+/// E>`, `io::Result<T>`, `anyhow::Result<T>`, ...): the one rule for `Result`s
+/// flattens it into the promise.
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        Type::Paren(inner) => is_result(&inner.elem),
+        Type::Group(inner) => is_result(&inner.elem),
+        _ => false,
     }
 }
 
@@ -68,7 +90,7 @@ enum Kind {
 }
 
 fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result<TokenStream> {
-    let Args { krate } = Args::parse.parse2(args)?;
+    let Args { krate, raw } = Args::parse.parse2(args)?;
     let func: ItemFn = syn::parse2(item.clone()).map_err(|_| {
         syn::Error::new(
             first_span(&item),
@@ -98,6 +120,13 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
+    // The one rule for `Result`s: an `Err` fails the promise, unless `raw`.
+    let flatten = !raw && is_result(&output);
+    let value: Type = if flatten {
+        syn::parse_quote_spanned!(output.span()=> <#output as #krate::__private::Fallible>::Value)
+    } else {
+        output.clone()
+    };
 
     // The wrapper's parameters: the argument's name when it is a plain binding, a
     // generated one for any other pattern.
@@ -121,10 +150,11 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
     };
     // The output type is named in the call, spanned on the return type: its one
     // bound (`TaskOutput`) is the one error a `!Send`/`!Sync` result gets.
-    let runner = if sig.asyncness.is_some() {
-        quote_spanned!(output_span=> #krate::__private::spawn::<#output, _, _>)
-    } else {
-        quote_spanned!(output_span=> #krate::__private::call::<#output, _>)
+    let runner = match (sig.asyncness.is_some(), flatten) {
+        (true, false) => quote_spanned!(output_span=> #krate::__private::spawn::<#output, _, _>),
+        (false, false) => quote_spanned!(output_span=> #krate::__private::call::<#output, _>),
+        (true, true) => quote_spanned!(output_span=> #krate::__private::try_spawn::<#output, _, _>),
+        (false, true) => quote_spanned!(output_span=> #krate::__private::try_call::<#output, _>),
     };
     let call = |target: TokenStream| {
         if sig.asyncness.is_some() {
@@ -155,7 +185,7 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
         let target = call(target);
         quote! {
             #(#wrapper_attrs)*
-            #vis fn #ident(#wrapper_self, #(#params),*) -> #krate::__private::Promise<#output> {
+            #vis fn #ident(#wrapper_self, #(#params),*) -> #krate::__private::Promise<#value> {
                 #(#checks)*
                 #before
                 let __pulsar_loop = #krate::__private::object_loop(#object);
@@ -205,7 +235,7 @@ fn try_expand(args: TokenStream, item: TokenStream, place: Place) -> syn::Result
             let target = call(quote!(#inner_name(#(#names),*)));
             quote! {
                 #(#wrapper_attrs)*
-                #vis fn #ident(#(#params),*) -> #krate::__private::Promise<#output> {
+                #vis fn #ident(#(#params),*) -> #krate::__private::Promise<#value> {
                     #(#checks)*
                     #inner
                     #runner(::core::option::Option::None, #target)
@@ -474,6 +504,22 @@ mod tests {
     fn a_pattern_argument_gets_a_generated_name() {
         let out = expand_str("", "fn f((a, b): (u8, u8)) -> u8 { a + b }");
         assert!(out.contains("__pulsar_arg0 : (u8 , u8)"), "{out}");
+    }
+
+    #[test]
+    fn a_result_return_type_is_flattened_unless_raw() {
+        for output in ["Result<u8, E>", "io::Result<u8>", "anyhow::Result<u8>"] {
+            let out = expand_str("", &format!("fn f() -> {output} {{ todo!() }}"));
+            assert!(out.contains("__private :: try_call"), "{out}");
+            assert!(out.contains("__private :: Fallible > :: Value"), "{out}");
+        }
+        let out = expand_str("raw", "async fn f() -> Result<u8, E> { todo!() }");
+        assert!(out.contains("__private :: spawn"), "{out}");
+        assert!(!out.contains("Fallible"), "{out}");
+        let out = expand_str("raw, crate = ::other", "fn f() -> u8 { 1 }");
+        assert!(out.contains(":: other :: __private :: call"), "{out}");
+        let out = expand_str("", "async fn f() -> Option<u8> { None }");
+        assert!(out.contains("__private :: spawn"), "{out}");
     }
 
     #[test]

@@ -78,8 +78,10 @@ fn main() {
     };
     let len: Promise<usize> = store.len();
     assert_eq!(len.wait().unwrap(), 3);
-    assert_eq!(store.get(1, "none").wait().unwrap(), Ok(2));
-    assert_eq!(store.get(9, "none").wait().unwrap(), Err("none".to_owned()));
+    // A `Result` return type: a `Promise<u32>` that the `Err` fails (issue 12 item 1).
+    let got: Promise<u32> = store.get(1, "none");
+    assert_eq!(got.wait().unwrap(), 2);
+    assert_eq!(store.get(9, "none").wait().unwrap_err().to_string(), "none");
     store.nothing().wait().unwrap();
     assert_eq!(store.early(true).wait().unwrap(), 1);
     assert_eq!(

@@ -11,12 +11,22 @@
 //! input is ever polled again to find out whether it finished. The last one to finish
 //! builds the output container and settles one result [`Promise`]. A nested gather
 //! settles through the promise's work list, so nesting depth costs heap, not stack.
+//!
+//! Its parts: the gathers and their engine here; [`KeyedError`], what a raised
+//! gather's error carries (`keyed.rs`); [`as_completed`], the same inputs as a
+//! stream of `(key, outcome)` in completion order (`as_completed.rs`).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+mod as_completed;
+mod keyed;
+
+pub use as_completed::{as_completed, AsCompleted};
+pub use keyed::KeyedError;
 
 use crate::error::{Error, ErrorKind};
 use crate::gather::{Gather, Seq};
@@ -63,7 +73,10 @@ type Gathered<C, M> =
 /// `JoinHandle`s or of promises of `Result<_, io::Error>` gathers as it is.
 ///
 /// The first failure or cancellation among the inputs fails the whole at once with
-/// that input's error; the other inputs are not cancelled, only no longer waited for,
+/// an error of that input's [`ErrorKind`] that names its key: it carries a
+/// [`KeyedError`] (the key, by its `Debug`, in the message; the key itself through
+/// `err.downcast_ref::<KeyedError<K>>()`; the input's error as its `source()`), which
+/// is why keys must be `Debug + Sync`. The other inputs are not cancelled, only no longer waited for,
 /// and the values gathered so far are released. To keep every failure in its slot
 /// instead, use [`multi_async_settled`]. If every handle of a pending input is dropped
 /// before it settles, the whole fails with [`ErrorKind::InvalidState`] instead of
@@ -106,13 +119,13 @@ type Gathered<C, M> =
 pub fn multi_async<C>(data: C) -> Raised<C>
 where
     C: Gather,
-    C::Key: Clone + Send + 'static,
+    C::Key: Clone + fmt::Debug + Send + Sync + 'static,
     C::Value: IntoMaybeAsync,
     Item<C>: Send + 'static,
     C::Shape: Send + 'static,
     C::Output<Item<C>>: Send + 'static,
 {
-    gather::<C, Raise>(data)
+    gather::<C, Raise>(data, Some(KeyedError::into_error))
 }
 
 /// Gathers like [`multi_async`] with `raise_on_error = false`: every input is waited
@@ -149,7 +162,7 @@ where
     C::Shape: Send + 'static,
     C::Output<Result<Item<C>, Error>>: Send + 'static,
 {
-    gather::<C, Settle>(data)
+    gather::<C, Settle>(data, None)
 }
 
 /// One future over many values, from [`multi_async`] or [`multi_async_settled`]:
@@ -397,7 +410,7 @@ where
     T: Send + 'static,
 {
     fn from_iter<I: IntoIterator<Item = V>>(iter: I) -> Self {
-        gather::<Seq<I::IntoIter>, Raise>(Seq(iter.into_iter()))
+        gather::<Seq<I::IntoIter>, Raise>(Seq(iter.into_iter()), Some(KeyedError::into_error))
     }
 }
 
@@ -414,7 +427,6 @@ impl<O, K> fmt::Debug for MultiFuture<O, K> {
 /// What a gather does with a failed input: fail the whole, or keep the error in its
 /// slot.
 trait Mode {
-    const RAISE: bool;
     type Slot<T>;
     fn slot<T>(outcome: Result<T, Error>) -> Result<Self::Slot<T>, Error>;
 }
@@ -423,7 +435,6 @@ trait Mode {
 struct Raise;
 
 impl Mode for Raise {
-    const RAISE: bool = true;
     type Slot<T> = T;
     #[inline]
     fn slot<T>(outcome: Result<T, Error>) -> Result<T, Error> {
@@ -435,7 +446,6 @@ impl Mode for Raise {
 struct Settle;
 
 impl Mode for Settle {
-    const RAISE: bool = false;
     type Slot<T> = Result<T, Error>;
     #[inline]
     fn slot<T>(outcome: Result<T, Error>) -> Result<Result<T, Error>, Error> {
@@ -448,13 +458,18 @@ type Slot<T> = Option<Result<T, Error>>;
 
 type Build<K, T, S, O> = fn(S, Vec<(K, Slot<T>)>) -> Result<O, Error>;
 
+/// How a gather with `raise_on_error` makes its error from the failed input's key
+/// and error ([`KeyedError::into_error`]); `None` for a settled gather, which keeps
+/// each failure in its slot.
+type RaiseWith<K> = Option<fn(K, Error) -> Error>;
+
 /// The state of a gather with pending inputs, shared by the consumers of those
 /// inputs.
 struct Engine<K, T, S, O> {
     /// Pending inputs not yet finished; the one that takes it to zero builds the
     /// output.
     remaining: AtomicUsize,
-    raise: bool,
+    raise: RaiseWith<K>,
     build: Build<K, T, S, O>,
     log: Arc<Log<K>>,
     state: Mutex<State<K, T, S, O>>,
@@ -483,14 +498,17 @@ impl<K: Clone, T, S, O> Engine<K, T, S, O> {
         }
         if let Err(error) = &outcome {
             if let Some((key, _)) = state.slots.get(index) {
-                match panic::catch(|| key.clone()) {
-                    Ok(key) => lock(&self.log.failures).push((key, error.clone())),
+                let raise = self.raise;
+                match panic::catch(|| (key.clone(), raise.map(|_| key.clone()))) {
+                    Ok((logged, raised)) => {
+                        lock(&self.log.failures).push((logged, error.clone()));
+                        if let (Some(key), Some(keyed)) = (raised, raise) {
+                            let error = keyed(key, error.clone());
+                            return self.fail(state, error);
+                        }
+                    }
                     Err(panicked) => return self.fail(state, panicked),
                 }
-            }
-            if self.raise {
-                let error = error.clone();
-                return self.fail(state, error);
             }
         }
         if let Some((_, slot)) = state.slots.get_mut(index) {
@@ -622,7 +640,7 @@ fn result_completer<O>(promise: &Promise<O>) -> Completer<O> {
     })
 }
 
-fn gather<C, M>(data: C) -> Gathered<C, M>
+fn gather<C, M>(data: C, raise: RaiseWith<C::Key>) -> Gathered<C, M>
 where
     C: Gather,
     M: Mode,
@@ -633,7 +651,7 @@ where
     C::Output<M::Slot<Item<C>>>: Send + 'static,
 {
     if data.all_values(IntoMaybeAsync::is_ready) {
-        return gather_ready::<C, M>(data);
+        return gather_ready::<C, M>(data, raise);
     }
     let (shape, entries) = data.into_entries();
     let mut slots = Vec::with_capacity(entries.size_hint().0);
@@ -643,10 +661,12 @@ where
         match value.into_maybe_async().into_ready() {
             Ok(outcome) => {
                 if let Err(error) = &outcome {
-                    let raised = match panic::catch(|| key.clone()) {
-                        Ok(key) => {
-                            failures.push((key, error.clone()));
-                            M::RAISE.then(|| error.clone())
+                    let raised = match panic::catch(|| (key.clone(), raise.map(|_| key.clone()))) {
+                        Ok((logged, raised)) => {
+                            failures.push((logged, error.clone()));
+                            raised
+                                .zip(raise)
+                                .map(|(key, keyed)| keyed(key, error.clone()))
                         }
                         Err(panicked) => Some(panicked),
                     };
@@ -680,7 +700,7 @@ where
     let promise = Promise::with_scheduler(result_loop());
     let engine = std::sync::Arc::new(Engine {
         remaining: AtomicUsize::new(pending.len()),
-        raise: M::RAISE,
+        raise,
         build: build::<C, M, _>,
         log: log.clone(),
         state: Mutex::new(State {
@@ -708,7 +728,7 @@ where
 
 /// A gather whose inputs are all ready: the output is built straight from the
 /// entries, in one pass.
-fn gather_ready<C, M>(data: C) -> Gathered<C, M>
+fn gather_ready<C, M>(data: C, raise: RaiseWith<C::Key>) -> Gathered<C, M>
 where
     C: Gather,
     M: Mode,
@@ -729,8 +749,8 @@ where
             });
             if let Err(error) = &outcome {
                 failures.push((key.clone(), error.clone()));
-                if M::RAISE {
-                    raised = Some(error.clone());
+                if let Some(keyed) = raise {
+                    raised = Some(keyed(key, error.clone()));
                     return None;
                 }
             }
