@@ -377,3 +377,8 @@ pub use task::private as __private;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The "coming from tokio" page's snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../COMING_FROM_TOKIO.md")]
+pub struct ComingFromTokioDoctests;
