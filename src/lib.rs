@@ -97,6 +97,7 @@
 //! |---|---|---|
 //! | [`#[task]`](task) on a fn returning `Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>` (any path ending in `Result`) | `Promise<T>` | `#[task(raw)]`: `Promise<Result<T, E>>` |
 //! | a callable on a loop | [`try_run_in_loop`], [`try_run_in_loop_async`] | [`run_in_loop`], [`run_in_loop_async`] |
+//! | a call on loop-local state | [`LoopLocal::try_call`] | [`LoopLocal::call`] |
 //! | a future | [`maybe_async(f).flatten_result()`](MaybeAsync::flatten_result), the same after [`maybe_async_in`] | [`maybe_async`], [`maybe_async_in`] |
 //! | [`Bench`] calls | always: the bench fails, its error carries a [`bench::CallError`] with the call's index and error | — |
 //! | a gather ([`multi_async`]) | the first `Err` fails it, its error carries a [`multi::KeyedError`] with the key | [`multi_async_settled`] keeps each outcome in its slot |
@@ -379,3 +380,8 @@ pub use task::private as __private;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The "coming from tokio" page's snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../COMING_FROM_TOKIO.md")]
+pub struct ComingFromTokioDoctests;

@@ -194,12 +194,56 @@ impl<T: 'static> LoopLocal<T> {
         F: FnOnce(&mut T) -> R + Send + 'static,
         R: Send + 'static,
     {
+        self.submit(std::any::type_name::<F>(), move |state| Ok(f(state)))
+    }
+
+    /// As [`call`](LoopLocal::call), for a call that returns a `Result`: an `Err` fails
+    /// the promise with that error (the crate's [one rule for
+    /// `Result`](crate#one-rule-for-result), as [`try_run_in_loop`](crate::try_run_in_loop)):
+    /// kind [`ErrorKind::User`], the error reachable with [`Error::downcast_ref`]; the
+    /// promise is of the `Ok` value.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](LoopLocal::call), and the promise fails with `f`'s error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// let ports = lp.local(Vec::<u16>::new);
+    /// let ok = ports.try_call(|v| "8080".parse::<u16>().map(|p| { v.push(p); p }));
+    /// assert_eq!(ok.wait().unwrap(), 8080); // one unwrap, no Result inside
+    /// let bad = ports.try_call(|v| "port".parse::<u16>().map(|p| v.push(p)));
+    /// let err = bad.wait().unwrap_err();
+    /// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+    /// ```
+    #[track_caller]
+    pub fn try_call<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        self.submit(std::any::type_name::<F>(), move |state| {
+            f(state).map_err(Error::user)
+        })
+    }
+
+    /// Queues `f` on the state, on the loop's thread: the one route of `call` and
+    /// `try_call`.
+    #[track_caller]
+    fn submit<R, F>(&self, what: &'static str, f: F) -> Promise<R>
+    where
+        F: FnOnce(&mut T) -> Result<R, Error> + Send + 'static,
+        R: Send + 'static,
+    {
         let (lp, id) = (&self.inner.lp, self.inner.id);
         let loop_id = lp.id();
-        submit_call(lp, std::any::type_name::<F>(), move || {
+        submit_call(lp, what, move || {
             let cell = state_here::<T>(loop_id, id)?;
             let mut state = cell.try_borrow_mut().map_err(|_| borrowed())?;
-            Ok(f(&mut state))
+            f(&mut state)
         })
     }
 

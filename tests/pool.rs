@@ -171,7 +171,11 @@ fn shutdown_drains_every_loop_and_reports_per_loop() {
         move || {
             // Every loop has left running (a probe call would itself be queued,
             // and counted as ran by the drain).
-            while pool.loops().iter().any(|lp| lp.state() == LoopState::Running) {
+            while pool
+                .loops()
+                .iter()
+                .any(|lp| lp.state() == LoopState::Running)
+            {
                 std::thread::yield_now()
             }
         }

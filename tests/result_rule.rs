@@ -159,6 +159,30 @@ fn try_run_in_loop_returning_err_fails_its_promise_with_that_error() {
 }
 
 #[test]
+fn a_loop_local_try_call_returning_err_fails_its_promise_and_call_is_the_raw_form() {
+    let lp = EventLoop::new().unwrap();
+    let seen = lp.local(Vec::<u8>::new);
+    let err = seen
+        .try_call(|v| {
+            v.push(3);
+            Err::<u8, _>(DiskOnFire(3))
+        })
+        .wait_timeout(LONG)
+        .unwrap_err();
+    is_disk_on_fire(&err, 3);
+    let ok: u8 = seen
+        .try_call(|v| Ok::<_, DiskOnFire>(v[0]))
+        .wait_timeout(LONG)
+        .unwrap();
+    assert_eq!(ok, 3, "the failed call's change to the state stays");
+    let raw: Result<u8, DiskOnFire> = seen
+        .call(|_| Err(DiskOnFire(4)))
+        .wait_timeout(LONG)
+        .unwrap();
+    assert_eq!(raw, Err(DiskOnFire(4)));
+}
+
+#[test]
 fn try_run_in_loop_async_returning_err_fails_its_promise_with_that_error() {
     let lp = EventLoop::new().unwrap();
     let err = try_run_in_loop_async(&lp, || async { Err::<u8, _>(DiskOnFire(2)) })
