@@ -4,8 +4,9 @@
 //! [`CallbackKey`], what removes a done-callback; [`SharedValue`], the bound of the
 //! reads that clone.
 //!
-//! The handles and their public API live here; the rest of the concept has a file
-//! each, lowest first: `state.rs` (the state word's bits and the table of
+//! The reading handle and its public API live here, the write half in `setter.rs`
+//! and the weak handle in `weak.rs`; the rest of the concept has a file each, lowest
+//! first: `state.rs` (the state word's bits and the table of
 //! transitions), `core.rs` (the state word and the write-once outcome cell: the
 //! crate's only `unsafe`), `work.rs` (the per-thread work list that keeps nesting off
 //! the stack), `waiters.rs` (wakers, internal consumers, done-callbacks), `wait.rs`
@@ -14,9 +15,11 @@
 
 pub(crate) mod call;
 pub(crate) mod core;
+mod setter;
 pub(crate) mod state;
 pub(crate) mod wait;
 pub(crate) mod waiters;
+mod weak;
 pub(crate) mod work;
 
 #[cfg(all(test, loom))]
@@ -34,9 +37,11 @@ use std::time::{Duration, Instant};
 pub(crate) use self::call::{CallTask, Completer};
 pub(crate) use self::core::Recycled;
 use self::core::{Core, Read, Reader, Shared};
+pub use self::setter::Setter;
 use self::state::Kind;
 pub use self::waiters::CallbackKey;
 use self::waiters::{register, settle, Callback};
+pub use self::weak::WeakPromise;
 use crate::error::{Error, ErrorKind, SetError};
 use crate::schedule::{Job, Scheduler};
 
@@ -112,25 +117,6 @@ use crate::schedule::{Job, Scheduler};
 #[doc(alias = "Future")]
 pub struct Promise<T> {
     reader: Reader<T>,
-}
-
-/// The write-only half of a promise ([`Promise::setter`]): it can settle or cancel the
-/// promise and tell whether it is done, for any `T`, but it cannot read the outcome,
-/// so it is not a reader, and the reader moves a value that is not `Clone` out.
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::Promise;
-/// struct NotClone(u8);
-///
-/// let p = Promise::new();
-/// let setter = p.setter();
-/// std::thread::spawn(move || setter.set_result(NotClone(7)).ok()).join().unwrap();
-/// assert_eq!(p.take_blocking().unwrap().0, 7);
-/// ```
-pub struct Setter<T> {
-    core: Shared<T>,
 }
 
 /// The bound of the reads that clone the value out of a shared promise
@@ -865,200 +851,5 @@ impl<T> Future for Take<T> {
 impl<T> fmt::Debug for Take<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Take").field(&self.promise).finish()
-    }
-}
-
-impl<T> Setter<T> {
-    pub(crate) fn core(&self) -> &Shared<T> {
-        &self.core
-    }
-
-    /// `true` once the promise is done.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::<u8>::new();
-    /// let s = p.setter();
-    /// p.cancel();
-    /// assert!(s.is_done());
-    /// ```
-    pub fn is_done(&self) -> bool {
-        self.core.snapshot().is_done()
-    }
-
-    /// `true` when the promise was cancelled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::<u8>::new();
-    /// assert!(p.setter().cancel());
-    /// assert!(p.setter().is_cancelled());
-    /// ```
-    pub fn is_cancelled(&self) -> bool {
-        self.core.snapshot().is_cancelled()
-    }
-
-    /// Settles the promise with `value`; see [`Promise::set_result`].
-    ///
-    /// # Errors
-    ///
-    /// [`SetError`] holding `value` when the promise is already done.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::new();
-    /// p.setter().set_result(2).unwrap();
-    /// assert_eq!(p.try_result().unwrap(), 2);
-    /// ```
-    pub fn set_result(&self, value: T) -> Result<(), SetError<T>> {
-        self.set(Ok(value))
-    }
-
-    /// Settles the promise with `error`; see [`Promise::set_error`].
-    ///
-    /// # Errors
-    ///
-    /// [`SetError`] when the promise is already done.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use pulsar_async::{Error, Promise};
-    /// let p = Promise::<u8>::new();
-    /// p.setter().set_error(Error::user("no")).unwrap();
-    /// assert!(p.try_result().is_err());
-    /// ```
-    pub fn set_error(&self, error: Error) -> Result<(), SetError<T>> {
-        self.set(Err(error))
-    }
-
-    /// Settles the promise with an outcome; see [`Promise::set`].
-    ///
-    /// # Errors
-    ///
-    /// [`SetError`] when the promise is already done.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::new();
-    /// p.setter().set(Ok(3)).unwrap();
-    /// assert_eq!(p.try_result().unwrap(), 3);
-    /// ```
-    #[inline]
-    pub fn set(&self, outcome: Result<T, Error>) -> Result<(), SetError<T>> {
-        settle(&self.core, outcome).map_err(SetError::new)
-    }
-
-    /// Cancels the promise; see [`Promise::cancel`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::<u8>::new();
-    /// assert!(p.setter().cancel());
-    /// assert!(p.is_cancelled());
-    /// ```
-    pub fn cancel(&self) -> bool {
-        waiters::cancel(&self.core, None)
-    }
-
-    /// Cancels the promise with a message; see [`Promise::cancel_with`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::<u8>::new();
-    /// assert!(p.setter().cancel_with("bye"));
-    /// assert!(p.is_cancelled());
-    /// ```
-    pub fn cancel_with(&self, message: impl Into<String>) -> bool {
-        waiters::cancel(&self.core, Some(message.into()))
-    }
-
-    /// Registers `hook` to run if the promise is cancelled; runs it at once if it
-    /// already was.
-    pub(crate) fn on_cancel(&self, hook: Job) {
-        waiters::on_cancel(&self.core, hook);
-    }
-}
-
-impl<T> Clone for Setter<T> {
-    fn clone(&self) -> Self {
-        Setter {
-            core: self.core.clone(),
-        }
-    }
-}
-
-impl<T> fmt::Debug for Setter<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Setter")
-            .field("state", &describe(&self.core))
-            .finish()
-    }
-}
-
-/// A handle that does not keep its promise alive ([`Promise::downgrade`]).
-///
-/// # Examples
-///
-/// ```
-/// use pulsar_async::Promise;
-/// let p = Promise::<u8>::new();
-/// let weak = p.downgrade();
-/// // A callback that needs its own promise captures the weak handle: no cycle.
-/// p.add_done_callback(move |_| assert!(weak.setter().is_some()));
-/// p.set_result(1).unwrap();
-/// ```
-pub struct WeakPromise<T> {
-    core: self::core::WeakShared<T>,
-}
-
-impl<T> WeakPromise<T> {
-    /// A reading handle, while the promise is alive (a second reader, so `T: Clone`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::resolved(5);
-    /// assert_eq!(p.downgrade().upgrade().unwrap().try_result().unwrap(), 5);
-    /// ```
-    pub fn upgrade(&self) -> Option<Promise<T>>
-    where
-        T: Clone,
-    {
-        let core = self.core.upgrade()?;
-        Some(Promise::from_reader(Reader::adopt(core)))
-    }
-
-    /// A write-only handle, while the promise is alive.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = pulsar_async::Promise::<u8>::new();
-    /// p.downgrade().setter().unwrap().set_result(1).unwrap();
-    /// assert_eq!(p.try_result().unwrap(), 1);
-    /// ```
-    pub fn setter(&self) -> Option<Setter<T>> {
-        self.core.upgrade().map(|core| Setter { core })
-    }
-}
-
-impl<T> Clone for WeakPromise<T> {
-    fn clone(&self) -> Self {
-        WeakPromise {
-            core: self.core.clone(),
-        }
-    }
-}
-
-impl<T> fmt::Debug for WeakPromise<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WeakPromise")
     }
 }
