@@ -76,40 +76,17 @@ fn assert_settled(p: &Promise<usize>) {
     }
 }
 
-#[test]
-fn a_close_racing_a_submit_runs_the_call_or_cuts_it_and_ends_the_drive() {
-    crate::loom::model_composite(|| {
-        let lp = idle_loop();
-        let ran = Arc::new(AtomicUsize::new(0));
-        let (submitter, closer) = (lp.clone(), lp.clone());
-        let counter = ran.clone();
-        let submit = thread::spawn(move || submit_counted(&submitter, &counter));
-        let close = thread::spawn(move || closer.close());
-        // Would hang (and loom report a deadlock) if the close were not seen.
-        drive(&owner(&lp));
-        let p = submit.join().unwrap();
-        close.join().unwrap();
-        assert_eq!(lp.state(), LoopState::Closed);
-        assert_settled(&p);
-        assert_eq!(
-            ran.load(Ordering::SeqCst),
-            usize::from(p.try_result().is_ok())
-        );
-    });
-}
-
-#[test]
-fn a_run_in_loop_racing_a_close_runs_its_call_once_or_fails_its_promise_with_loop_closed() {
-    // `run_in_loop` itself: the production path (`Promise::for_call` bound to the
-    // loop's scheduler, the `CallTask` through `submit_call`), not a substitute.
-    crate::loom::model_composite(|| {
+/// One model of a call racing a close: `submit` queues a call that counts its run in
+/// the counter it is given, on a thread of its own, while another thread closes the
+/// loop and this one drives it. The call runs once (its value) or is cut (loop-closed),
+/// and the drive ends.
+fn call_racing_a_close(submit: fn(&EventLoop, Arc<AtomicUsize>) -> Promise<usize>) {
+    crate::loom::model_composite(move || {
         let lp = idle_loop();
         let ran = Arc::new(AtomicUsize::new(0));
         let (caller, closer) = (lp.clone(), lp.clone());
         let counter = ran.clone();
-        let call = thread::spawn(move || {
-            crate::run_in_loop(&caller, move || counter.fetch_add(1, Ordering::SeqCst) + 1)
-        });
+        let call = thread::spawn(move || submit(&caller, counter));
         let close = thread::spawn(move || closer.close());
         // Would hang (and loom report a deadlock) if the close were not seen.
         drive(&owner(&lp));
@@ -121,6 +98,20 @@ fn a_run_in_loop_racing_a_close_runs_its_call_once_or_fails_its_promise_with_loo
             ran.load(Ordering::SeqCst),
             usize::from(p.try_result().is_ok())
         );
+    });
+}
+
+#[test]
+fn a_close_racing_a_submit_runs_the_call_or_cuts_it_and_ends_the_drive() {
+    call_racing_a_close(|lp, ran| submit_counted(lp, &ran));
+}
+
+#[test]
+fn a_run_in_loop_racing_a_close_runs_its_call_once_or_fails_its_promise_with_loop_closed() {
+    // `run_in_loop` itself: the production path (`Promise::for_call` bound to the
+    // loop's scheduler, the `CallTask` through `submit_call`), not a substitute.
+    call_racing_a_close(|lp, ran| {
+        crate::run_in_loop(lp, move || ran.fetch_add(1, Ordering::SeqCst) + 1)
     });
 }
 
