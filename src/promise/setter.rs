@@ -8,7 +8,7 @@ use super::waiters::{self, settle};
 use crate::error::{Error, SetError};
 use crate::schedule::Job;
 
-/// The write-only half of a promise ([`Promise::setter`]): it can settle or cancel the
+/// The write-only half of a promise ([`Promise::setter`](crate::Promise::setter)): it can settle or cancel the
 /// promise and tell whether it is done, for any `T`, but it cannot read the outcome,
 /// so it is not a reader, and the reader moves a value that is not `Clone` out.
 ///
@@ -59,7 +59,7 @@ impl<T> Setter<T> {
         self.core.snapshot().is_cancelled()
     }
 
-    /// Settles the promise with `value`; see [`Promise::set_result`].
+    /// Settles the promise with `value`; see [`Promise::set_result`](crate::Promise::set_result).
     ///
     /// # Errors
     ///
@@ -76,7 +76,7 @@ impl<T> Setter<T> {
         self.set(Ok(value))
     }
 
-    /// Settles the promise with `error`; see [`Promise::set_error`].
+    /// Settles the promise with `error`; see [`Promise::set_error`](crate::Promise::set_error).
     ///
     /// # Errors
     ///
@@ -94,7 +94,7 @@ impl<T> Setter<T> {
         self.set(Err(error))
     }
 
-    /// Settles the promise with an outcome; see [`Promise::set`].
+    /// Settles the promise with an outcome; see [`Promise::set`](crate::Promise::set).
     ///
     /// # Errors
     ///
@@ -112,7 +112,7 @@ impl<T> Setter<T> {
         settle(&self.core, outcome).map_err(SetError::new)
     }
 
-    /// Cancels the promise; see [`Promise::cancel`].
+    /// Cancels the promise; see [`Promise::cancel`](crate::Promise::cancel).
     ///
     /// # Examples
     ///
@@ -125,7 +125,7 @@ impl<T> Setter<T> {
         waiters::cancel(&self.core, None)
     }
 
-    /// Cancels the promise with a message; see [`Promise::cancel_with`].
+    /// Cancels the promise with a message; see [`Promise::cancel_with`](crate::Promise::cancel_with).
     ///
     /// # Examples
     ///
