@@ -273,42 +273,64 @@ impl LoopShared {
 /// never taken as blocked, and the last drop waits for it up to `shutdown_timeout`.
 #[derive(Default)]
 struct CpuProgress {
-    /// The thread's time on a CPU plus its time waiting for one, at the last change,
-    /// and when that change was seen.
+    /// The thread's time on a CPU plus its time waiting for one, at the last sign of
+    /// life, and when that sign was seen.
     last: Option<(u64, Instant)>,
 }
 
 impl CpuProgress {
-    /// `true` once the thread has neither run nor waited to run for
-    /// [`BLOCKED_AFTER`]: it sleeps.
+    /// `true` once the thread has been seen asleep, with no time run or waited to
+    /// run, for [`BLOCKED_AFTER`].
+    ///
+    /// The kernel adds to a thread's times only when it is switched in or out (or at
+    /// a tick), so a thread that waits its turn for a CPU shows no progress for as
+    /// long as it waits: on a loaded machine, longer than `BLOCKED_AFTER`. Its state
+    /// tells it apart: `R` while it runs or waits to run, `S` or `D` while it sleeps.
+    /// Each sample in which the thread is runnable counts as a sign of life.
     fn stalled(&mut self, tid: Option<u64>) -> bool {
-        let Some(busy) = tid.and_then(thread_run_and_wait_nanos) else {
+        let Some(sample) = tid.and_then(thread_sample) else {
             return false;
         };
         let now = Instant::now();
         match self.last {
-            Some((seen, since)) if seen == busy => now.duration_since(since) >= BLOCKED_AFTER,
+            Some((seen, since)) if seen == sample.busy && !sample.runnable => {
+                now.duration_since(since) >= BLOCKED_AFTER
+            }
             _ => {
-                self.last = Some((busy, now));
+                self.last = Some((sample.busy, now));
                 false
             }
         }
     }
 }
 
-/// The time thread `tid` of this process has spent on a CPU plus the time it spent
-/// runnable, waiting for one (the first two fields of its `schedstat`): it grows
-/// unless the thread sleeps.
-fn thread_run_and_wait_nanos(tid: u64) -> Option<u64> {
+/// What `/proc` says of a thread at one moment.
+struct ThreadSample {
+    /// Its time on a CPU plus its time runnable, waiting for one (the first two
+    /// fields of its `schedstat`): it grows unless the thread sleeps.
+    busy: u64,
+    /// Its state is `R`: it runs, or waits for a CPU.
+    runnable: bool,
+}
+
+/// Samples thread `tid` of this process; `None` off Linux or once it is gone.
+fn thread_sample(tid: u64) -> Option<ThreadSample> {
     if !cfg!(target_os = "linux") {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    let mut fields = stat.split_whitespace().map(str::parse::<u64>);
-    Some(fields.next()?.ok()? + fields.next()?.ok()?)
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // `pid (comm) state ...`: the name may hold spaces and parentheses, the state
+    // follows the last `)`.
+    let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = sched.split_whitespace().map(str::parse::<u64>);
+    Some(ThreadSample {
+        busy: fields.next()?.ok()? + fields.next()?.ok()?,
+        runnable: state == "R",
+    })
 }
 
-/// The kernel's id of the current thread (Linux), for [`thread_cpu_nanos`].
+/// The kernel's id of the current thread (Linux), for [`thread_sample`].
 pub(super) fn kernel_thread_id() -> Option<u64> {
     if !cfg!(target_os = "linux") {
         return None;
