@@ -3,6 +3,9 @@
 use pulsar_async::{chain_future, run_in_loop, Bench, Error, ErrorKind, EventLoop, Promise};
 use std::time::Duration;
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[test]
 fn a_loop_name_with_a_nul_byte_is_an_invalid_input_error_not_a_panic() {
     let err = EventLoop::builder().name("bad\0name").spawn().unwrap_err();
@@ -16,7 +19,12 @@ fn zero_and_huge_durations_are_accepted_everywhere() {
         .slow_callback(Duration::ZERO)
         .spawn()
         .unwrap();
-    assert_eq!(lp.call_later(Duration::ZERO, || 1).wait().unwrap(), 1);
+    assert_eq!(
+        lp.call_later(Duration::ZERO, || 1)
+            .wait_timeout(LIMIT)
+            .unwrap(),
+        1
+    );
     let far = lp.call_later(Duration::MAX, || 2);
     assert!(far.cancel());
     let p = Promise::<u8>::new();
@@ -60,7 +68,7 @@ async fn a_bench_of_zero_calls_is_an_empty_bench() {
 fn settling_twice_and_awaiting_a_closed_loop_are_typed_errors() {
     let lp = EventLoop::new().unwrap();
     let p = run_in_loop(&lp, || 1);
-    assert_eq!(p.wait().unwrap(), 1);
+    assert_eq!(p.wait_timeout(LIMIT).unwrap(), 1);
     assert_eq!(p.set_result(2).unwrap_err().kind(), ErrorKind::InvalidState);
     lp.close();
     let late = run_in_loop(&lp, || 1);

@@ -229,7 +229,7 @@ fn a_coroutine_source_is_scheduled_through_maybe_async() {
         40
     });
     let next = chain_future(source).callback(|v: u32| Ok(v + 2)).start();
-    assert_eq!(next.wait().unwrap(), 42);
+    assert_eq!(next.wait_timeout(WAIT).unwrap(), 42);
 }
 
 #[test]

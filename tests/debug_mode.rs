@@ -6,6 +6,9 @@ mod common;
 use pulsar_async::{run_in_loop, run_in_loop_async, EventLoop, Promise};
 use std::time::Duration;
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything the crate logs in this test binary.
 fn logs() -> &'static common::LogCapture {
     common::LogCapture::global()
@@ -36,7 +39,7 @@ fn debug_loop(name: &str) -> EventLoop {
 
 /// Runs one more call so that everything the loop did before has been reported.
 fn flush(lp: &EventLoop) {
-    run_in_loop(lp, || ()).wait().unwrap();
+    run_in_loop(lp, || ()).wait_timeout(LIMIT).unwrap();
 }
 
 #[test]
@@ -44,7 +47,7 @@ fn a_slow_call_is_reported_with_its_loop_and_where_it_was_scheduled() {
     let lp = debug_loop("slow-call-loop");
     let line = line!() + 1;
     run_in_loop(&lp, || std::thread::sleep(Duration::from_millis(40)))
-        .wait()
+        .wait_timeout(LIMIT)
         .unwrap();
     flush(&lp);
     let reports = lines_with("slow-call-loop");
@@ -62,7 +65,7 @@ fn a_slow_call_is_reported_with_its_loop_and_where_it_was_scheduled() {
 fn fast_calls_are_not_reported() {
     let lp = debug_loop("fast-call-loop");
     for _ in 0..100 {
-        run_in_loop(&lp, || 1 + 1).wait().unwrap();
+        run_in_loop(&lp, || 1 + 1).wait_timeout(LIMIT).unwrap();
     }
     flush(&lp);
     assert!(lines_with("fast-call-loop").is_empty());
@@ -78,7 +81,7 @@ fn slow_calls_are_not_reported_when_debug_is_off() {
         .spawn()
         .unwrap();
     run_in_loop(&lp, || std::thread::sleep(Duration::from_millis(10)))
-        .wait()
+        .wait_timeout(LIMIT)
         .unwrap();
     flush(&lp);
     assert!(lines_with("quiet-loop").is_empty());
@@ -91,7 +94,7 @@ fn a_slow_task_poll_is_reported() {
         tokio::task::yield_now().await;
         std::thread::sleep(Duration::from_millis(40)); // blocks the loop inside a poll
     })
-    .wait()
+    .wait_timeout(LIMIT)
     .unwrap();
     flush(&lp);
     let reports = lines_with("slow-poll-loop");
@@ -120,7 +123,7 @@ fn a_failed_promise_whose_error_was_read_is_not_reported() {
     let lp = debug_loop("read-loop");
     let line = line!() + 1;
     let p = run_in_loop(&lp, || -> u8 { panic!("someone reads this") });
-    assert!(p.wait().is_err());
+    assert!(p.wait_timeout(LIMIT).is_err());
     drop(p);
     assert!(unread_reports(line).is_empty());
 }

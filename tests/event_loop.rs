@@ -23,7 +23,7 @@ fn a_thread_loop_runs_on_a_thread_named_after_it() {
             thread::current().id(),
         )
     });
-    let (name, id) = p.wait().unwrap();
+    let (name, id) = p.wait_timeout(WAIT).unwrap();
     assert_eq!(name.as_deref(), Some("named"));
     assert_eq!(id, lp.thread_id());
 }
@@ -35,7 +35,7 @@ fn the_handle_is_cheap_to_clone_and_every_clone_reaches_the_same_loop() {
     assert_eq!(lp, other);
     assert_eq!(
         run_in_loop(&other, || thread::current().id())
-            .wait()
+            .wait_timeout(WAIT)
             .unwrap(),
         lp.thread_id()
     );
@@ -46,7 +46,7 @@ fn current_is_the_running_loop_inside_it_and_none_on_a_plain_thread() {
     assert!(EventLoop::current().is_none());
     let lp = EventLoop::new().unwrap();
     let inside = run_in_loop(&lp, || EventLoop::current().map(|l| l.thread_id()));
-    assert_eq!(inside.wait().unwrap(), Some(lp.thread_id()));
+    assert_eq!(inside.wait_timeout(WAIT).unwrap(), Some(lp.thread_id()));
 }
 
 #[test]
@@ -86,7 +86,10 @@ fn a_panic_in_a_callback_is_contained_and_the_loop_keeps_running() {
     let lp = EventLoop::new().unwrap();
     lp.call_soon_threadsafe(|| panic!("callback exploded"))
         .unwrap();
-    assert_eq!(run_in_loop(&lp, || "alive").wait().unwrap(), "alive");
+    assert_eq!(
+        run_in_loop(&lp, || "alive").wait_timeout(WAIT).unwrap(),
+        "alive"
+    );
 }
 
 #[test]
@@ -94,7 +97,7 @@ fn call_later_runs_after_the_delay_and_can_be_cancelled() {
     let lp = EventLoop::new().unwrap();
     let start = std::time::Instant::now();
     let fired = lp.call_later(Duration::from_millis(5), || "fired");
-    assert_eq!(fired.wait().unwrap(), "fired");
+    assert_eq!(fired.wait_timeout(WAIT).unwrap(), "fired");
     assert!(start.elapsed() >= Duration::from_millis(5));
 
     let ran = Arc::new(AtomicBool::new(false));
@@ -104,7 +107,7 @@ fn call_later_runs_after_the_delay_and_can_be_cancelled() {
     });
     assert!(cancelled.cancel());
     lp.call_later(Duration::from_millis(10), || ())
-        .wait()
+        .wait_timeout(WAIT)
         .unwrap();
     assert!(!ran.load(Ordering::SeqCst));
 }
@@ -113,13 +116,18 @@ fn call_later_runs_after_the_delay_and_can_be_cancelled() {
 fn call_at_a_time_in_the_past_runs_on_the_next_turn() {
     let lp = EventLoop::new().unwrap();
     let past = lp.time() - Duration::from_millis(1);
-    assert_eq!(lp.call_at(past, || 1).wait().unwrap(), 1);
+    assert_eq!(lp.call_at(past, || 1).wait_timeout(WAIT).unwrap(), 1);
 }
 
 #[test]
 fn call_later_with_a_zero_delay_runs_on_the_next_turn() {
     let lp = EventLoop::new().unwrap();
-    assert_eq!(lp.call_later(Duration::ZERO, || 2).wait().unwrap(), 2);
+    assert_eq!(
+        lp.call_later(Duration::ZERO, || 2)
+            .wait_timeout(WAIT)
+            .unwrap(),
+        2
+    );
 }
 
 #[test]
@@ -142,7 +150,7 @@ fn a_loops_clock_and_timers_follow_tokios_paused_clock() {
 #[test]
 fn spawn_runs_a_send_future_from_any_thread_and_spawn_local_refuses_off_thread() {
     let lp = EventLoop::new().unwrap();
-    assert_eq!(lp.spawn(async { 5 }).wait().unwrap(), 5);
+    assert_eq!(lp.spawn(async { 5 }).wait_timeout(WAIT).unwrap(), 5);
     let local = lp.spawn_local(async { 1 });
     assert_eq!(
         local.try_result().unwrap_err().kind(),
@@ -154,8 +162,11 @@ fn spawn_runs_a_send_future_from_any_thread_and_spawn_local_refuses_off_thread()
 fn a_panicking_task_fails_its_promise_and_the_loop_keeps_running() {
     let lp = EventLoop::new().unwrap();
     let p = lp.spawn(async { panic!("task bug") });
-    assert_eq!(p.wait().unwrap_err().message(), Some("task bug"));
-    assert_eq!(lp.spawn(async { 1 }).wait().unwrap(), 1);
+    assert_eq!(
+        p.wait_timeout(WAIT).unwrap_err().message(),
+        Some("task bug")
+    );
+    assert_eq!(lp.spawn(async { 1 }).wait_timeout(WAIT).unwrap(), 1);
 }
 
 #[test]
@@ -377,6 +388,6 @@ fn debug_flag_name_and_thread_are_reported() {
 fn a_delay_too_large_to_represent_is_accepted_and_can_be_cancelled() {
     let lp = EventLoop::new().unwrap();
     let p = lp.call_later(Duration::MAX, || ());
-    run_in_loop(&lp, || ()).wait().unwrap();
+    run_in_loop(&lp, || ()).wait_timeout(WAIT).unwrap();
     assert!(p.cancel());
 }

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A future that is ready after `pending` polls, counting how often it is polled.
 struct Counted {
     pending: usize,
@@ -53,7 +56,10 @@ fn a_pending_future_is_scheduled_on_the_given_loop() {
         std::thread::current().name().map(String::from)
     });
     assert!(!m.is_ready());
-    assert_eq!(m.into_promise().wait().unwrap().as_deref(), Some("maybe"));
+    assert_eq!(
+        m.into_promise().wait_timeout(LIMIT).unwrap().as_deref(),
+        Some("maybe")
+    );
 }
 
 #[test]
@@ -66,8 +72,11 @@ fn a_pending_future_runs_on_the_current_loop_when_there_is_one() {
         })
         .into_promise()
     });
-    let inner = p.wait().unwrap();
-    assert_eq!(inner.wait().unwrap().as_deref(), Some("current"));
+    let inner = p.wait_timeout(LIMIT).unwrap();
+    assert_eq!(
+        inner.wait_timeout(LIMIT).unwrap().as_deref(),
+        Some("current")
+    );
 }
 
 #[tokio::test]

@@ -551,7 +551,7 @@ fn on_a_loop_the_result_runs_its_done_callbacks_on_that_loop() {
     let input = Promise::<u8>::new();
     let theirs = input.clone();
     let all = run_in_loop(&home, move || multi_async(vec![theirs]).into_promise())
-        .wait()
+        .wait_timeout(LONG)
         .unwrap();
     let (tx, rx) = mpsc::channel();
     all.add_done_callback(move |_| {
@@ -661,7 +661,7 @@ fn the_result_is_a_promise_a_plain_thread_can_wait_for() {
     let setter = std::thread::spawn(move || p.set_result(1).unwrap());
     assert_eq!(promise.wait_timeout(LONG).unwrap(), [1, 2]);
     setter.join().unwrap();
-    assert_eq!(all.wait().unwrap(), [1, 2]);
+    assert_eq!(all.wait_timeout(LONG).unwrap(), [1, 2]);
 }
 
 #[test]
@@ -694,7 +694,7 @@ fn a_blocking_wait_on_the_loop_that_owns_the_result_fails_instead_of_hanging() {
     // Kept alive: an input whose every handle is gone fails the gather at once.
     let input = never.clone();
     let err = run_in_loop(&lp, move || multi_async(vec![input]).wait().unwrap_err())
-        .wait()
+        .wait_timeout(LONG)
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
     drop(never);

@@ -125,6 +125,9 @@ fn async_objects_can_be_trait_objects_and_loggers_cross_threads() {
 
 mod timeit {
     use pulsar_async::bench::CallError as BenchCallError;
+
+    /// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
     use pulsar_async::{task, AsyncObject, ErrorKind, EventLoop};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -169,7 +172,7 @@ mod timeit {
         let c = counter(Some(
             EventLoop::builder().name("bench-loop").spawn().unwrap(),
         ));
-        let bench = c.timeit(50, |c| c.bump()).wait().unwrap();
+        let bench = c.timeit(50, |c| c.bump()).wait_timeout(LIMIT).unwrap();
         assert_eq!(bench.results().len(), 50);
         assert_eq!(c.calls.load(Ordering::SeqCst), 50);
         assert!(bench
@@ -184,7 +187,10 @@ mod timeit {
     #[test]
     fn a_failing_call_fails_timeit_with_its_index() {
         let c = counter(Some(EventLoop::new().unwrap()));
-        let err = c.timeit(5, |c| c.fail_on_third()).wait().unwrap_err();
+        let err = c
+            .timeit(5, |c| c.fail_on_third())
+            .wait_timeout(LIMIT)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Panicked);
         assert_eq!(BenchCallError::index_of(&err), Some(2));
     }
@@ -192,14 +198,14 @@ mod timeit {
     #[test]
     fn timeit_of_zero_calls_is_an_empty_bench() {
         let c = counter(Some(EventLoop::new().unwrap()));
-        let bench = c.timeit(0, |c| c.bump()).wait().unwrap();
+        let bench = c.timeit(0, |c| c.bump()).wait_timeout(LIMIT).unwrap();
         assert!(bench.results().is_empty());
     }
 
     #[test]
     fn timeit_without_any_loop_fails_with_wrong_thread() {
         let c = counter(None);
-        let err = c.timeit(3, |c| c.bump()).wait().unwrap_err();
+        let err = c.timeit(3, |c| c.bump()).wait_timeout(LIMIT).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WrongThread);
     }
 }

@@ -243,7 +243,7 @@ fn wait_blocks_a_plain_thread_until_another_thread_sets_the_value() {
         thread::sleep(Duration::from_millis(5));
         s.set_result("late").unwrap();
     });
-    assert_eq!(p.wait().unwrap(), "late");
+    assert_eq!(p.wait_timeout(LIMIT).unwrap(), "late");
     t.join().unwrap();
 }
 
@@ -262,7 +262,7 @@ fn wait_on_a_cancelled_promise_returns_the_cancelled_error() {
     let p = Promise::<u8>::new();
     let c = p.clone();
     let t = thread::spawn(move || c.cancel());
-    assert!(p.wait().unwrap_err().is_cancelled());
+    assert!(p.wait_timeout(LIMIT).unwrap_err().is_cancelled());
     assert!(t.join().unwrap());
 }
 
@@ -274,7 +274,10 @@ fn waiting_on_a_loop_bound_promise_from_the_loops_own_thread_is_an_error_not_a_h
         let never = inner.create_promise::<u8>();
         never.wait().unwrap_err().kind()
     });
-    assert_eq!(outcome.wait().unwrap(), ErrorKind::WouldDeadlock);
+    assert_eq!(
+        outcome.wait_timeout(LIMIT).unwrap(),
+        ErrorKind::WouldDeadlock
+    );
 }
 
 #[test]
@@ -319,3 +322,6 @@ fn dropping_a_pending_awaiter_releases_its_waker_slot() {
 }
 
 use std::future::Future as _;
+
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);

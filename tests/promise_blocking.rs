@@ -8,13 +8,19 @@ use std::time::Duration;
 
 use pulsar_async::{multi_async, run_in_loop, ErrorKind, EventLoop, Promise};
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[test]
 fn wait_on_the_loop_thread_that_must_settle_the_promise_is_would_deadlock() {
     let lp = EventLoop::new().unwrap();
     let p = lp.create_promise::<u8>();
     let q = p.clone();
     let r = run_in_loop(&lp, move || q.wait().map_err(|e| e.kind()));
-    assert_eq!(r.wait().unwrap(), Err(ErrorKind::WouldDeadlock));
+    assert_eq!(
+        r.wait_timeout(LIMIT).unwrap(),
+        Err(ErrorKind::WouldDeadlock)
+    );
     assert!(!p.is_done());
 }
 
@@ -26,7 +32,10 @@ fn wait_on_an_unbound_promise_inside_a_loop_call_is_would_deadlock() {
     let p = Promise::<u8>::new();
     let q = p.clone();
     let r = run_in_loop(&lp, move || q.wait().map_err(|e| e.kind()));
-    assert_eq!(r.wait().unwrap(), Err(ErrorKind::WouldDeadlock));
+    assert_eq!(
+        r.wait_timeout(LIMIT).unwrap(),
+        Err(ErrorKind::WouldDeadlock)
+    );
 }
 
 #[tokio::test]
@@ -140,7 +149,7 @@ fn a_thread_that_merely_built_an_idle_driven_loop_can_wait_on_another_loops_gath
         all.promise().get_loop().is_none(),
         "not bound to the idle loop"
     );
-    assert_eq!(all.wait().unwrap(), [1, 2]);
+    assert_eq!(all.wait_timeout(LIMIT).unwrap(), [1, 2]);
 }
 
 #[test]
@@ -156,7 +165,7 @@ fn a_gathers_done_callbacks_are_not_queued_on_an_idle_driven_loop() {
     // Settled on the other loop's thread: the callback runs there, not queued on the
     // idle loop of this thread (which would run it only when driven).
     run_in_loop(&other, move || input.set_result(1).unwrap())
-        .wait()
+        .wait_timeout(LIMIT)
         .unwrap();
     let (ok, thread) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(ok);
@@ -169,7 +178,7 @@ fn a_gather_made_inside_a_running_loop_is_bound_to_it() {
     let bound = run_in_loop(&lp, || {
         multi_async(vec![Promise::resolved(1)]).promise().get_loop()
     });
-    assert_eq!(bound.wait().unwrap(), Some(lp.clone()));
+    assert_eq!(bound.wait_timeout(LIMIT).unwrap(), Some(lp.clone()));
     let driven = EventLoop::builder().build_driven().unwrap();
     let inside = driven
         .run_until_complete(async { multi_async(vec![Promise::resolved(1)]).promise().get_loop() })

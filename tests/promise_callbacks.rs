@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use pulsar_async::{run_in_loop, Error, EventLoop, Promise};
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 type Seen = Arc<Mutex<Vec<usize>>>;
 type Callback = Box<dyn FnOnce(&Result<u8, Error>) + Send>;
 
@@ -131,7 +134,7 @@ fn callbacks_of_a_loop_bound_promise_run_on_the_loop_in_order() {
     p.set_result(1).unwrap();
     let s = seen.clone();
     p.add_done_callback(move |_| s.lock().unwrap().push((3, std::thread::current().id())));
-    run_in_loop(&lp, || ()).wait().unwrap();
+    run_in_loop(&lp, || ()).wait_timeout(LIMIT).unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
     assert!(

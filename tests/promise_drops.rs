@@ -8,6 +8,9 @@ use std::sync::Arc;
 use futures::FutureExt;
 use pulsar_async::{chain_future, multi_async, run_in_loop, ErrorKind, EventLoop, Promise};
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug)]
 struct Counted(Arc<AtomicUsize>);
 impl Clone for Counted {
@@ -212,7 +215,7 @@ fn the_call_of_a_run_in_loop_promise_is_dropped_once_whether_it_runs_or_not() {
         let _held = held;
         1u8
     });
-    assert_eq!(p.wait().unwrap(), 1);
+    assert_eq!(p.wait_timeout(LIMIT).unwrap(), 1);
     assert_eq!(n.load(Ordering::SeqCst), 1);
     lp.close();
     let held = Counted(n.clone());
@@ -220,7 +223,10 @@ fn the_call_of_a_run_in_loop_promise_is_dropped_once_whether_it_runs_or_not() {
         let _held = held;
         1u8
     });
-    assert_eq!(q.wait().unwrap_err().kind(), ErrorKind::LoopClosed);
+    assert_eq!(
+        q.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
     assert_eq!(n.load(Ordering::SeqCst), 2);
 }
 

@@ -15,6 +15,9 @@ use pulsar_async::{
     Promise,
 };
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A value whose `Clone` panics.
 #[derive(Debug)]
 struct BadClone(u8);
@@ -101,14 +104,20 @@ fn a_gather_whose_key_clone_panics_on_a_failure_settles_with_panicked() {
 fn a_call_that_panics_with_a_payload_whose_drop_panics_settles_with_panicked() {
     let lp = EventLoop::new().unwrap();
     let p = run_in_loop(&lp, || -> u8 { std::panic::panic_any(BadPayload) });
-    assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::Panicked);
+    assert_eq!(
+        p.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
     async fn task_that_panics() -> u8 {
         std::panic::panic_any(BadPayload)
     }
     let task = lp.spawn(task_that_panics());
-    assert_eq!(task.wait().unwrap_err().kind(), ErrorKind::Panicked);
+    assert_eq!(
+        task.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
     // The loop survived both.
-    assert_eq!(run_in_loop(&lp, || 1u8).wait().unwrap(), 1);
+    assert_eq!(run_in_loop(&lp, || 1u8).wait_timeout(LIMIT).unwrap(), 1);
 }
 
 #[test]
@@ -116,7 +125,7 @@ fn a_job_that_panics_with_a_payload_whose_drop_panics_leaves_the_loop_serving() 
     let lp = EventLoop::new().unwrap();
     lp.call_soon_threadsafe(|| std::panic::panic_any(BadPayload))
         .unwrap();
-    assert_eq!(run_in_loop(&lp, || 2u8).wait().unwrap(), 2);
+    assert_eq!(run_in_loop(&lp, || 2u8).wait_timeout(LIMIT).unwrap(), 2);
     assert!(!lp.is_closed());
 }
 
@@ -160,7 +169,10 @@ fn an_abandoned_call_holding_a_value_whose_drop_panics_fails_its_promise_with_lo
         1u8
     });
     lp.close(); // drops the queued call: its closure's Drop panics, inside a guard
-    assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::LoopClosed);
+    assert_eq!(
+        p.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 

@@ -10,6 +10,9 @@ use pulsar_async::{
     multi_async, run_in_loop, try_run_in_loop, Error, ErrorKind, EventLoop, Promise,
 };
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Every view of a promise, as one tuple, for comparing.
 fn views<T: Clone + std::fmt::Debug + Sync>(p: &Promise<T>) -> (bool, bool, String, String) {
     let done = p.is_done();
@@ -55,7 +58,10 @@ fn a_cancelled_promise_stays_cancelled_for_every_view() {
     assert!(p.cancel());
     assert!(p.is_done() && p.is_cancelled());
     assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::Cancelled);
-    assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::Cancelled);
+    assert_eq!(
+        p.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::Cancelled
+    );
     assert!(p.set_result(1).is_err());
     assert!(!p.cancel());
     assert_eq!(callback_sees(&p), Err(ErrorKind::Cancelled));
@@ -97,7 +103,7 @@ fn a_value_moved_out_through_mut_is_the_taken_state_for_every_view() {
     assert!(!p.cancel(), "cancel on a taken promise is false");
     assert!(p.set_result(vec![2]).is_err(), "no second outcome");
     assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::Taken);
-    assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::Taken);
+    assert_eq!(p.wait_timeout(LIMIT).unwrap_err().kind(), ErrorKind::Taken);
     let peeked = p.peek().unwrap().as_ref().unwrap_err().kind();
     assert_eq!(peeked, ErrorKind::Taken);
     assert_eq!(
@@ -228,7 +234,7 @@ fn every_clone_reads_the_same_outcome_and_the_value_stays_while_clones_live() {
     let (a, b) = (p.clone(), p.clone());
     p.set_result(String::from("shared")).unwrap();
     assert_eq!(futures::executor::block_on(a).unwrap(), "shared");
-    assert_eq!(b.wait().unwrap(), "shared");
+    assert_eq!(b.wait_timeout(LIMIT).unwrap(), "shared");
     assert_eq!(futures::executor::block_on(b).unwrap(), "shared");
     assert_eq!(p.try_result().unwrap(), "shared");
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 fn the_callable_runs_on_the_loops_thread() {
     let lp = EventLoop::builder().name("target").spawn().unwrap();
     let p = run_in_loop(&lp, || thread::current().name().map(String::from));
-    assert_eq!(p.wait().unwrap().as_deref(), Some("target"));
+    assert_eq!(p.wait_timeout(WAIT).unwrap().as_deref(), Some("target"));
 }
 
 #[test]
@@ -30,8 +30,8 @@ fn the_promise_is_returned_at_once_while_the_loop_is_busy() {
     let queued = run_in_loop(&lp, || 1);
     assert!(!queued.is_done());
     gate.send(()).unwrap();
-    busy.wait().unwrap();
-    assert_eq!(queued.wait().unwrap(), 1);
+    busy.wait_timeout(WAIT).unwrap();
+    assert_eq!(queued.wait_timeout(WAIT).unwrap(), 1);
 }
 
 #[test]
@@ -50,17 +50,17 @@ fn the_returned_promise_is_bound_to_the_target_loop() {
 fn a_panic_in_the_callable_fails_the_promise_and_the_loop_keeps_serving() {
     let lp = EventLoop::new().unwrap();
     let p = run_in_loop(&lp, || -> u8 { panic!("kaboom") });
-    let err = p.wait().unwrap_err();
+    let err = p.wait_timeout(WAIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
     assert_eq!(err.message(), Some("kaboom"));
-    assert_eq!(run_in_loop(&lp, || 2).wait().unwrap(), 2);
+    assert_eq!(run_in_loop(&lp, || 2).wait_timeout(WAIT).unwrap(), 2);
 }
 
 #[test]
 fn an_error_returned_by_the_callable_fails_the_promise_with_it_as_source() {
     let lp = EventLoop::new().unwrap();
     let p = try_run_in_loop(&lp, || std::fs::read("/definitely/not/here"));
-    let err = p.wait().unwrap_err();
+    let err = p.wait_timeout(WAIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::User);
     assert!(err.downcast_ref::<std::io::Error>().is_some());
 }
@@ -71,7 +71,7 @@ fn an_error_of_this_crate_returned_by_the_callable_keeps_its_kind() {
     let p = try_run_in_loop(&lp, || -> Result<u8, Error> {
         Err(ErrorKind::Timeout.into())
     });
-    assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(p.wait_timeout(WAIT).unwrap_err().kind(), ErrorKind::Timeout);
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn a_returned_future_is_scheduled_on_the_loop_and_chained_into_the_promise() {
         tokio::time::sleep(Duration::from_millis(1)).await;
         thread::current().name().map(String::from)
     });
-    assert_eq!(p.wait().unwrap().as_deref(), Some("async"));
+    assert_eq!(p.wait_timeout(WAIT).unwrap().as_deref(), Some("async"));
 }
 
 #[test]
@@ -96,16 +96,19 @@ fn a_returned_future_may_hold_not_send_state() {
             v
         }
     });
-    assert_eq!(p.wait().unwrap(), 2);
+    assert_eq!(p.wait_timeout(WAIT).unwrap(), 2);
 }
 
 #[test]
 fn a_returned_future_that_fails_fails_the_promise() {
     let lp = EventLoop::new().unwrap();
     let p = try_run_in_loop_async(&lp, || async { "x".parse::<u8>() });
-    assert_eq!(p.wait().unwrap_err().kind(), ErrorKind::User);
+    assert_eq!(p.wait_timeout(WAIT).unwrap_err().kind(), ErrorKind::User);
     let q = run_in_loop_async(&lp, || async { panic!("in a task") });
-    assert_eq!(q.wait().unwrap_err().kind(), ErrorKind::Panicked);
+    assert_eq!(
+        q.wait_timeout(WAIT).unwrap_err().kind(),
+        ErrorKind::Panicked
+    );
 }
 
 #[test]
@@ -129,7 +132,7 @@ fn cancelling_the_promise_before_the_call_starts_skips_the_call() {
     let p = run_in_loop(&lp, move || r.store(true, Ordering::SeqCst));
     assert!(p.cancel());
     gate.send(()).unwrap();
-    run_in_loop(&lp, || ()).wait().unwrap();
+    run_in_loop(&lp, || ()).wait_timeout(WAIT).unwrap();
     assert!(!ran.load(Ordering::SeqCst));
     assert!(p.try_result().unwrap_err().is_cancelled());
 }
@@ -152,11 +155,11 @@ fn cancelling_the_promise_of_a_running_future_aborts_it_on_the_loop() {
         s.set_result(()).unwrap();
         std::future::pending::<()>().await;
     });
-    started.wait().unwrap();
+    started.wait_timeout(WAIT).unwrap();
     assert!(p.cancel());
     // Any later call runs after the abort was processed.
     run_in_loop_async(&lp, tokio::task::yield_now)
-        .wait()
+        .wait_timeout(WAIT)
         .unwrap();
     assert!(dropped.load(Ordering::SeqCst));
 }
@@ -178,7 +181,7 @@ fn not_send_state_on_a_loop_is_mutated_by_calls_from_other_threads() {
                     }));
                 }
                 for call in calls {
-                    call.wait().unwrap();
+                    call.wait_timeout(WAIT).unwrap();
                 }
                 // The calls ran on the loop, not here: this thread's state is untouched.
                 assert!(STATE.with(|s| s.borrow().is_empty()));
@@ -189,7 +192,7 @@ fn not_send_state_on_a_loop_is_mutated_by_calls_from_other_threads() {
         c.join().unwrap();
     }
     let state = run_in_loop(&lp, || STATE.with(|s| s.borrow().clone()))
-        .wait()
+        .wait_timeout(WAIT)
         .unwrap();
     assert_eq!(state.len(), 1000);
     // Calls from one thread keep their order on the loop.
@@ -227,7 +230,7 @@ fn an_rc_refcell_created_on_the_loop_lives_there_across_calls() {
         .collect();
     drop(tx);
     feeders.into_iter().for_each(|f| f.join().unwrap());
-    assert_eq!(total.wait().unwrap(), 2 * 5050);
+    assert_eq!(total.wait_timeout(WAIT).unwrap(), 2 * 5050);
 }
 
 const WAIT: Duration = Duration::from_secs(5);

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[test]
 fn stop_lets_the_current_callback_finish() {
     let lp = EventLoop::new().unwrap();
@@ -22,17 +25,20 @@ fn stop_lets_the_current_callback_finish() {
         f.store(true, Ordering::SeqCst);
         "finished"
     });
-    started.wait().unwrap();
+    started.wait_timeout(LIMIT).unwrap();
     let stopper = {
         let lp = lp.clone();
         thread::spawn(move || lp.stop())
     };
     gate.send(()).unwrap();
     stopper.join().unwrap();
-    assert_eq!(running.wait().unwrap(), "finished");
+    assert_eq!(running.wait_timeout(LIMIT).unwrap(), "finished");
     assert!(finished.load(Ordering::SeqCst));
     assert_eq!(
-        run_in_loop(&lp, || 1).wait().unwrap_err().kind(),
+        run_in_loop(&lp, || 1)
+            .wait_timeout(LIMIT)
+            .unwrap_err()
+            .kind(),
         ErrorKind::LoopClosed
     );
 }
@@ -46,12 +52,15 @@ fn closing_from_inside_the_loop_takes_effect_after_the_current_call() {
         "the call that closed it still returns"
     });
     assert_eq!(
-        closing.wait().unwrap(),
+        closing.wait_timeout(LIMIT).unwrap(),
         "the call that closed it still returns"
     );
     assert!(lp.is_closed());
     assert_eq!(
-        run_in_loop(&lp, || 1).wait().unwrap_err().kind(),
+        run_in_loop(&lp, || 1)
+            .wait_timeout(LIMIT)
+            .unwrap_err()
+            .kind(),
         ErrorKind::LoopClosed
     );
 }
@@ -66,8 +75,11 @@ fn closing_from_inside_a_task_fails_the_other_tasks_but_not_the_caller() {
         inner.close();
         7
     });
-    assert_eq!(closer.wait().map_err(|e| e.kind()), Ok(7));
-    assert_eq!(sleeper.wait().unwrap_err().kind(), ErrorKind::LoopClosed);
+    assert_eq!(closer.wait_timeout(LIMIT).map_err(|e| e.kind()), Ok(7));
+    assert_eq!(
+        sleeper.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
 }
 
 #[test]
@@ -143,7 +155,7 @@ fn dropping_the_last_handle_during_a_burst_loses_no_result() {
 fn a_promise_of_a_closed_loop_can_still_be_awaited_and_gives_loop_closed() {
     let lp = EventLoop::new().unwrap();
     let p = lp.spawn(std::future::pending::<u8>());
-    run_in_loop(&lp, || ()).wait().unwrap();
+    run_in_loop(&lp, || ()).wait_timeout(LIMIT).unwrap();
     drop(lp);
     let err = futures::executor::block_on(p).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LoopClosed);

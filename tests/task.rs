@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use pulsar_async::{run_in_loop, task, AsyncObject, ErrorKind, EventLoop, Promise};
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An async object whose `#[task]` methods report the thread they ran on.
 #[derive(Clone)]
 struct Service {
@@ -98,13 +101,13 @@ fn a_task_method_called_from_another_thread_runs_on_the_objects_loop() {
     let handles: Vec<_> = (0..4)
         .map(|i| {
             let svc = svc.clone();
-            std::thread::spawn(move || svc.where_am_i(format!("t{i}")).wait().unwrap())
+            std::thread::spawn(move || svc.where_am_i(format!("t{i}")).wait_timeout(LIMIT).unwrap())
         })
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(h.join().unwrap(), (format!("t{i}"), "svc".to_owned()));
     }
-    assert_eq!(svc.where_am_i_later(1).wait().unwrap(), "svc");
+    assert_eq!(svc.where_am_i_later(1).wait_timeout(LIMIT).unwrap(), "svc");
     assert_eq!(svc.calls.load(Ordering::SeqCst), 5);
 }
 
@@ -119,10 +122,10 @@ fn a_task_method_called_on_the_objects_loop_is_scheduled_there_after_the_caller_
         let later = svc.where_am_i_later(0);
         (now.is_done(), later.is_done(), now, later)
     });
-    let (now_was_done, later_was_done, now, later) = inside.wait().unwrap();
+    let (now_was_done, later_was_done, now, later) = inside.wait_timeout(LIMIT).unwrap();
     assert!(!now_was_done && !later_was_done);
-    assert_eq!(now.wait().unwrap().1, "own");
-    assert_eq!(later.wait().unwrap(), "own");
+    assert_eq!(now.wait_timeout(LIMIT).unwrap().1, "own");
+    assert_eq!(later.wait_timeout(LIMIT).unwrap(), "own");
 }
 
 #[test]
@@ -180,20 +183,30 @@ fn a_task_method_called_inside_a_running_caller_driven_loop_is_scheduled_on_it()
 fn a_panic_in_a_task_method_becomes_its_promise_error_and_the_loop_keeps_serving() {
     let lp = EventLoop::builder().name("panics").spawn().unwrap();
     let svc = Service::on(&lp);
-    let err = svc.boom().wait().unwrap_err();
+    let err = svc.boom().wait_timeout(LIMIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
     assert_eq!(err.message(), Some("boom in a task method"));
-    let err = svc.boom_later().wait().unwrap_err();
+    let err = svc.boom_later().wait_timeout(LIMIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
     // Called on the loop's own thread.
     let on_loop = {
         let svc = svc.clone();
         run_in_loop(&lp, move || svc.boom())
     };
-    let err = on_loop.wait().unwrap().wait().unwrap_err();
+    let err = on_loop
+        .wait_timeout(LIMIT)
+        .unwrap()
+        .wait_timeout(LIMIT)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Panicked);
     // The loop still serves.
-    assert_eq!(svc.where_am_i("after".into()).wait().unwrap().1, "panics");
+    assert_eq!(
+        svc.where_am_i("after".into())
+            .wait_timeout(LIMIT)
+            .unwrap()
+            .1,
+        "panics"
+    );
 }
 
 #[test]
@@ -214,12 +227,14 @@ fn a_panic_in_a_task_on_an_idle_caller_driven_loop_becomes_its_error() {
 #[test]
 fn a_free_task_function_runs_on_the_current_loop() {
     let lp = EventLoop::builder().name("free").spawn().unwrap();
-    let name = run_in_loop(&lp, current_loop_name).wait().unwrap();
-    assert_eq!(name.wait().unwrap().as_deref(), Some("free"));
-    let doubled = run_in_loop(&lp, || doubled_after_a_tick(21))
-        .wait()
+    let name = run_in_loop(&lp, current_loop_name)
+        .wait_timeout(LIMIT)
         .unwrap();
-    assert_eq!(doubled.wait().unwrap(), 42);
+    assert_eq!(name.wait_timeout(LIMIT).unwrap().as_deref(), Some("free"));
+    let doubled = run_in_loop(&lp, || doubled_after_a_tick(21))
+        .wait_timeout(LIMIT)
+        .unwrap();
+    assert_eq!(doubled.wait_timeout(LIMIT).unwrap(), 42);
 }
 
 #[test]
@@ -251,7 +266,14 @@ fn an_object_without_a_loop_runs_its_tasks_on_the_current_loop() {
         calls: Arc::default(),
     };
     let p = run_in_loop(&lp, move || svc.where_am_i("x".into()));
-    assert_eq!(p.wait().unwrap().wait().unwrap().1, "fallback");
+    assert_eq!(
+        p.wait_timeout(LIMIT)
+            .unwrap()
+            .wait_timeout(LIMIT)
+            .unwrap()
+            .1,
+        "fallback"
+    );
     let unbound = Service {
         lp: None,
         calls: Arc::default(),
@@ -266,17 +288,19 @@ fn an_object_without_a_loop_runs_its_tasks_on_the_current_loop() {
 #[test]
 fn pattern_and_mut_arguments_are_passed_through() {
     let lp = EventLoop::new().unwrap();
-    let p = run_in_loop(&lp, || Service::sum((1, 2), 3)).wait().unwrap();
-    assert_eq!(p.wait().unwrap(), 6);
+    let p = run_in_loop(&lp, || Service::sum((1, 2), 3))
+        .wait_timeout(LIMIT)
+        .unwrap();
+    assert_eq!(p.wait_timeout(LIMIT).unwrap(), 6);
 }
 
 #[test]
 fn a_self_by_value_method_moves_the_object_to_its_loop() {
     let lp = EventLoop::new().unwrap();
     let svc = Service::on(&lp);
-    svc.where_am_i("one".into()).wait().unwrap();
+    svc.where_am_i("one".into()).wait_timeout(LIMIT).unwrap();
     let p: Promise<u32> = svc.into_calls();
-    assert_eq!(p.wait().unwrap(), 1);
+    assert_eq!(p.wait_timeout(LIMIT).unwrap(), 1);
 }
 
 #[test]
@@ -284,7 +308,10 @@ fn a_task_on_a_closed_loop_fails_with_loop_closed() {
     let lp = EventLoop::new().unwrap();
     let svc = Service::on(&lp);
     lp.close();
-    let err = svc.where_am_i("late".into()).wait().unwrap_err();
+    let err = svc
+        .where_am_i("late".into())
+        .wait_timeout(LIMIT)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LoopClosed);
 }
 
@@ -353,16 +380,22 @@ fn arc_receivers_make_no_copy_of_the_object_where_ref_self_clones_it_each_call()
     let lp = EventLoop::new().unwrap();
     let big = Arc::new(Big::new(&lp));
     for _ in 0..100 {
-        assert_eq!(big.len_shared().wait().unwrap(), 1_000_000);
+        assert_eq!(big.len_shared().wait_timeout(LIMIT).unwrap(), 1_000_000);
     }
     for _ in 0..10 {
-        assert_eq!(big.len_shared_async().wait().unwrap(), 1_000_000);
+        assert_eq!(
+            big.len_shared_async().wait_timeout(LIMIT).unwrap(),
+            1_000_000
+        );
     }
-    assert_eq!(big.clone().len_owned().wait().unwrap(), 1_000_000);
+    assert_eq!(
+        big.clone().len_owned().wait_timeout(LIMIT).unwrap(),
+        1_000_000
+    );
     assert_eq!(big.copies(), 0);
     // The `&self` form copies the object into every call.
     for _ in 0..100 {
-        big.len_cloned().wait().unwrap();
+        big.len_cloned().wait_timeout(LIMIT).unwrap();
     }
     assert_eq!(big.copies(), 100);
 }
@@ -401,6 +434,6 @@ fn a_task_method_reaches_loop_local_state_without_a_round_trip() {
         open: lp.local(Default::default),
         lp,
     };
-    assert_eq!(sessions.open("ada".into()).wait().unwrap(), 1);
-    assert_eq!(sessions.open("bob".into()).wait().unwrap(), 2);
+    assert_eq!(sessions.open("ada".into()).wait_timeout(LIMIT).unwrap(), 1);
+    assert_eq!(sessions.open("bob".into()).wait_timeout(LIMIT).unwrap(), 2);
 }

@@ -3,6 +3,9 @@
 
 use pulsar_async::{run_in_loop, EventLoop};
 
+/// How long any wait in these tests may take: a bug shows as a failure, not a hang.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn os_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
         .map(|d| d.count())
@@ -16,7 +19,7 @@ fn creating_and_dropping_a_thousand_thread_loops_leaves_no_thread_behind() {
         let lp = EventLoop::new().unwrap();
         if i % 10 == 0 {
             // Some loops did work, some never ran a call: both must go away.
-            assert_eq!(run_in_loop(&lp, move || i).wait().unwrap(), i);
+            assert_eq!(run_in_loop(&lp, move || i).wait_timeout(LIMIT).unwrap(), i);
         }
         drop(lp);
     }
