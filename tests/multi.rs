@@ -777,3 +777,101 @@ async fn a_map_of_join_handles_whose_outputs_are_not_clone_is_gathered() {
     assert_eq!(out["a"].as_ref().unwrap().as_ref().unwrap(), &[1]);
     assert!(out["b"].as_ref().unwrap().is_err());
 }
+
+// Mutation testing (TESTING.md): the rules below were each left unchecked by a
+// mutant that survived the suite.
+
+#[test]
+fn a_pending_gather_given_as_an_input_is_waited_for() {
+    let p = Promise::new();
+    // The inner gather itself is the input: it says it is not ready, and is waited for.
+    let outer = multi_async(vec![multi_async(vec![p.clone()])]);
+    assert!(!outer.is_done());
+    p.set_result(9).unwrap();
+    assert_eq!(outer.try_result().unwrap(), [vec![9]]);
+}
+
+#[test]
+fn a_done_gather_given_as_an_input_is_gathered_at_once() {
+    let outer = multi_async(vec![multi_async(vec![Promise::resolved(9)])]);
+    assert_eq!(outer.try_result().unwrap(), [vec![9]]);
+}
+
+#[test]
+fn a_gather_turns_into_the_promise_of_its_output() {
+    let input = Promise::<u8>::new();
+    let from: Promise<Vec<u8>> = Promise::from(multi_async(vec![input.clone()]));
+    let into = multi_async(vec![input.clone()]).into_promise();
+    input.set_result(3).unwrap();
+    assert_eq!(from.wait_timeout(LONG).unwrap(), [3]);
+    assert_eq!(into.wait_timeout(LONG).unwrap(), [3]);
+}
+
+#[test]
+fn debug_shows_the_gather_and_how_many_inputs_failed() {
+    let all = multi_async_settled(vec![
+        MaybeAsync::ready(1),
+        MaybeAsync::failed(Error::user("no")),
+    ]);
+    let shown = format!("{all:?}");
+    assert!(shown.starts_with("MultiFuture"), "{shown}");
+    assert!(shown.contains("failures: 1"), "{shown}");
+}
+
+#[test]
+fn the_failures_of_a_gather_of_ready_inputs_are_listed_by_key() {
+    let all = multi_async_settled(HashMap::from([
+        ("ok", MaybeAsync::ready(1)),
+        ("bad", MaybeAsync::failed(Error::user("no"))),
+    ]));
+    let keys: Vec<&str> = all.failures().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["bad"]);
+}
+
+/// An input that is ready although it says it may not be (`is_ready` is `false` by
+/// default): a gather must find out as it takes it.
+struct ReadyUnannounced(Result<u8, Error>);
+
+impl pulsar_async::maybe::IntoMaybeAsync for ReadyUnannounced {
+    type Output = u8;
+    fn into_maybe_async(self) -> MaybeAsync<u8> {
+        MaybeAsync::from(self.0)
+    }
+}
+
+#[test]
+fn inputs_ready_without_saying_so_are_gathered_at_once_with_their_failures_listed() {
+    let all = multi_async_settled(vec![
+        ReadyUnannounced(Ok(1)),
+        ReadyUnannounced(Err(Error::user("no"))),
+    ]);
+    let out = all.try_result().unwrap();
+    assert_eq!(*out[0].as_ref().unwrap(), 1);
+    assert!(out[1].is_err());
+    let indexes: Vec<usize> = all.failures().into_iter().map(|(i, _)| i).collect();
+    assert_eq!(indexes, [1]);
+}
+
+/// A value that counts its drops.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn cancelling_a_gather_drops_the_values_it_holds_at_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let pending = Promise::<DropCount>::new();
+    let setter = pending.setter();
+    let all = multi_async(vec![Promise::resolved(DropCount(drops.clone())), pending]);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    assert!(all.cancel());
+    // The other input is still pending, and still holds the gather's callback.
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    drop(setter);
+    drop(all);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
