@@ -94,15 +94,19 @@ pub trait Gather {
     ) -> Result<Self::Output<W>, Error>;
 }
 
-/// `Gather` for a growable sequence: entries keyed by index, rebuilt in order.
+/// `Gather` for a sequence: entries keyed by index, rebuilt in order by `$rebuild`
+/// from the number of entries and an iterator of the values.
 macro_rules! gather_sequence {
-    ($seq:ident, $into_iter:ty) => {
-        impl<V> Gather for $seq<V> {
+    (
+        impl<V $(, const $n:ident: usize)?> for $seq:ty, $into_iter:ty => $out:ty,
+        |$len:pat_param, $values:ident| $rebuild:block
+    ) => {
+        impl<V $(, const $n: usize)?> Gather for $seq {
             type Key = usize;
             type Value = V;
             type Shape = ();
             type Entries = std::iter::Enumerate<$into_iter>;
-            type Output<W> = $seq<W>;
+            type Output<W> = $out;
 
             fn into_entries(self) -> ((), Self::Entries) {
                 ((), self.into_iter().enumerate())
@@ -114,52 +118,41 @@ macro_rules! gather_sequence {
 
             fn rebuild<W>(
                 _: (),
-                len: usize,
+                $len: usize,
                 entries: impl Iterator<Item = (usize, W)>,
-            ) -> Result<$seq<W>, Error> {
-                let mut out = $seq::with_capacity(len);
-                out.extend(entries.map(|(_, w)| w));
-                Ok(out)
+            ) -> Result<$out, Error> {
+                let $values = entries.map(|(_, w)| w);
+                $rebuild
             }
         }
     };
 }
 
-gather_sequence!(Vec, std::vec::IntoIter<V>);
-gather_sequence!(VecDeque, std::collections::vec_deque::IntoIter<V>);
-
-impl<V, const N: usize> Gather for [V; N] {
-    type Key = usize;
-    type Value = V;
-    type Shape = ();
-    type Entries = std::iter::Enumerate<std::array::IntoIter<V, N>>;
-    type Output<W> = [W; N];
-
-    fn into_entries(self) -> ((), Self::Entries) {
-        ((), self.into_iter().enumerate())
+gather_sequence!(impl<V> for Vec<V>, std::vec::IntoIter<V> => Vec<W>, |len, values| {
+    let mut out = Vec::with_capacity(len);
+    out.extend(values);
+    Ok(out)
+});
+gather_sequence!(
+    impl<V> for VecDeque<V>, std::collections::vec_deque::IntoIter<V> => VecDeque<W>,
+    |len, values| {
+        let mut out = VecDeque::with_capacity(len);
+        out.extend(values);
+        Ok(out)
     }
-
-    fn all_values(&self, test: impl FnMut(&V) -> bool) -> bool {
-        self.iter().all(test)
-    }
-
-    fn rebuild<W>(
-        _: (),
-        _len: usize,
-        entries: impl Iterator<Item = (usize, W)>,
-    ) -> Result<[W; N], Error> {
-        let values: Vec<W> = entries.map(|(_, w)| w).collect();
+);
+gather_sequence!(
+    impl<V, const N: usize> for [V; N], std::array::IntoIter<V, N> => [W; N],
+    |_, values| {
+        let values: Vec<W> = values.collect();
         values.try_into().map_err(|values: Vec<W>| {
             Error::new(
                 ErrorKind::InvalidInput,
-                format!(
-                    "an array of {N} cannot be rebuilt from {} values",
-                    values.len()
-                ),
+                format!("an array of {N} cannot be rebuilt from {} values", values.len()),
             )
         })
     }
-}
+);
 
 /// `Gather` for a map with a hasher: entries keyed by key, rebuilt with a clone of
 /// the very hasher it had.
