@@ -179,6 +179,8 @@ async fn len_and_size_hint_count_the_items_still_to_come_and_it_stays_ended() {
     let p = Promise::<u8>::new();
     let mut done = multi::as_completed(vec![Promise::resolved(1), p.clone()]);
     assert_eq!((done.len(), done.size_hint()), (2, (2, Some(2))));
+    assert!(!done.is_empty());
+    assert!(!futures::stream::FusedStream::is_terminated(&done));
     next(&mut done).await.unwrap().1.unwrap();
     assert_eq!((done.len(), done.size_hint()), (1, (1, Some(1))));
     p.set_result(2).unwrap();
@@ -246,13 +248,12 @@ fn drain_reversed(n: usize) -> Duration {
     for (i, p) in inputs.iter().enumerate().rev() {
         p.set_result(i).unwrap();
     }
+    // Every input is settled: each item is there at once, and the stream ends.
     let mut expected = n;
-    futures::executor::block_on(async {
-        while let Some((key, outcome)) = done.next().await {
-            expected -= 1;
-            assert_eq!((key, outcome.unwrap()), (expected, expected));
-        }
-    });
+    while let Some((key, outcome)) = now(&mut done).expect("an item at once") {
+        expected -= 1;
+        assert_eq!((key, outcome.unwrap()), (expected, expected));
+    }
     assert_eq!(expected, 0);
     start.elapsed()
 }
@@ -270,4 +271,45 @@ fn streaming_100_000_inputs_costs_linear_time() {
         ratio < 40.0,
         "10x the inputs took {ratio:.1}x the time ({small:?} -> {large:?})"
     );
+}
+
+/// A waker that counts its wakes.
+struct CountWakes(AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_stream_polled_by_another_task_wakes_that_task() {
+    let p = Promise::<u8>::new();
+    let mut done = multi::as_completed(vec![p.clone()]);
+    let (first, second) = (
+        Arc::new(CountWakes(AtomicUsize::new(0))),
+        Arc::new(CountWakes(AtomicUsize::new(0))),
+    );
+    for waker in [&first, &second] {
+        let waker = std::task::Waker::from(waker.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut done)
+            .poll_next(&mut cx)
+            .is_pending());
+    }
+    p.set_result(1).unwrap();
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the last task to poll is woken"
+    );
+    assert_eq!(first.0.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn debug_shows_the_stream_and_its_items_still_to_come() {
+    let done = multi::as_completed(vec![Promise::<u8>::new(), Promise::resolved(1)]);
+    let shown = format!("{done:?}");
+    assert!(shown.starts_with("AsCompleted"), "{shown}");
+    assert!(shown.contains("remaining: 2"), "{shown}");
 }

@@ -875,3 +875,16 @@ fn cancelling_a_gather_drops_the_values_it_holds_at_once() {
     drop(all);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_keyed_error_debugs_as_its_key_and_its_inputs_error() {
+    let all = multi_async(vec![
+        MaybeAsync::ready(1),
+        MaybeAsync::failed(Error::user("no")),
+    ]);
+    let err = all.try_result().unwrap_err();
+    let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
+    let shown = format!("{keyed:?}");
+    assert!(shown.starts_with("KeyedError { key: 1, error: "), "{shown}");
+    assert!(shown.contains("no"), "{shown}");
+}
