@@ -388,3 +388,57 @@ fn remove_done_callback_returns_whether_it_removed_one() {
     assert!(!p.remove_done_callback(key));
     p.set_result(1).unwrap();
 }
+
+/// A `Send`, `!Sync` value whose `Clone` counts the clones of it that overlap in time
+/// (it spins a little inside, to widen the window).
+struct CountsOverlaps {
+    inside: Arc<std::sync::atomic::AtomicBool>,
+    overlaps: Arc<std::sync::atomic::AtomicUsize>,
+    _not_sync: std::cell::Cell<()>,
+}
+
+impl Clone for CountsOverlaps {
+    fn clone(&self) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.inside.swap(true, SeqCst) {
+            self.overlaps.fetch_add(1, SeqCst);
+        }
+        for _ in 0..200 {
+            std::hint::spin_loop();
+        }
+        self.inside.store(false, SeqCst);
+        CountsOverlaps {
+            inside: self.inside.clone(),
+            overlaps: self.overlaps.clone(),
+            _not_sync: std::cell::Cell::new(()),
+        }
+    }
+}
+
+#[test]
+fn a_value_that_is_send_but_not_sync_is_cloned_by_one_reader_at_a_time() {
+    // A `Promise<T>` asks only `T: Send`, so the value is never touched by two
+    // threads at once: readers on four threads clone it one after another.
+    let overlaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let p = Promise::resolved(CountsOverlaps {
+        inside: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        overlaps: overlaps.clone(),
+        _not_sync: std::cell::Cell::new(()),
+    });
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (p, start) = (p.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                for _ in 0..5_000 {
+                    drop(p.try_result().ok().unwrap());
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert_eq!(overlaps.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
