@@ -174,3 +174,36 @@ fn dropping_the_last_handle_waits_for_tokios_blocking_pool_at_most_shutdown_time
     release.send(()).unwrap();
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
+
+#[test]
+fn the_last_drop_waits_for_a_blocking_task_that_ends_within_shutdown_timeout() {
+    // The loop's thread sleeps while tokio's blocking pool winds down: that is the
+    // teardown, not a blocked call, and the drop waits for it (up to
+    // `shutdown_timeout`).
+    let lp = EventLoop::builder()
+        .shutdown_timeout(LIMIT)
+        .spawn()
+        .unwrap();
+    let closed = lp.closed();
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    let _blocking = lp.spawn(async move {
+        tokio::task::spawn_blocking(move || {
+            started.send(()).unwrap();
+            let _ = blocked.recv_timeout(LIMIT);
+        })
+        .await
+        .is_ok()
+    });
+    is_started.recv_timeout(LIMIT).unwrap();
+    let releaser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        let _ = release.send(());
+    });
+    within(LIMIT, move || drop(lp)).expect("the drop returned");
+    releaser.join().unwrap();
+    assert!(
+        futures::FutureExt::now_or_never(closed).is_some(),
+        "the loop was closed when the drop returned"
+    );
+}
