@@ -152,3 +152,21 @@ fn without_the_env_flag_a_failed_promise_with_no_loop_is_not_reported() {
     drop(p);
     assert!(unread_reports(line).is_empty());
 }
+
+#[test]
+fn a_failed_promise_that_was_awaited_but_never_read_is_reported() {
+    // Awaiting registers a waiter; only reading the error counts as retrieving it.
+    let lp = debug_loop("awaited-loop");
+    let line = line!() + 1;
+    let mut p = lp.create_promise::<u8>();
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::future::Future::poll(std::pin::Pin::new(&mut p), &mut cx).is_pending());
+    p.set_error(pulsar_async::Error::user("awaited, never read"))
+        .unwrap();
+    drop(p);
+    flush(&lp);
+    let reports = unread_reports(line);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("awaited, never read"), "{}", reports[0]);
+}

@@ -391,3 +391,24 @@ fn a_delay_too_large_to_represent_is_accepted_and_can_be_cancelled() {
     run_in_loop(&lp, || ()).wait_timeout(WAIT).unwrap();
     assert!(p.cancel());
 }
+
+#[test]
+fn a_call_pushed_from_another_thread_wakes_each_new_drive_of_a_caller_driven_loop() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    // A first drive that parks the loop and ends on a timer, not a push.
+    lp.run_until_complete(async { tokio::time::sleep(Duration::from_millis(1)).await })
+        .unwrap();
+    // A second drive, parked, is woken by a call another thread queues.
+    let p = Promise::<u8>::new();
+    let (remote, setter) = (lp.clone(), p.setter());
+    let pusher = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        let _ = run_in_loop(&remote, move || setter.set_result(7).unwrap());
+    });
+    let got = lp
+        .run_until_complete(async move { tokio::time::timeout(WAIT, p).await })
+        .unwrap()
+        .expect("woken by the push, not by the time limit");
+    assert_eq!(got.unwrap(), 7);
+    pusher.join().unwrap();
+}
