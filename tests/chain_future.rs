@@ -379,3 +379,33 @@ async fn a_timeout_on_a_given_next_keeps_its_own_cancel_hook() {
         "the task was aborted"
     );
 }
+
+// Mutation testing (TESTING.md): a chain reuses the allocation of a done source it
+// holds the only handle of. These rules were left unchecked by surviving mutants.
+
+#[tokio::test]
+async fn a_chain_on_a_promise_whose_value_was_awaited_through_mut_fails_with_taken() {
+    let mut p = Promise::resolved(String::from("moved"));
+    assert_eq!((&mut p).await.unwrap(), "moved");
+    let next = chain_future(p).callback(|s: String| Ok(s.len())).start();
+    let err = next.wait_timeout(WAIT).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Taken);
+}
+
+#[test]
+fn a_chain_on_a_pending_promise_nobody_can_settle_never_runs_its_callback() {
+    // The chain holds the only handle: the source can never be settled.
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = ran.clone();
+    let next = chain_future(Promise::<String>::new())
+        .callback(move |s: String| {
+            r.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(s.len())
+        })
+        .start();
+    assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(
+        next.try_result().is_err(),
+        "no value out of a source never settled"
+    );
+}

@@ -170,3 +170,15 @@ fn a_failed_promise_that_was_awaited_but_never_read_is_reported() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].contains("awaited, never read"), "{}", reports[0]);
 }
+
+#[test]
+fn a_failed_promise_whose_error_was_peeked_is_not_reported() {
+    let lp = debug_loop("peek-loop");
+    let line = line!() + 1;
+    let p = lp.create_promise::<u8>();
+    p.set_error(pulsar_async::Error::user("peeked")).unwrap();
+    assert!(p.peek().unwrap().is_err());
+    drop(p);
+    flush(&lp);
+    assert!(unread_reports(line).is_empty());
+}

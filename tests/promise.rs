@@ -325,3 +325,14 @@ use std::future::Future as _;
 
 /// How long any wait in these tests may take: a bug shows as a failure, not a hang.
 const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[test]
+fn a_setter_cloned_after_every_reader_is_gone_still_settles() {
+    // Fire and forget: the readers went away; the setters still hold the promise.
+    let p = Promise::<u8>::new();
+    let setter = p.setter();
+    drop(p);
+    let other = setter.clone();
+    assert!(other.set_result(1).is_ok());
+    assert!(setter.set_result(2).is_err(), "settled once");
+}

@@ -282,3 +282,24 @@ fn a_chain_waiting_on_a_promise_is_not_a_cycle() {
     let err = next.try_take().ok().unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
 }
+
+#[test]
+fn a_weak_handle_upgrades_while_a_reader_lives_and_never_after() {
+    let drops = counter();
+    let p = Promise::resolved(Counted(drops.clone()));
+    let weak = p.downgrade();
+    let again = weak.upgrade().expect("a reader lives");
+    assert!(again.is_done());
+    drop(again);
+    // The upgraded handle counted itself and gave its count back: the value lives on.
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    assert!(p.peek().unwrap().is_ok());
+    drop(p);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "dropped once, with the last reader"
+    );
+    assert!(weak.upgrade().is_none());
+    assert!(weak.setter().is_none());
+}
