@@ -409,3 +409,15 @@ fn a_chain_on_a_pending_promise_nobody_can_settle_never_runs_its_callback() {
         "no value out of a source never settled"
     );
 }
+
+#[test]
+fn a_chain_never_reuses_a_source_a_weak_handle_can_still_reach() {
+    let p = Promise::resolved(String::from("weakly held"));
+    let weak = p.downgrade();
+    let next = chain_future(p).callback(|s: String| Ok(s.len())).start();
+    assert_eq!(next.wait_timeout(WAIT).unwrap(), 11);
+    // The source is gone with its last reader: the weak handle upgrades to nothing,
+    // never to the chain's next promise.
+    assert!(weak.upgrade().is_none());
+    assert!(weak.setter().is_none());
+}
