@@ -336,3 +336,34 @@ fn a_setter_cloned_after_every_reader_is_gone_still_settles() {
     assert!(other.set_result(1).is_ok());
     assert!(setter.set_result(2).is_err(), "settled once");
 }
+
+/// A waker that counts its wakes.
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn every_handle_awaiting_a_promise_is_woken_by_its_settle() {
+    let p = Promise::<u8>::new();
+    let mut handles: Vec<Promise<u8>> = (0..3).map(|_| p.clone()).collect();
+    let wakers: Vec<_> = (0..3)
+        .map(|_| std::sync::Arc::new(CountWakes(std::sync::atomic::AtomicUsize::new(0))))
+        .collect();
+    for (h, w) in handles.iter_mut().zip(&wakers) {
+        let waker = std::task::Waker::from(w.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(std::pin::Pin::new(h), &mut cx).is_pending());
+    }
+    p.set_result(1).unwrap();
+    for w in &wakers {
+        assert_eq!(
+            w.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "each task woken once"
+        );
+    }
+}
