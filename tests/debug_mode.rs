@@ -182,3 +182,20 @@ fn a_failed_promise_whose_error_was_peeked_is_not_reported() {
     flush(&lp);
     assert!(unread_reports(line).is_empty());
 }
+
+#[test]
+fn a_failed_promise_whose_error_went_to_a_done_callback_is_not_reported() {
+    let lp = debug_loop("callback-loop");
+    let line = line!() + 1;
+    let p = lp.create_promise::<u8>();
+    let (tx, rx) = std::sync::mpsc::channel();
+    p.add_done_callback(move |outcome| {
+        let _ = tx.send(outcome.is_err());
+    });
+    p.set_error(pulsar_async::Error::user("seen by a callback"))
+        .unwrap();
+    assert!(rx.recv_timeout(LIMIT).unwrap());
+    drop(p);
+    flush(&lp);
+    assert!(unread_reports(line).is_empty());
+}

@@ -303,3 +303,14 @@ fn a_weak_handle_upgrades_while_a_reader_lives_and_never_after() {
     assert!(weak.upgrade().is_none());
     assert!(weak.setter().is_none());
 }
+
+#[test]
+fn a_done_callback_that_never_ran_is_dropped_with_the_promise() {
+    let n = counter();
+    let p = Promise::<u8>::new();
+    let held = Counted(n.clone());
+    p.add_done_callback(move |_| drop(&held));
+    assert_eq!(n.load(Ordering::SeqCst), 0);
+    drop(p); // never settled: the callback never runs, and goes with the promise
+    assert_eq!(n.load(Ordering::SeqCst), 1);
+}
