@@ -309,7 +309,9 @@ fn a_done_callback_that_never_ran_is_dropped_with_the_promise() {
     let n = counter();
     let p = Promise::<u8>::new();
     let held = Counted(n.clone());
-    p.add_done_callback(move |_| drop(&held));
+    p.add_done_callback(move |_| {
+        let _kept = &held;
+    });
     assert_eq!(n.load(Ordering::SeqCst), 0);
     drop(p); // never settled: the callback never runs, and goes with the promise
     assert_eq!(n.load(Ordering::SeqCst), 1);
