@@ -403,7 +403,7 @@ fn a_call_pushed_from_another_thread_wakes_each_new_drive_of_a_caller_driven_loo
     let (remote, setter) = (lp.clone(), p.setter());
     let pusher = thread::spawn(move || {
         thread::sleep(Duration::from_millis(20));
-        let _ = run_in_loop(&remote, move || setter.set_result(7).unwrap());
+        drop(run_in_loop(&remote, move || setter.set_result(7).unwrap()));
     });
     let got = lp
         .run_until_complete(async move { tokio::time::timeout(WAIT, p).await })
