@@ -147,24 +147,30 @@ async fn close_background_returns_at_once_and_closed_resolves_when_the_loop_is_c
     assert_eq!(task.await.unwrap_err().kind(), ErrorKind::LoopClosed);
 }
 
+/// Starts a task on tokio's blocking pool of `lp` that blocks (on a read) until the
+/// returned sender sends, or `LIMIT` passes; returns once it runs.
+fn block_the_pool(lp: &EventLoop) -> mpsc::Sender<()> {
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    drop(lp.spawn(async move {
+        tokio::task::spawn_blocking(move || {
+            started.send(()).unwrap();
+            let _ = blocked.recv_timeout(LIMIT);
+        })
+        .await
+        .is_ok()
+    }));
+    is_started.recv_timeout(LIMIT).unwrap();
+    release
+}
+
 #[test]
 fn dropping_the_last_handle_waits_for_tokios_blocking_pool_at_most_shutdown_timeout() {
     let lp = EventLoop::builder()
         .shutdown_timeout(Duration::from_millis(50))
         .spawn()
         .unwrap();
-    let (release, blocked) = mpsc::channel::<()>();
-    let (started, is_started) = mpsc::channel();
-    let _blocking = lp.spawn(async move {
-        tokio::task::spawn_blocking(move || {
-            started.send(()).unwrap();
-            // A blocking read that does not end while the loop closes.
-            let _ = blocked.recv_timeout(LIMIT);
-        })
-        .await
-        .is_ok()
-    });
-    is_started.recv_timeout(LIMIT).unwrap();
+    let release = block_the_pool(&lp);
     let took = within(LIMIT, move || {
         let start = Instant::now();
         drop(lp);
@@ -185,17 +191,7 @@ fn the_last_drop_waits_for_a_blocking_task_that_ends_within_shutdown_timeout() {
         .spawn()
         .unwrap();
     let closed = lp.closed();
-    let (release, blocked) = mpsc::channel::<()>();
-    let (started, is_started) = mpsc::channel();
-    let _blocking = lp.spawn(async move {
-        tokio::task::spawn_blocking(move || {
-            started.send(()).unwrap();
-            let _ = blocked.recv_timeout(LIMIT);
-        })
-        .await
-        .is_ok()
-    });
-    is_started.recv_timeout(LIMIT).unwrap();
+    let release = block_the_pool(&lp);
     let releaser = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
         let _ = release.send(());
