@@ -583,13 +583,14 @@ fn settle_reversed(setters: &[Setter<u64>]) {
     }
 }
 
-/// `multi::as_completed` over `GATHER` pending promises: polled once (each input
-/// waits on its waker), settled in reverse order, every `(index, outcome)` read on
-/// this thread, in that order.
-pub fn our_as_completed((promises, setters): (Vec<Promise<u64>>, Vec<Setter<u64>>)) -> u64 {
-    let mut stream = multi::as_completed(promises);
+/// Polls `stream` once (every input waits on its waker), settles `setters` in
+/// reverse order, then reads every `(index, outcome)` on this thread: their sum.
+fn drain_reversed<S>(mut stream: S, setters: &[Setter<u64>]) -> u64
+where
+    S: futures::Stream<Item = (usize, Result<u64, Error>)> + Unpin,
+{
     assert!(stream.next().now_or_never().is_none()); // every input waits on its waker
-    settle_reversed(&setters);
+    settle_reversed(setters);
     futures::executor::block_on(async {
         let mut sum = 0;
         while let Some((index, outcome)) = stream.next().await {
@@ -599,23 +600,23 @@ pub fn our_as_completed((promises, setters): (Vec<Promise<u64>>, Vec<Setter<u64>
     })
 }
 
+/// `multi::as_completed` over `GATHER` pending promises: polled once (each input
+/// waits on its waker), settled in reverse order, every `(index, outcome)` read on
+/// this thread, in that order.
+pub fn our_as_completed((promises, setters): (Vec<Promise<u64>>, Vec<Setter<u64>>)) -> u64 {
+    let stream = multi::as_completed(promises);
+    drain_reversed(stream, &setters)
+}
+
 /// The futures way: the same promises in a `FuturesUnordered`, each keyed by its
 /// index, settled and read the same way.
 pub fn futures_unordered_keyed((promises, setters): (Vec<Promise<u64>>, Vec<Setter<u64>>)) -> u64 {
-    let mut stream: FuturesUnordered<_> = promises
+    let stream: FuturesUnordered<_> = promises
         .into_iter()
         .enumerate()
         .map(|(index, p)| p.map(move |outcome| (index, outcome)))
         .collect();
-    assert!(stream.next().now_or_never().is_none()); // every input waits on its waker
-    settle_reversed(&setters);
-    futures::executor::block_on(async {
-        let mut sum = 0;
-        while let Some((index, outcome)) = stream.next().await {
-            sum += index as u64 + outcome.unwrap();
-        }
-        sum
-    })
+    drain_reversed(stream, &setters)
 }
 
 /// How many calls a Bench row makes.
