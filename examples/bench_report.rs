@@ -10,9 +10,13 @@
 //! with a plain median-of-N loop instead of criterion. Each group runs its rows one
 //! after the other, so compare ratios within a group; on a busy machine run it twice.
 //! `BENCHMARKS.md` explains the rows and the targets.
+//!
+//! `bench_report --quick` runs every row with a handful of samples: a check that each
+//! row runs to its end (what CI does), not a measurement; its figures mean nothing.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "../benches/common/mod.rs"]
@@ -31,8 +35,23 @@ struct Row {
     cpu: Option<f64>,
 }
 
+/// `--quick`: every row runs, with at most [`QUICK_SAMPLES`] samples of at most
+/// [`QUICK_SAMPLES`] operations each.
+static QUICK: AtomicBool = AtomicBool::new(false);
+const QUICK_SAMPLES: usize = 3;
+
+/// `n`, or at most [`QUICK_SAMPLES`] in `--quick` mode.
+fn scaled(n: usize) -> usize {
+    if QUICK.load(Ordering::Relaxed) {
+        n.min(QUICK_SAMPLES)
+    } else {
+        n
+    }
+}
+
 /// The median of `samples` runs of `op`, each run timing `per_sample` operations.
 fn median_of<T>(samples: usize, per_sample: u64, mut op: impl FnMut() -> T) -> f64 {
+    let (samples, per_sample) = (scaled(samples), scaled(per_sample as usize) as u64);
     black_box(op()); // warm up
     let times = (0..samples)
         .map(|_| {
@@ -59,6 +78,7 @@ fn nanos(d: Duration) -> f64 {
 /// thread parks; also the process's CPU time per call (pauses included, which is
 /// where a spinning loop burns it).
 fn median_after_pause<T>(samples: usize, mut op: impl FnMut() -> T) -> (f64, f64) {
+    let samples = scaled(samples);
     black_box(op());
     let cpu_start = process_cpu();
     let times = (0..samples)
@@ -77,6 +97,7 @@ fn interleaved_after_pause(
     block: usize,
     ops: &mut [&mut dyn FnMut()],
 ) -> Vec<(f64, f64)> {
+    let (rounds, block) = (scaled(rounds), scaled(block));
     let mut times = vec![Vec::new(); ops.len()];
     let mut cpu = vec![Duration::ZERO; ops.len()];
     for op in ops.iter_mut() {
@@ -147,7 +168,12 @@ fn print_group(title: &str, rows: &[Row], target: &str) {
 fn main() {
     let started = Instant::now();
     // `bench_report parked burst ...` runs only the groups named (all without).
-    let only: Vec<String> = std::env::args().skip(1).collect();
+    let mut only: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = only.iter().position(|a| a == "--quick") {
+        only.remove(at);
+        QUICK.store(true, Ordering::Relaxed);
+        println!("--quick: a check that every row runs; the figures are not measurements");
+    }
     let wants = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
     println!("pulsar-async bench report (medians; ratios to the first row of each group)");
     println!(
@@ -371,7 +397,7 @@ fn soon_burst() {
 /// Under a call_soon tick storm, how long a cross-thread call and a 1 ms timer wait.
 fn storm() {
     let storm = Storm::new();
-    let samples = 201;
+    let samples = scaled(201);
     let calls = median((0..samples).map(|_| nanos(storm.call_latency())).collect());
     let timers = median(
         (0..samples)
@@ -572,6 +598,7 @@ fn bench() {
 /// The median of `samples` runs of `op`, each on a fresh input made (untimed) by
 /// `setup`.
 fn median_with_setup<I>(samples: usize, setup: impl Fn() -> I, op: impl Fn(I)) -> f64 {
+    let samples = scaled(samples);
     let times = (0..samples)
         .map(|_| {
             let input = setup();
@@ -594,6 +621,7 @@ fn row(name: &'static str, median: f64) -> Row {
 /// Runs `ops` in turns, `samples` times each; each one's median time per call
 /// (`calls` calls per run), so that load drift weighs on every row alike.
 fn alternating(samples: usize, calls: usize, ops: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let samples = scaled(samples);
     let mut times = vec![Vec::new(); ops.len()];
     for op in ops.iter_mut() {
         op(); // warm up
