@@ -26,6 +26,9 @@ use common::*;
 #[path = "../benches/common/pool.rs"]
 mod pool_work;
 
+#[path = "../benches/common/service.rs"]
+mod service_work;
+
 /// One measured row: median time per operation, and CPU time per operation of the
 /// whole process (every thread) when asked for.
 struct Row {
@@ -180,7 +183,7 @@ fn main() {
         "{} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let groups: [(&str, fn()); 14] = [
+    let groups: [(&str, fn()); 15] = [
         ("parked", parked_round_trip),
         ("back", back_to_back),
         ("busy", busy_round_trip),
@@ -195,6 +198,7 @@ fn main() {
         ("cpu", cpu_scaling),
         ("keyed", keyed_vs_index),
         ("task", task_receivers),
+        ("keyed-app", keyed_app),
     ];
     for (name, run) in groups {
         if wants(name) {
@@ -800,4 +804,75 @@ fn task_receivers() {
         ),
         "no copy of user data per call",
     );
+}
+
+/// The service pattern: handlers on a tokio multi-thread runtime calling keyed state
+/// (`benches/common/service.rs`), at concurrency 1 and 64. The contenders take turns,
+/// a run of `CALLS` calls each per round; per call: the median of the rounds' mean
+/// time, and p50 / p99 of every call's latency.
+fn keyed_app() {
+    use service_work::*;
+    let rt = app_runtime();
+    let actors = Actors::new(&rt);
+    let pinned = Pinned::new();
+    let ours = OnPool::new();
+    let locked = Locked::default();
+    let names = [
+        "in-runtime tokio actor",
+        "spawn_pinned_by_idx",
+        "PoolLocal::call_keyed",
+        "Arc<Mutex> (informative)",
+    ];
+    let calls = scaled(CALLS / 100) * 100;
+    for concurrency in [1, 64] {
+        let rounds = scaled(5);
+        let mut means = vec![Vec::new(); names.len()];
+        let mut latencies = vec![Vec::new(); names.len()];
+        let mut record = |i: usize, (took, lat): (Duration, Vec<Duration>)| {
+            means[i].push(nanos(took) / lat.len() as f64);
+            latencies[i].extend(lat.into_iter().map(nanos));
+        };
+        for _ in 0..rounds {
+            record(0, run_handlers(&rt, &actors, concurrency, calls));
+            record(1, run_handlers(&rt, &pinned, concurrency, calls));
+            record(2, run_handlers(&rt, &ours, concurrency, calls));
+            record(3, run_handlers(&rt, &locked, concurrency, calls));
+        }
+        let quantile = |lat: &mut Vec<f64>, q: f64| {
+            lat.sort_by(f64::total_cmp);
+            lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)]
+        };
+        let base = median(means[0].clone());
+        let (base50, base99) = (
+            quantile(&mut latencies[0], 0.50),
+            quantile(&mut latencies[0], 0.99),
+        );
+        let mut out = format!(
+            "\ntokio app calling keyed state, concurrency {concurrency} (per call; {} workers, {} loops, {KEYS} keys, {calls} calls x {rounds} rounds)\n",
+            cores(),
+            cores()
+        );
+        for (i, name) in names.iter().enumerate() {
+            let m = median(means[i].clone());
+            let (p50, p99) = (
+                quantile(&mut latencies[i], 0.50),
+                quantile(&mut latencies[i], 0.99),
+            );
+            let _ = writeln!(
+                out,
+                "  {name:34} {:>11}  {:>6.2}x   p50 {:>10} ({:.2}x)   p99 {:>10} ({:.2}x)",
+                fmt(m),
+                m / base,
+                fmt(p50),
+                p50 / base50,
+                fmt(p99),
+                p99 / base99
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  target: PoolLocal::call_keyed <= 1.3x the actor (p99 <= 2x), <= 0.2x spawn_pinned_by_idx"
+        );
+        print!("{out}");
+    }
 }
