@@ -427,13 +427,16 @@ fn calls_woken_from_other_threads_are_each_seen_once() {
                 })
             })
             .collect();
-        let bench = futures::executor::block_on(Bench::builder(N).run(|i| {
-            if i == N / 2 {
-                barrier.wait(); // settling starts while calls are still being started
-            }
-            let p = promises[i].clone();
-            async move { p.await.map(|v| v + i) }
-        }))
+        let bench = common::block_within(
+            Duration::from_secs(30),
+            Bench::builder(N).run(|i| {
+                if i == N / 2 {
+                    barrier.wait(); // settling starts while calls are still being started
+                }
+                let p = promises[i].clone();
+                async move { p.await.map(|v| v + i) }
+            }),
+        )
         .unwrap();
         for s in settlers {
             s.join().unwrap();

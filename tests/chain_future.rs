@@ -3,8 +3,12 @@
 use pulsar_async::{chain_future, maybe_async, Error, ErrorKind, EventLoop, MaybeAsync, Promise};
 use std::time::Duration;
 
+mod common;
+
+/// Awaits `f` on futures' executor (chains run on any executor); a chain still
+/// pending after 10 s fails its test.
 fn block<F: std::future::IntoFuture>(f: F) -> F::Output {
-    futures::executor::block_on(f.into_future())
+    common::block_within(Duration::from_secs(10), f)
 }
 
 #[test]

@@ -127,7 +127,7 @@ fn a_caller_driven_loop_whose_owning_thread_exits_is_closed_and_its_work_fails()
     })
     .join()
     .unwrap();
-    let (lp, queued) = rx.recv().unwrap();
+    let (lp, queued) = rx.recv_timeout(LIMIT).unwrap();
     assert!(lp.is_closed());
     let err = queued.wait_timeout(LIMIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LoopClosed);
@@ -149,7 +149,7 @@ fn closing_a_caller_driven_loop_from_another_thread_fails_its_tasks_promptly() {
         tx.send((lp.clone(), task, timer)).unwrap();
         held.recv_timeout(LIMIT).ok();
     });
-    let (lp, task, timer) = rx.recv().unwrap();
+    let (lp, task, timer) = rx.recv_timeout(LIMIT).unwrap();
     let closed = within(LIMIT, move || lp.close());
     assert!(closed.is_some(), "close() returned");
     for p in [task, timer] {

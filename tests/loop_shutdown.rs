@@ -83,7 +83,7 @@ fn close_cuts_every_queued_call_and_closed_reports_them() {
     wait_for_state(&lp, LoopState::Closing);
     held.release();
     closer.join().unwrap();
-    let report = futures::executor::block_on(closed);
+    let report = within(LIMIT, move || futures::executor::block_on(closed)).expect("closed");
     assert_eq!((report.ran, report.cut), (0, 10_000));
     assert!(
         held.busy.wait_timeout(LIMIT).unwrap(),

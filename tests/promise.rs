@@ -1,5 +1,7 @@
 //! The rules of asyncio's future (SPEC Part 1), one test each, for `Promise`.
 
+mod common;
+
 use pulsar_async::{Error, ErrorKind, EventLoop, Promise};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -91,7 +93,10 @@ fn a_promise_set_on_one_thread_is_awaited_on_another_under_the_futures_executor(
         thread::sleep(Duration::from_millis(2));
         setter.set_result(99u64).unwrap();
     });
-    assert_eq!(futures::executor::block_on(p).unwrap(), 99);
+    assert_eq!(
+        common::block_within(Duration::from_secs(10), p).unwrap(),
+        99
+    );
     t.join().unwrap();
 }
 

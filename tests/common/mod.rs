@@ -157,3 +157,25 @@ pub fn hold_busy(lp: &EventLoop, time: std::time::Duration) {
     .unwrap();
     started.wait();
 }
+
+/// Awaits `f` on futures' executor (any executor, not only tokio), panicking if it is
+/// still pending after `limit`: a future that never completes fails its test instead
+/// of hanging it. The timer is a plain thread and a futures oneshot, so it leans on
+/// nothing under test.
+pub fn block_within<F: std::future::IntoFuture>(limit: std::time::Duration, f: F) -> F::Output {
+    use futures::future::{select, Either};
+    let (fire, timer) = futures::channel::oneshot::channel::<()>();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if finished.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            let _ = fire.send(());
+        }
+    });
+    let f = std::pin::pin!(f.into_future());
+    let out = futures::executor::block_on(select(f, timer));
+    drop(done);
+    match out {
+        Either::Left((value, _)) => value,
+        Either::Right(_) => panic!("still pending after {limit:?}"),
+    }
+}
