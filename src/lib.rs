@@ -23,8 +23,9 @@
 //!   a timeout: it resolves by the deadline, except when an async clause's first
 //!   evaluation is still running then (that one is awaited to its end);
 //!   [`poll_until`] polls the same way until a clause gives `Some(value)` or
-//!   `Ok(value)`, and resolves to it or to a timeout error, always by the deadline
-//!   (every evaluation, the first included, is cut there).
+//!   `Ok(value)`, and resolves to it or to a timeout error by the deadline (every
+//!   async evaluation, the first included, is cut there at its await point; a clause
+//!   that blocks the thread is not cut while it blocks).
 //! - [`AsyncObject`] and [`task`]: objects bound to a loop, whose `#[task]` methods
 //!   run there whichever thread calls them; a [`Logger`](object::Logger) on `tracing`
 //!   per object.

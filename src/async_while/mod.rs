@@ -9,10 +9,13 @@
 //!
 //! Both run on one engine (in `polling.rs`): the same intervals (0.1 s, growing by
 //! 0.1 s per round up to 1 s, configurable), the same deadline, and the same clauses,
-//! plain or async. `poll_until` always resolves by its deadline. `async_while` does
-//! too, except for one case: an async clause whose *first* evaluation is still
-//! running at the deadline is awaited to its end, since there is no earlier value to
-//! return (`tests/async_while.rs`
+//! plain or async. `poll_until` resolves by its deadline wherever the clause yields:
+//! an async evaluation still pending at the deadline is dropped there, at its await
+//! point; code that blocks the thread without yielding (a plain clause, or an async
+//! one between two awaits) cannot be cut, and the future resolves when it returns.
+//! `async_while` keeps the same deadline, except for one case: an async clause whose
+//! *first* evaluation is still running at the deadline is awaited to its end, since
+//! there is no earlier value to return (`tests/async_while.rs`
 //! `the_first_evaluation_is_awaited_even_past_the_deadline`).
 
 use std::fmt;

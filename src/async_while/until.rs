@@ -149,8 +149,10 @@ type ValueOf<C, M> = <<C as UntilClause<M>>::Output as Attempt>::Value;
 /// **The deadline is exact.** `timeout` counts from the first poll, and the future
 /// never resolves after it: the last sleep is cut short to end at the deadline, the
 /// clause is not evaluated at the deadline, and **every evaluation of an async clause,
-/// the first one included, is bounded by the deadline**: one still running then is
-/// dropped, and the future resolves to the timeout error. Unlike `async_while`'s (a
+/// the first one included, is cut at the deadline where it yields**: one pending then
+/// is dropped at its await point, and the future resolves to the timeout error. A
+/// clause that blocks its thread (a plain clause, or an async one between two awaits)
+/// cannot be cut while it blocks: the future resolves once it returns or yields. Unlike `async_while`'s (a
 /// Python convention), a zero timeout is not "no timeout": the clause gets one
 /// attempt (an async clause, one poll). For no timeout, pass [`Duration::MAX`].
 ///
