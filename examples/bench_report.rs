@@ -1,6 +1,6 @@
 //! Our operations against the tokio / tokio-util / futures way of doing the same job,
-//! as ratios, on your machine, in about a minute (56 s on a loaded 2-core machine,
-//! the run quoted in `BENCHMARKS.md`):
+//! as ratios, on your machine (it prints how long it took at the end; `BENCHMARKS.md`
+//! quotes a run, with its time and the machine's load):
 //!
 //! ```sh
 //! cargo run --release --example bench_report
