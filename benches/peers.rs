@@ -1,4 +1,4 @@
-//! Every row of issue 4: our operation and the peers' way of doing the same job, in
+//! Every row of the peers' report: our operation and the peers' way of doing the same job, in
 //! the same group of the same run, so the report is a ratio.
 //!
 //! `cargo bench --bench peers` (about 2 minutes); `BENCHMARKS.md` has the figures.

@@ -1,4 +1,4 @@
-//! Issue 11's rows: loop-local state against a hand-written tokio actor, a pool of
+//! Loop-local state against a hand-written tokio actor, a pool of
 //! loops against tokio-util's `LocalPoolHandle`, the scaling of CPU-bound calls over
 //! the pool's loops, `run_keyed` against `loop_at`, and `#[task]` receivers. Each row
 //! runs with its peer in the same group of the same run, so the report is a ratio.

@@ -1,4 +1,4 @@
-//! `multi::as_completed` (issue 12 item 5): a gather's inputs as a stream of
+//! `multi::as_completed`: a gather's inputs as a stream of
 //! `(key, outcome)` in completion order, with the shapes of `multi_async`, linear
 //! cost, cancel-on-drop, on any executor.
 

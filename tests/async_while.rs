@@ -1,6 +1,6 @@
 //! `async_while` under tokio's paused clock: SPEC Part 1 "async_while", plus its
 //! deadline (kept, except for an async clause's first evaluation, which is awaited
-//! to its end); and its Rust-shaped companion `poll_until` (issue 12, item 4), on the
+//! to its end); and its Rust-shaped companion `poll_until`, on the
 //! same intervals, whose every evaluation is cut at the deadline.
 
 use std::cell::RefCell;

@@ -445,7 +445,7 @@ fn calls_woken_from_other_threads_are_each_seen_once() {
     }
 }
 
-// Issue 12, item 7: a histogram in the terminal, and two benches compared.
+// A histogram in the terminal, and two benches compared.
 
 /// A paused-clock bench of `n` calls at most 10 at a time, call `i` sleeping
 /// `latency(i)` milliseconds.

@@ -1,4 +1,4 @@
-//! Errors print each message once (issue 12, item 2): an error either shows its cause
+//! Errors print each message once: an error either shows its cause
 //! in its own message or returns it as its `source()`, never both. Checked on the exact
 //! output of `anyhow`'s `{:?}` and `{:#}`, and of a reporter walking `source()` as
 //! `std::error::Report` does.

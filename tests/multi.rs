@@ -278,7 +278,7 @@ fn with_raise_on_error_a_ready_failure_fails_the_whole_at_construction() {
     assert!(!pending.is_done());
 }
 
-// Issue 12 item 3: with raise_on_error, the error names the failed input's key (its
+// With raise_on_error, the error names the failed input's key (its
 // `Debug`), the key is retrievable typed, and the input's error stays the source.
 
 /// The key the gather's error names, its message, and its source's message.
@@ -748,7 +748,7 @@ fn a_panic_while_building_the_output_fails_the_whole_instead_of_hanging() {
         .unwrap_err()
         .clone();
     assert_eq!(err.kind(), ErrorKind::Panicked);
-    // Reading input 0 panicked: the gather's error names it (issue 12 item 3).
+    // Reading input 0 panicked: the gather's error names it.
     let keyed = err.downcast_ref::<KeyedError<usize>>().unwrap();
     assert_eq!(
         (*keyed.key(), keyed.error().message()),

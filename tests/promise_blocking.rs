@@ -1,4 +1,4 @@
-//! Issue 9, defect 5: a blocking wait never hangs silently where a hang is certain
+//! A blocking wait never hangs silently where a hang is certain
 //! (on the loop that must settle the promise; inside a tokio runtime where blocking
 //! is not allowed), and raises no false alarm where waiting is fine (`block_in_place`,
 //! `spawn_blocking`, a plain thread that merely built an idle caller-driven loop).

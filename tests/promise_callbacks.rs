@@ -1,4 +1,4 @@
-//! Issue 9, defect 3: done-callbacks run in the order added, once each, whoever adds
+//! Done-callbacks run in the order added, once each, whoever adds
 //! them and whenever; on a loop-bound promise they run on the loop, in order, and on
 //! the thread at hand (still in order) when the loop refuses them or drops them.
 

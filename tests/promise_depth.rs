@@ -1,4 +1,4 @@
-//! Issue 9, defect 2: settling, flattening, gathering and dropping run in constant
+//! Settling, flattening, gathering and dropping run in constant
 //! stack, whatever the length of a chain or the depth of nesting, through the real
 //! `chain_future` and `multi_async`. Each test runs on a thread with a 256 KiB stack
 //! and prints its cost per link (`cargo test --release --test promise_depth --

@@ -1,6 +1,5 @@
-//! Drop counts on every path (every value is dropped exactly once), and issue 9,
-//! defect 7: a cancelled gather releases what it gathered; a callback that captures
-//! its own promise; a chain's wait is not a cycle.
+//! Drop counts on every path (every value is dropped exactly once); a cancelled
+//! gather releases what it gathered; a callback that captures its own promise; a chain's wait is not a cycle.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Issue 9, defect 4: every promise settles (a value, an error, `Panicked` or
+//! Every promise settles (a value, an error, `Panicked` or
 //! `LoopClosed`) whatever user code panics in: the call, `Clone`, `Drop`, a panic
 //! payload's `Drop`; and a loop survives all of them.
 

@@ -1,6 +1,5 @@
-//! Issue 9, defect 1 and "awaiting any type": one state machine, forward only, that
-//! every view agrees with; awaiting without `Clone`; shared reads of `Clone` values;
-//! and defect 6, asyncio's missing pieces.
+//! One state machine, forward only, that every view agrees with; awaiting any type,
+//! without `Clone`; shared reads of `Clone` values; and asyncio's pieces a port needs.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

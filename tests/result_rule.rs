@@ -1,4 +1,4 @@
-//! Issue 12 item 1, the one rule for `Result`: at every entry point an `Err` from user
+//! The one rule for `Result`: at every entry point an `Err` from user
 //! code fails the promise with that error (`Error::user(e)`: kind `User`, `e` reachable
 //! with `downcast_ref`; an `Error` of this crate keeps its kind), unless the caller
 //! asks for the raw `Result` (`#[task(raw)]`, the plain `run_in_loop*` and

@@ -1,7 +1,7 @@
 //! `#[task]` at compile time: what it wraps, and the errors for what it cannot; and
 //! the other compile errors of the crate's entry points. Each case under
 //! `tests/ui/fail/` is one mistake, and its `.stderr` holds one error saying what to
-//! do (issue 12, item 6); rustc reports one of them twice, at the return type and
+//! do; rustc reports one of them twice, at the return type and
 //! at the attribute (`result_named_type`: a type of the user's own named `Result`).
 //!
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test --test task_macro`

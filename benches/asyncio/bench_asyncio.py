@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The asyncio side of issue 4's rows, measured by hand with CPython (3.11 here).
+"""The asyncio side of the peers' rows, measured by hand with CPython (3.11 here).
 
     python3 benches/asyncio/bench_asyncio.py
 

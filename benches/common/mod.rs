@@ -204,7 +204,7 @@ pub fn our_chain() -> Option<u64> {
 /// How many links the pending-chain row builds (criterion; `bench_report` also runs
 /// `LONG_CHAIN`).
 pub const CHAIN_LINKS: usize = 1_000;
-/// The long chain of issue 9: a million links.
+/// The long chain: a million links.
 pub const LONG_CHAIN: usize = 1_000_000;
 
 /// A pending chain of `links` links (each `chain_future` + callback), settled at its

@@ -1,4 +1,4 @@
-//! The workloads of issue 11 (loop-local state, pools of loops), for `benches/pool.rs`
+//! The workloads of loop-local state and pools (loop-local state, pools of loops), for `benches/pool.rs`
 //! (criterion) and `examples/bench_report.rs` (both include this file), each with the
 //! peer it is measured against.
 #![allow(dead_code)]

@@ -78,7 +78,7 @@ fn main() {
     };
     let len: Promise<usize> = store.len();
     assert_eq!(len.wait().unwrap(), 3);
-    // A `Result` return type: a `Promise<u32>` that the `Err` fails (issue 12 item 1).
+    // A `Result` return type: a `Promise<u32>` that the `Err` fails.
     let got: Promise<u32> = store.get(1, "none");
     assert_eq!(got.wait().unwrap(), 2);
     assert_eq!(store.get(9, "none").wait().unwrap_err().to_string(), "none");
