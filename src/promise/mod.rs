@@ -282,9 +282,10 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use pulsar_async::{Error, Promise};
+    /// use std::error::Error as _;
     /// let p = Promise::<()>::new();
     /// p.set_error(Error::user("no route")).unwrap();
-    /// assert_eq!(p.try_result().unwrap_err().to_string(), "no route");
+    /// assert_eq!(p.try_result().unwrap_err().source().unwrap().to_string(), "no route");
     /// ```
     pub fn set_error(&self, error: Error) -> Result<(), SetError<T>> {
         self.set(Err(error))
