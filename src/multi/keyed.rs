@@ -18,6 +18,10 @@ use crate::error::{Context, Error};
 /// Get it back typed with `error.downcast_ref::<KeyedError<K>>()`, where `K` is the
 /// container's key type, or the key alone with [`KeyedError::key_of`].
 ///
+/// A [`broadcast`](crate::LoopPool::broadcast) fails with a `KeyedError<usize>` too,
+/// keyed by the loop's index and named for what failed: `broadcast: the call on loop 1
+/// failed`.
+///
 /// [`multi_async_settled`](crate::multi_async_settled) keeps each failure in its slot
 /// as it is, with no context: the slot already says which input it was.
 ///
@@ -50,6 +54,18 @@ use crate::error::{Context, Error};
 pub struct KeyedError<K> {
     key: K,
     error: Error,
+    /// Which gather failed: it names itself in the message.
+    from: Gathered,
+}
+
+/// What made the gather whose input failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gathered {
+    /// [`multi_async`](crate::multi_async) and `MultiFuture`'s `collect`.
+    MultiAsync,
+    /// [`LoopPool::broadcast`](crate::LoopPool::broadcast) and
+    /// [`PoolLocal::broadcast`](crate::pool::PoolLocal::broadcast): the key is the loop's index.
+    Broadcast,
 }
 
 impl<K> KeyedError<K> {
@@ -124,11 +140,21 @@ impl<K: fmt::Debug + Send + Sync + 'static> KeyedError<K> {
     /// re-keyed, not wrapped again: nested gathers make an error one link deep, not
     /// one link per level (whose drop would recurse that deep).
     pub(crate) fn into_error(key: K, error: Error) -> Error {
+        KeyedError::keyed(key, error, Gathered::MultiAsync)
+    }
+
+    /// The error of a broadcast whose call on loop `key` failed with `error`: as
+    /// [`into_error`](KeyedError::into_error), naming the broadcast and the loop.
+    pub(crate) fn into_broadcast_error(key: K, error: Error) -> Error {
+        KeyedError::keyed(key, error, Gathered::Broadcast)
+    }
+
+    fn keyed(key: K, error: Error, from: Gathered) -> Error {
         let error = match error.downcast_ref::<KeyedError<K>>() {
             Some(inner) => inner.error.clone(),
             None => error,
         };
-        Error::in_context(error.kind(), KeyedError { key, error })
+        Error::in_context(error.kind(), KeyedError { key, error, from })
     }
 }
 
@@ -143,7 +169,10 @@ impl<K: fmt::Debug> fmt::Debug for KeyedError<K> {
 
 impl<K: fmt::Debug> fmt::Display for KeyedError<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "multi_async: input {:?} failed", self.key)
+        match self.from {
+            Gathered::MultiAsync => write!(f, "multi_async: input {:?} failed", self.key),
+            Gathered::Broadcast => write!(f, "broadcast: the call on loop {:?} failed", self.key),
+        }
     }
 }
 
