@@ -99,6 +99,12 @@
 //! | [`#[task]`](task) on a fn returning `Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>` (any path ending in `Result`) | `Promise<T>` | `#[task(raw)]`: `Promise<Result<T, E>>` |
 //! | a callable on a loop | [`try_run_in_loop`], [`try_run_in_loop_async`] | [`run_in_loop`], [`run_in_loop_async`] |
 //! | a call on loop-local state | [`LoopLocal::try_call`] | [`LoopLocal::call`] |
+//! | a future on loop-local state | [`LoopLocal::try_call_async`] | [`LoopLocal::call_async`] |
+//! | a callable on a pool's loop: a key's, any | [`LoopPool::try_run_keyed`], [`LoopPool::try_run_any`] | [`LoopPool::run_keyed`], [`LoopPool::run_any`] |
+//! | a future on a pool's loop: a key's, any | [`LoopPool::try_run_keyed_async`], [`LoopPool::try_run_any_async`] | [`LoopPool::run_keyed_async`], [`LoopPool::run_any_async`] |
+//! | a call on a pool's state: a key's, any loop's, loop `i`'s | [`PoolLocal::try_call_keyed`](pool::PoolLocal::try_call_keyed), [`try_call_any`](pool::PoolLocal::try_call_any), [`try_call_at`](pool::PoolLocal::try_call_at) | [`call_keyed`](pool::PoolLocal::call_keyed), [`call_any`](pool::PoolLocal::call_any), [`call_at`](pool::PoolLocal::call_at) |
+//! | a future on a pool's state: a key's, any loop's | [`PoolLocal::try_call_async_keyed`](pool::PoolLocal::try_call_async_keyed), [`try_call_async_any`](pool::PoolLocal::try_call_async_any) | [`call_async_keyed`](pool::PoolLocal::call_async_keyed), [`call_async_any`](pool::PoolLocal::call_async_any) |
+//! | a call on every loop's state | [`PoolLocal::try_broadcast`](pool::PoolLocal::try_broadcast): the first `Err` fails it, naming the loop | [`PoolLocal::broadcast`](pool::PoolLocal::broadcast) |
 //! | a future | [`maybe_async(f).flatten_result()`](MaybeAsync::flatten_result), the same after [`maybe_async_in`] | [`maybe_async`], [`maybe_async_in`] |
 //! | [`Bench`] calls | always: the bench fails, its error carries a [`bench::CallError`] with the call's index and error | — |
 //! | a gather ([`multi_async`]) | the first `Err` fails it, its error carries a [`multi::KeyedError`] with the key | [`multi_async_settled`] keeps each outcome in its slot |

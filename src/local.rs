@@ -292,6 +292,43 @@ impl<T: 'static> LoopLocal<T> {
         })
     }
 
+    /// As [`call_async`](LoopLocal::call_async), for a future whose output is a
+    /// `Result`: an `Err` fails the promise with that error (the crate's [one rule for
+    /// `Result`](crate#one-rule-for-result): kind [`ErrorKind::User`], the error the
+    /// promise error's `source()`); the promise is of the `Ok` value.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_async`](LoopLocal::call_async), and the promise fails with the
+    /// future's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// let ports = lp.local(|| vec![8080u16]);
+    /// let first = ports.try_call_async(|state| async move {
+    ///     tokio::task::yield_now().await;
+    ///     state.borrow().first().copied().ok_or("no port")
+    /// });
+    /// assert_eq!(first.wait().unwrap(), 8080); // one unwrap, no Result inside
+    /// ```
+    #[track_caller]
+    pub fn try_call_async<R, E, F, Fut>(&self, f: F) -> Promise<R>
+    where
+        F: FnOnce(LocalRef<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, E>> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        let (lp, id) = (&self.inner.lp, self.inner.id);
+        let loop_id = lp.id();
+        lp.spawn_settling(std::any::type_name::<Fut>(), move || {
+            let started = state_here::<T>(loop_id, id).map(|cell| first_poll(f(LocalRef(cell))));
+            async move { started?.await.map_err(Error::user) }
+        })
+    }
+
     /// Runs `f` on the state at once, from code already running on the loop's thread
     /// (a call, a task, a `#[task]` body): no round trip, no promise.
     ///

@@ -4,7 +4,7 @@
 //!
 //! # Routing
 //!
-//! - [`run`](LoopPool::run): the least busy of two loops picked at random ("power of
+//! - [`run_any`](LoopPool::run_any): the least busy of two loops picked at random ("power of
 //!   two choices"; every loop when there are at most two), by their queue depth, a
 //!   few relaxed loads each. The random picks come from a per-thread generator: a
 //!   call writes no memory shared with other callers until it queues.
@@ -24,10 +24,10 @@ use crate::event_loop::{Builder, Deadline, EventLoop, LoopMetrics, ShutdownRepor
 use crate::local::LoopLocal;
 use crate::multi::{gather_broadcast, MultiFuture};
 use crate::promise::Promise;
-use crate::run::{run_in_loop, run_in_loop_async};
+use crate::run::{run_in_loop, run_in_loop_async, try_run_in_loop, try_run_in_loop_async};
 
 /// N event loops, each on a thread of its own, sharing work: calls go to the least
-/// busy loop ([`run`](LoopPool::run)), to the loop of a key
+/// busy loop ([`run_any`](LoopPool::run_any)), to the loop of a key
 /// ([`run_keyed`](LoopPool::run_keyed)), or to a loop by index
 /// ([`loop_at`](LoopPool::loop_at)); [`local`](LoopPool::local) keeps one value of
 /// state on each loop.
@@ -46,7 +46,7 @@ use crate::run::{run_in_loop, run_in_loop_async};
 /// assert_eq!(pool.loop_at(1).unwrap().name(), "w-1");
 ///
 /// // Any loop: the least busy.
-/// assert_eq!(pool.run(|| 6 * 7).wait().unwrap(), 42);
+/// assert_eq!(pool.run_any(|| 6 * 7).wait().unwrap(), 42);
 /// // The same key, the same loop, in order.
 /// let a = pool.run_keyed(&"user-7", || std::thread::current().id());
 /// let b = pool.run_keyed(&"user-7", || std::thread::current().id());
@@ -195,17 +195,18 @@ impl LoopPool {
         ((u128::from(hash) * self.len() as u128) >> 64) as usize
     }
 
-    /// Runs `f` on the least busy loop; returns at once a promise of its value (as
-    /// [`run_in_loop`]).
+    /// Runs `f` on the least busy loop, whichever it is; returns at once a promise of
+    /// its value (as [`run_in_loop`]). For work on a key's state, route by the key:
+    /// [`run_keyed`](LoopPool::run_keyed).
     ///
     /// # Examples
     ///
     /// ```
     /// let pool = pulsar_async::LoopPool::new().unwrap();
-    /// assert_eq!(pool.run(|| "ran").wait().unwrap(), "ran");
+    /// assert_eq!(pool.run_any(|| "ran").wait().unwrap(), "ran");
     /// ```
     #[track_caller]
-    pub fn run<T, F>(&self, f: F) -> Promise<T>
+    pub fn run_any<T, F>(&self, f: F) -> Promise<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -220,11 +221,11 @@ impl LoopPool {
     ///
     /// ```
     /// let pool = pulsar_async::LoopPool::new().unwrap();
-    /// let p = pool.run_async(|| async { tokio::task::yield_now().await; 5 });
+    /// let p = pool.run_any_async(|| async { tokio::task::yield_now().await; 5 });
     /// assert_eq!(p.wait().unwrap(), 5);
     /// ```
     #[track_caller]
-    pub fn run_async<T, F, Fut>(&self, f: F) -> Promise<T>
+    pub fn run_any_async<T, F, Fut>(&self, f: F) -> Promise<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
@@ -358,7 +359,7 @@ impl LoopPool {
     /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
     /// pool.close();
     /// assert!(pool.loops().iter().all(|lp| lp.is_closed()));
-    /// assert!(pool.run(|| 1).wait().is_err());
+    /// assert!(pool.run_any(|| 1).wait().is_err());
     /// ```
     pub fn close(&self) {
         for lp in &self.inner.loops {
@@ -382,7 +383,7 @@ impl LoopPool {
     /// ```
     /// use std::time::Duration;
     /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
-    /// let calls: Vec<_> = (0..10).map(|i| pool.run(move || i)).collect();
+    /// let calls: Vec<_> = (0..10).map(|i| pool.run_any(move || i)).collect();
     /// let reports = pool.shutdown(Duration::from_secs(5)).unwrap();
     /// assert_eq!(reports.len(), 2);
     /// assert!(reports.iter().all(|r| r.cut == 0));
@@ -412,7 +413,7 @@ impl LoopPool {
     /// ```
     /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
     /// pool.shutdown_background(std::time::Duration::from_secs(1));
-    /// assert!(pool.run(|| 1).wait().is_err());
+    /// assert!(pool.run_any(|| 1).wait().is_err());
     /// ```
     pub fn shutdown_background(&self, deadline: impl Into<Deadline>) {
         let deadline = deadline.into();
@@ -554,19 +555,21 @@ impl<T: 'static> PoolLocal<T> {
         self.locals[self.pool.index_of(key)].call(f)
     }
 
-    /// Runs `f` on the value of the least busy loop.
+    /// Runs `f` on the value of the least busy loop, whichever it is: for state that
+    /// is the same on every loop (a per-loop cache of shared data, a connection). For
+    /// a key's state, route by the key: [`call_keyed`](PoolLocal::call_keyed).
     ///
     /// # Examples
     ///
     /// ```
     /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
     /// let hits = pool.local(|_| 0u32);
-    /// hits.call(|n| *n += 1).wait().unwrap();
+    /// hits.call_any(|n| *n += 1).wait().unwrap();
     /// let all = hits.broadcast(|n| *n);
     /// assert_eq!(all.wait().unwrap().iter().sum::<u32>(), 1);
     /// ```
     #[track_caller]
-    pub fn call<R, F>(&self, f: F) -> Promise<R>
+    pub fn call_any<R, F>(&self, f: F) -> Promise<R>
     where
         F: FnOnce(&mut T) -> R + Send + 'static,
         R: Send + 'static,
@@ -598,6 +601,315 @@ impl<T: 'static> PoolLocal<T> {
             let f = f.clone();
             local.call(move |state| f(state))
         }))
+    }
+}
+
+/// The fallible forms of the pool's calls, and the old names. Each `try_*` form runs a
+/// closure (or future) returning a `Result`: an `Err` fails the promise with that
+/// error (the crate's [one rule for `Result`](crate#one-rule-for-result): kind
+/// [`ErrorKind::User`], the error the promise error's `source()`, found by
+/// [`Error::downcast_ref`]); the promise is of the `Ok` value.
+impl LoopPool {
+    /// As [`run_keyed`](LoopPool::run_keyed), for a closure returning a `Result`
+    /// (see [one rule for `Result`](crate#one-rule-for-result)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let port = pool.try_run_keyed(&"cfg", || "8080".parse::<u16>());
+    /// assert_eq!(port.wait().unwrap(), 8080);
+    /// ```
+    #[track_caller]
+    pub fn try_run_keyed<K, T, E, F>(&self, key: &K, f: F) -> Promise<T>
+    where
+        K: Hash + ?Sized,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        T: Send + 'static,
+    {
+        try_run_in_loop(&self.inner.loops[self.index_of(key)], f)
+    }
+
+    /// As [`run_any`](LoopPool::run_any), for a closure returning a `Result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let err = pool.try_run_any(|| "x".parse::<u16>()).wait().unwrap_err();
+    /// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+    /// ```
+    #[track_caller]
+    pub fn try_run_any<T, E, F>(&self, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        T: Send + 'static,
+    {
+        try_run_in_loop(&self.inner.loops[self.least_busy()], f)
+    }
+
+    /// As [`run_keyed_async`](LoopPool::run_keyed_async), for a future whose output
+    /// is a `Result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let p = pool.try_run_keyed_async(&7u32, || async { "7".parse::<u8>() });
+    /// assert_eq!(p.wait().unwrap(), 7);
+    /// ```
+    #[track_caller]
+    pub fn try_run_keyed_async<K, T, E, F, Fut>(&self, key: &K, f: F) -> Promise<T>
+    where
+        K: Hash + ?Sized,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        T: Send + 'static,
+    {
+        try_run_in_loop_async(&self.inner.loops[self.index_of(key)], f)
+    }
+
+    /// As [`run_any_async`](LoopPool::run_any_async), for a future whose output is a
+    /// `Result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let p = pool.try_run_any_async(|| async { "x".parse::<u8>() });
+    /// assert!(p.wait().is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_run_any_async<T, E, F, Fut>(&self, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        T: Send + 'static,
+    {
+        try_run_in_loop_async(&self.inner.loops[self.least_busy()], f)
+    }
+
+    /// The old name of [`run_any`](LoopPool::run_any), which says the routing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(1).unwrap();
+    /// #[allow(deprecated)]
+    /// let p = pool.run(|| 1);
+    /// assert_eq!(p.wait().unwrap(), 1);
+    /// ```
+    #[deprecated(note = "use `run_any` (any loop), or `run_keyed` for a key's loop")]
+    #[track_caller]
+    pub fn run<T, F>(&self, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_any(f)
+    }
+
+    /// The old name of [`run_any_async`](LoopPool::run_any_async).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(1).unwrap();
+    /// #[allow(deprecated)]
+    /// let p = pool.run_async(|| async { 1 });
+    /// assert_eq!(p.wait().unwrap(), 1);
+    /// ```
+    #[deprecated(note = "use `run_any_async` (any loop), or `run_keyed_async` for a key's loop")]
+    #[track_caller]
+    pub fn run_async<T, F, Fut>(&self, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        self.run_any_async(f)
+    }
+}
+
+impl<T: 'static> PoolLocal<T> {
+    /// As [`call_keyed`](PoolLocal::call_keyed), for a call returning a `Result`
+    /// (see [one rule for `Result`](crate#one-rule-for-result)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let rooms = pool.local(|_| HashMap::<u32, String>::new());
+    /// let name = rooms.try_call_keyed(&7u32, |r| r.get(&7).cloned().ok_or("room 7 not found"));
+    /// assert_eq!(std::error::Error::source(&name.wait().unwrap_err()).unwrap().to_string(), "room 7 not found");
+    /// ```
+    #[track_caller]
+    pub fn try_call_keyed<K, R, E, F>(&self, key: &K, f: F) -> Promise<R>
+    where
+        K: Hash + ?Sized,
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        self.locals[self.pool.index_of(key)].try_call(f)
+    }
+
+    /// As [`call_any`](PoolLocal::call_any), for a call returning a `Result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let limits = pool.local(|_| 10u32);
+    /// assert_eq!(limits.try_call_any(|n| n.checked_sub(3).ok_or("below zero")).wait().unwrap(), 7);
+    /// ```
+    #[track_caller]
+    pub fn try_call_any<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        self.locals[self.pool.least_busy()].try_call(f)
+    }
+
+    /// As [`call_at`](PoolLocal::call_at), for a call returning a `Result`; a promise
+    /// failed with [`ErrorKind::InvalidInput`] when `index` is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let ids = pool.local(|i| i);
+    /// assert_eq!(ids.try_call_at(1, |n| Ok::<_, std::io::Error>(*n)).wait().unwrap(), 1);
+    /// assert!(ids.try_call_at(5, |n| Ok::<_, std::io::Error>(*n)).wait().is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_call_at<R, E, F>(&self, index: usize, f: F) -> Promise<R>
+    where
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        match self.at(index) {
+            Ok(local) => local.try_call(f),
+            Err(e) => Promise::failed(e),
+        }
+    }
+
+    /// As [`LoopLocal::call_async`], on the value of the least busy loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let hits = pool.local(|_| 1u32);
+    /// let p = hits.call_async_any(|state| async move { *state.borrow() });
+    /// assert_eq!(p.wait().unwrap(), 1);
+    /// ```
+    #[track_caller]
+    pub fn call_async_any<R, F, Fut>(&self, f: F) -> Promise<R>
+    where
+        F: FnOnce(crate::local::LocalRef<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        self.locals[self.pool.least_busy()].call_async(f)
+    }
+
+    /// As [`LoopLocal::try_call_async`], on the value of the loop of `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let ports = pool.local(|_| vec![8080u16]);
+    /// let p = ports.try_call_async_keyed("cfg", |s| async move { s.borrow().first().copied().ok_or("none") });
+    /// assert_eq!(p.wait().unwrap(), 8080);
+    /// ```
+    #[track_caller]
+    pub fn try_call_async_keyed<K, R, E, F, Fut>(&self, key: &K, f: F) -> Promise<R>
+    where
+        K: Hash + ?Sized,
+        F: FnOnce(crate::local::LocalRef<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, E>> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        self.locals[self.pool.index_of(key)].try_call_async(f)
+    }
+
+    /// As [`LoopLocal::try_call_async`], on the value of the least busy loop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let ports = pool.local(|_| Vec::<u16>::new());
+    /// let p = ports.try_call_async_any(|s| async move { s.borrow().first().copied().ok_or("none") });
+    /// assert!(p.wait().is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_call_async_any<R, E, F, Fut>(&self, f: F) -> Promise<R>
+    where
+        F: FnOnce(crate::local::LocalRef<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, E>> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        self.locals[self.pool.least_busy()].try_call_async(f)
+    }
+
+    /// As [`broadcast`](PoolLocal::broadcast), for a call returning a `Result`: the
+    /// first `Err` fails the whole, its error naming the loop
+    /// ([`KeyedError<usize>`](crate::multi::KeyedError)), the user's error its source.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let ids = pool.local(|i| i);
+    /// let all = ids.try_broadcast(|i| if *i == 1 { Err("loop 1 is full") } else { Ok(*i) });
+    /// assert_eq!(all.wait().unwrap_err().to_string(), "broadcast: the call on loop 1 failed");
+    /// ```
+    #[track_caller]
+    pub fn try_broadcast<R, E, F>(&self, f: F) -> MultiFuture<Vec<R>>
+    where
+        F: Fn(&mut T) -> Result<R, E> + Send + Sync + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        R: Send + 'static,
+    {
+        let f = Arc::new(f);
+        gather_broadcast(self.locals.iter().map(|local| {
+            let f = f.clone();
+            local.try_call(move |state| f(state))
+        }))
+    }
+
+    /// The old name of [`call_any`](PoolLocal::call_any), which says the routing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(1).unwrap();
+    /// let hits = pool.local(|_| 0u32);
+    /// #[allow(deprecated)]
+    /// let p = hits.call(|n| *n + 1);
+    /// assert_eq!(p.wait().unwrap(), 1);
+    /// ```
+    #[deprecated(note = "use `call_any` (any loop's value), or `call_keyed` for a key's value")]
+    #[track_caller]
+    pub fn call<R, F>(&self, f: F) -> Promise<R>
+    where
+        F: FnOnce(&mut T) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.call_any(f)
     }
 }
 

@@ -96,7 +96,10 @@ fn run_goes_to_the_least_busy_loop() {
         .map(|i| pulsar_async::run_in_loop(pool.loop_at(0).unwrap(), move || i))
         .collect();
     for _ in 0..20 {
-        assert_eq!(pool.run(thread_name).wait_timeout(LIMIT).unwrap(), "lb-1");
+        assert_eq!(
+            pool.run_any(thread_name).wait_timeout(LIMIT).unwrap(),
+            "lb-1"
+        );
     }
     held.release();
 }
@@ -113,7 +116,7 @@ fn each_loop_has_its_own_value_built_and_used_on_its_thread() {
         assert_eq!((index, built_on), (i, format!("v-{i}")));
     }
     let hits = pool.local(|_| 0u32);
-    let calls: Vec<_> = (0..100).map(|_| hits.call(|n| *n += 1)).collect();
+    let calls: Vec<_> = (0..100).map(|_| hits.call_any(|n| *n += 1)).collect();
     for c in calls {
         c.wait_timeout(LIMIT).unwrap();
     }
@@ -151,7 +154,7 @@ fn closing_a_pool_fails_pending_calls_with_loop_closed() {
         );
     }
     assert_eq!(
-        pool.run(|| 1).try_result().unwrap_err().kind(),
+        pool.run_any(|| 1).try_result().unwrap_err().kind(),
         ErrorKind::LoopClosed
     );
 }
@@ -204,7 +207,7 @@ fn shutdown_drains_every_loop_and_reports_per_loop() {
 fn shutdown_from_a_loop_of_the_pool_is_would_deadlock() {
     let pool = EventLoop::builder().pool(2).unwrap();
     let inner = pool.clone();
-    let err = pool.run(move || inner.shutdown(Duration::from_secs(1)).unwrap_err().kind());
+    let err = pool.run_any(move || inner.shutdown(Duration::from_secs(1)).unwrap_err().kind());
     assert_eq!(err.wait_timeout(LIMIT).unwrap(), ErrorKind::WouldDeadlock);
 }
 

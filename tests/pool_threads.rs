@@ -23,7 +23,7 @@ fn a_hundred_pools_created_used_and_dropped_leave_no_thread_behind() {
                 pool.run_keyed(&i, move || i).wait_timeout(LIMIT).unwrap(),
                 i
             );
-            local.call(|n| *n += 1).wait_timeout(LIMIT).unwrap();
+            local.call_any(|n| *n += 1).wait_timeout(LIMIT).unwrap();
         }
         if i % 3 == 0 {
             pool.close();

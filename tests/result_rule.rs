@@ -3,8 +3,12 @@
 //! with `downcast_ref`; an `Error` of this crate keeps its kind), unless the caller
 //! asks for the raw `Result` (`#[task(raw)]`, the plain `run_in_loop*` and
 //! `maybe_async*` without `flatten_result`, whose closure or future may return
-//! anything). One `?` per call.
+//! anything). One `?` per call, and the user's error, passed up with `?` into
+//! `anyhow::Result`, is found by `chain()` and printed once by `{:#}`, from every
+//! fallible entry point (the `try_*` forms of `run_in_loop`, `LoopLocal`, `LoopPool`,
+//! `PoolLocal`, and `#[task]`).
 
+use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -298,4 +302,140 @@ async fn a_bench_call_returning_err_fails_the_bench_with_that_error() {
     let call = err.downcast_ref::<CallError>().unwrap();
     assert_eq!(call.index(), 1);
     is_disk_on_fire(call.error(), 9);
+}
+
+/// Passes `p`'s error up with `?` into `anyhow`, as a handler does, and checks that
+/// `chain()` finds the user's `DiskOnFire(n)` and `{:#}` prints its message once.
+fn through_anyhow<T: Clone + Send + fmt::Debug + 'static>(p: Promise<T>, n: u8) {
+    fn handler<T: Clone + Send + 'static>(p: Promise<T>) -> anyhow::Result<T> {
+        Ok(p.wait_timeout(LONG)?)
+    }
+    let err = handler(p).unwrap_err();
+    let found = err.chain().find_map(|e| e.downcast_ref::<DiskOnFire>());
+    assert_eq!(found, Some(&DiskOnFire(n)), "{err:?}");
+    let shown = format!("{err:#}");
+    assert_eq!(
+        shown.matches(&format!("disk {n} on fire")).count(),
+        1,
+        "{shown}"
+    );
+}
+
+fn fails(n: u8) -> Result<u8, DiskOnFire> {
+    Err(DiskOnFire(n))
+}
+
+#[test]
+fn every_try_form_passes_the_users_error_up_through_the_question_mark_into_anyhow() {
+    let lp = EventLoop::new().unwrap();
+    let store = Store { lp: lp.clone() };
+    through_anyhow(store.read(0), 0);
+    through_anyhow(try_run_in_loop(&lp, || fails(1)), 1);
+    through_anyhow(try_run_in_loop_async(&lp, || async { fails(2) }), 2);
+    let local = lp.local(|| 3u8);
+    through_anyhow(local.try_call(|n| fails(*n)), 3);
+    let pool = EventLoop::builder().pool(2).unwrap();
+    through_anyhow(pool.try_run_keyed(&"k", || fails(4)), 4);
+    through_anyhow(pool.try_run_any(|| fails(5)), 5);
+    through_anyhow(pool.try_run_keyed_async(&"k", || async { fails(6) }), 6);
+    through_anyhow(pool.try_run_any_async(|| async { fails(7) }), 7);
+    let rooms = pool.local(|_| 8u8);
+    through_anyhow(rooms.try_call_keyed(&"k", |n| fails(*n)), 8);
+    through_anyhow(rooms.try_call_any(|n| fails(*n + 1)), 9);
+    through_anyhow(rooms.try_call_at(1, |n| fails(*n + 2)), 10);
+    through_anyhow(
+        rooms.try_call_async_keyed(&"k", |s| async move { fails(*s.borrow() + 3) }),
+        11,
+    );
+    through_anyhow(
+        rooms.try_call_async_any(|s| async move { fails(*s.borrow() + 4) }),
+        12,
+    );
+    through_anyhow(
+        local.try_call_async(|s| async move { fails(*s.borrow() + 10) }),
+        13,
+    );
+    let all = rooms.try_broadcast(|n| fails(*n + 6));
+    through_anyhow(Promise::from(all), 14);
+}
+
+#[test]
+fn the_pools_try_forms_give_the_ok_value_and_fail_with_the_users_error() {
+    let pool = EventLoop::builder().pool(2).unwrap();
+    let ok = |n: u8| Ok::<u8, DiskOnFire>(n);
+    assert_eq!(
+        pool.try_run_keyed(&1, move || ok(1))
+            .wait_timeout(LONG)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        pool.try_run_any(move || ok(2)).wait_timeout(LONG).unwrap(),
+        2
+    );
+    let p = pool.try_run_keyed_async(&1, move || async move { ok(3) });
+    assert_eq!(p.wait_timeout(LONG).unwrap(), 3);
+    let p = pool.try_run_any_async(move || async move { ok(4) });
+    assert_eq!(p.wait_timeout(LONG).unwrap(), 4);
+    is_disk_on_fire(
+        &pool
+            .try_run_keyed(&1, || fails(1))
+            .wait_timeout(LONG)
+            .unwrap_err(),
+        1,
+    );
+    is_disk_on_fire(
+        &pool
+            .try_run_any(|| fails(2))
+            .wait_timeout(LONG)
+            .unwrap_err(),
+        2,
+    );
+}
+
+#[test]
+fn the_pool_states_try_forms_give_the_ok_value_and_fail_with_the_users_error() {
+    let pool = EventLoop::builder().pool(2).unwrap();
+    let rooms = pool.local(|i| i as u8);
+    let at1 = rooms.try_call_at(1, |n| Ok::<u8, DiskOnFire>(*n));
+    assert_eq!(at1.wait_timeout(LONG).unwrap(), 1);
+    let keyed = rooms.try_call_keyed(&"k", |n| Ok::<u8, DiskOnFire>(*n));
+    assert_eq!(
+        keyed.wait_timeout(LONG).unwrap() as usize,
+        pool.index_of(&"k")
+    );
+    let any = rooms.try_call_any(|n| Ok::<u8, DiskOnFire>(*n));
+    assert!(any.wait_timeout(LONG).unwrap() < 2);
+    let p = rooms.try_call_async_keyed(&"k", |s| async move { Ok::<u8, DiskOnFire>(*s.borrow()) });
+    assert_eq!(p.wait_timeout(LONG).unwrap() as usize, pool.index_of(&"k"));
+    let p = rooms.try_call_async_any(|s| async move { Ok::<u8, DiskOnFire>(*s.borrow()) });
+    assert!(p.wait_timeout(LONG).unwrap() < 2);
+    let all = rooms.try_broadcast(|n| Ok::<u8, DiskOnFire>(*n));
+    assert_eq!(all.wait_timeout(LONG).unwrap(), [0, 1]);
+    let err = rooms
+        .try_broadcast(|n| if *n == 1 { fails(7) } else { Ok(0) })
+        .wait_timeout(LONG)
+        .unwrap_err();
+    assert_eq!(KeyedError::<usize>::key_of(&err), Some(&1));
+    assert_eq!(err.downcast_ref::<DiskOnFire>(), Some(&DiskOnFire(7)));
+    let out_of_range = rooms.try_call_at(2, |n| Ok::<u8, DiskOnFire>(*n));
+    assert_eq!(
+        out_of_range.wait_timeout(LONG).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[test]
+fn a_loop_local_try_call_async_returning_err_fails_its_promise_and_call_async_is_the_raw_form() {
+    let lp = EventLoop::new().unwrap();
+    let local = lp.local(|| 5u8);
+    let ok = local.try_call_async(|s| async move { Ok::<u8, DiskOnFire>(*s.borrow()) });
+    assert_eq!(ok.wait_timeout(LONG).unwrap(), 5);
+    let err = local.try_call_async(|s| async move {
+        tokio::task::yield_now().await;
+        fails(*s.borrow())
+    });
+    is_disk_on_fire(&err.wait_timeout(LONG).unwrap_err(), 5);
+    let raw = local.call_async(|s| async move { fails(*s.borrow()) });
+    assert_eq!(raw.wait_timeout(LONG).unwrap(), Err(DiskOnFire(5)));
 }

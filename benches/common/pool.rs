@@ -147,7 +147,7 @@ pub fn pool_calls(pool: &LoopPool) -> u64 {
             .map(|_| {
                 s.spawn(|| {
                     let calls: Vec<_> = (0..(POOL_CALLS / CALLERS) as u64)
-                        .map(|i| pool.run(move || i))
+                        .map(|i| pool.run_any(move || i))
                         .collect();
                     calls.into_iter().map(|p| p.wait().unwrap()).sum::<u64>()
                 })
@@ -214,7 +214,7 @@ pub fn spin_work(iters: u64) -> u64 {
 pub fn cpu_calls(pool: &LoopPool) -> u64 {
     let iters = ten_micros();
     let calls: Vec<_> = (0..CPU_CALLS)
-        .map(|_| pool.run(move || spin_work(iters)))
+        .map(|_| pool.run_any(move || spin_work(iters)))
         .collect();
     calls
         .into_iter()
