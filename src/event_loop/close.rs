@@ -16,11 +16,16 @@ use super::driver::{self, LoopShared};
 
 /// How a loop's close went: of the calls queued on it, how many ran while it drained
 /// for a [`shutdown`](super::EventLoop::shutdown), and how many were cut (failed with
-/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running).
+/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running); of its tasks, how
+/// many finished while it drained, and how many were cut (dropped when it closed,
+/// their promises failed with `LoopClosed`).
 ///
 /// Calls are what `call_soon`, `call_soon_threadsafe`, `run_in_loop` and the `spawn`
-/// family queue; tasks and timers already running on the loop are not counted (their
-/// promises fail with `LoopClosed` when the loop closes).
+/// family queue; tasks are what runs on the loop's task set: `spawn`, `spawn_local`,
+/// `run_in_loop_async`, `call_later` (a timer is a task), `LoopLocal::call_async`, and
+/// `tokio::spawn` inside the loop.
+///
+/// More fields may come (`#[non_exhaustive]`): read them by name.
 ///
 /// # Examples
 ///
@@ -41,6 +46,11 @@ pub struct ShutdownReport {
     pub ran: usize,
     /// Calls cut: queued but never started, each failed with `LoopClosed`.
     pub cut: usize,
+    /// Tasks that ended while the loop drained for a shutdown.
+    pub tasks_finished: usize,
+    /// Tasks alive when the loop closed: dropped, their promises failed with
+    /// `LoopClosed`.
+    pub tasks_cut: usize,
 }
 
 /// When a [`shutdown`](super::EventLoop::shutdown) stops draining: a point in time, or
@@ -147,7 +157,10 @@ impl LoopShared {
             .transition(|| self.life.to_closing(), Some(&mut cut));
         self.drop_cut(cut);
         if moved && !self.owns_thread {
-            self.tasks.cut_all();
+            // Counted as cut unless the owning thread tears the loop down and counts
+            // the tasks alive then (these among them).
+            let n = self.tasks.cut_all();
+            self.tasks_cut.store(n, Ordering::Relaxed);
         }
     }
 
@@ -159,6 +172,8 @@ impl LoopShared {
             let report = ShutdownReport {
                 ran: self.ran.load(Ordering::Relaxed),
                 cut: self.cut.load(Ordering::Relaxed) + self.injector.cut_count(),
+                tasks_finished: self.metrics.tasks_finished(),
+                tasks_cut: self.tasks_cut.load(Ordering::Relaxed),
             };
             let _ = self.closed.set_result(report);
         }
@@ -170,6 +185,9 @@ impl LoopShared {
         {
             let mut at = self.deadline.lock().unwrap_or_else(|e| e.into_inner());
             *at = Some(at.map_or(deadline.0, |d| d.min(deadline.0)));
+        }
+        if self.life.takes_work() {
+            self.metrics.set_draining(true);
         }
         self.injector.transition(|| self.life.to_stopping(), None);
     }

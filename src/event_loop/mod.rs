@@ -84,16 +84,18 @@ pub use state::LoopState;
 /// | state | new work | queued calls | tasks and timers |
 /// |---|---|---|---|
 /// | **running** | taken | run (a caller-driven loop: while driven) | run |
-/// | **stopping** | refused with `LoopClosed` | run until the deadline | run |
+/// | **stopping** | refused with `LoopClosed` (taken from the loop's own tasks and calls) | run until the deadline | run until they end or the deadline |
 /// | **closing** | refused | cut: each fails with `LoopClosed`, unstarted | dropped: their promises fail with `LoopClosed` |
 /// | **closed** | refused | none | none; the runtime is shut down |
 ///
 /// - [`close`](EventLoop::close), or the last handle dropped: closing at once. A call
 ///   that has not started never runs, even one queued in the same iteration as the
 ///   call that closes the loop; the call running when the close begins finishes.
-/// - [`shutdown`](EventLoop::shutdown)`(deadline)`: stopping, until what was queued
-///   has run or the deadline passes; then closing. It reports how many calls ran and
-///   how many were cut ([`ShutdownReport`]).
+/// - [`shutdown`](EventLoop::shutdown)`(deadline)`: stopping, until nothing is left
+///   (no call queued, no task alive: the tasks alive at its start, what they wake or
+///   spawn, timers due before the deadline) or the deadline passes; then closing. It
+///   reports how many calls ran and were cut, and how many tasks finished and were
+///   cut ([`ShutdownReport`]).
 /// - The loop's thread tears it down: it cuts the calls still queued, drops the
 ///   tasks (their promises fail), shuts tokio's runtime down (waiting at most
 ///   [`Builder::shutdown_timeout`] for tokio's blocking pool: `spawn_blocking`,
@@ -564,7 +566,7 @@ impl EventLoop {
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<LocalCallHandle, Error> {
         let local = self.local_loop()?;
-        if !self.shared.life.takes_work() {
+        if !self.shared.takes_local_work() {
             return Err(ErrorKind::LoopClosed.into());
         }
         let (call, handle) = match self.shared.origin(std::any::type_name_of_val(&f)) {
@@ -922,11 +924,14 @@ impl EventLoop {
     }
 
     /// Shuts the loop down gracefully, and returns once it is closed: from now on it
-    /// takes no new work (calls fail with [`ErrorKind::LoopClosed`]), runs the calls
-    /// already queued until `deadline` (a [`Duration`] from now, or an instant), then
-    /// closes, cutting what is left. The report says how many calls ran and how many
-    /// were cut. A call running at the deadline finishes; the loop's tasks and timers
-    /// run while it drains, and those left at the end fail with `LoopClosed`.
+    /// takes no new work from other threads (calls fail with
+    /// [`ErrorKind::LoopClosed`]), and runs until `deadline` (a [`Duration`] from now,
+    /// or an instant, on the loop's clock) what it already holds: the calls queued,
+    /// the tasks alive and what they wake, spawn or queue, timers due before the
+    /// deadline. It closes as soon as nothing is left, or at the deadline, cutting
+    /// what is left (a call running then finishes; the tasks left fail with
+    /// `LoopClosed`). The report counts the calls that ran and were cut, the tasks
+    /// that finished and were cut.
     ///
     /// A caller-driven loop shut down from its owning thread is driven here until it
     /// has drained; from another thread, it drains if its owning thread drives it
