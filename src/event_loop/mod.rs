@@ -38,7 +38,8 @@ mod spawn;
 mod state;
 
 pub use builder::Builder;
-pub use close::{Closed, Deadline, ShutdownReport};
+pub(crate) use close::blocking_allowed;
+pub use close::{Closed, Deadline, ShutdownAsync, ShutdownReport};
 pub(crate) use driver::with_locals;
 use driver::{LocalLoop, LoopShared};
 pub use handle::{CallHandle, LocalCallHandle};
@@ -939,10 +940,12 @@ impl EventLoop {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WouldDeadlock`], with nothing done, on the loop's own thread (the
-    /// loop would wait for itself) and inside a tokio runtime (it would block that
-    /// runtime's thread): use [`shutdown_background`](EventLoop::shutdown_background)
-    /// and await [`closed`](EventLoop::closed) there.
+    /// [`ErrorKind::WouldDeadlock`], with nothing done, where waiting would hang: on
+    /// the loop's own thread (the loop would wait for itself: use
+    /// [`shutdown_background`](EventLoop::shutdown_background) there), and where a
+    /// blocking wait is refused, inside a tokio task or `block_on` future (await
+    /// [`shutdown_async`](EventLoop::shutdown_async) there). Inside `spawn_blocking`
+    /// and `block_in_place` it blocks, as [`Promise::wait`] does.
     ///
     /// # Examples
     ///
@@ -963,39 +966,58 @@ impl EventLoop {
     pub fn shutdown(&self, deadline: impl Into<Deadline>) -> Result<ShutdownReport, Error> {
         let deadline = deadline.into();
         let shared = &self.shared;
-        if driver::is_driving(shared.id) || (self.owns_thread() && self.is_current_thread()) {
+        if !close::blocking_allowed() {
             return Err(Error::new(
                 ErrorKind::WouldDeadlock,
-                "a loop cannot wait for its own shutdown: use shutdown_background and closed()",
+                "shutdown would block this tokio runtime's thread: await shutdown_async(deadline) \
+                 instead (or call shutdown inside spawn_blocking or block_in_place)",
             ));
         }
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::new(
-                ErrorKind::WouldDeadlock,
-                "shutdown would block this tokio runtime: use shutdown_background and closed().await",
-            ));
-        }
-        shared.begin_shutdown(deadline);
-        if !shared.owns_thread {
-            match driver::local_loop(shared.id) {
-                Some(local) => {
-                    // The owning thread: drive the loop through its drain.
-                    while !shared.life.is_closed() {
-                        let _ = local.drive(None::<std::future::Pending<()>>);
-                    }
+        if let (false, Some(local)) = (shared.owns_thread, driver::local_loop(shared.id)) {
+            if !driver::is_driving(shared.id) {
+                // The owning thread: drive the loop through its drain.
+                shared.begin_shutdown(deadline);
+                while !shared.life.is_closed() {
+                    let _ = local.drive(None::<std::future::Pending<()>>);
                 }
-                None => {
-                    let left = deadline
-                        .instant()
-                        .saturating_duration_since(std::time::Instant::now());
-                    if shared.closed.wait_timeout(left).is_err() {
-                        self.close();
-                    }
-                }
+                return Ok(shared.closed.try_result().unwrap_or_default());
             }
         }
+        shared.shutdown_waitable(deadline)?;
         shared.wait_closed();
         Ok(shared.closed.try_result().unwrap_or_default())
+    }
+
+    /// The async form of [`shutdown`](EventLoop::shutdown): a future that begins the
+    /// shutdown when first polled and resolves with the report once the loop is
+    /// closed. Awaitable from any executor (a tokio app's handlers, `#[tokio::main]`,
+    /// futures' `block_on`); the loop enforces the deadline itself.
+    ///
+    /// # Errors
+    ///
+    /// The future gives [`ErrorKind::WouldDeadlock`], with nothing done, when awaited
+    /// on the loop's own thread (the loop would wait for itself: use
+    /// [`shutdown_background`](EventLoop::shutdown_background) there).
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`ShutdownAsync`]: once polled, dropping it does not stop the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// let p = pulsar_async::run_in_loop(&lp, || 7);
+    /// let report = lp.shutdown_async(Duration::from_secs(10)).await.unwrap();
+    /// assert_eq!(report.cut, 0);
+    /// assert_eq!(p.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self, deadline: impl Into<Deadline>) -> ShutdownAsync {
+        ShutdownAsync::new(self.shared.clone(), deadline.into())
     }
 
     /// Begins a [`shutdown`](EventLoop::shutdown) and returns at once: the loop takes
