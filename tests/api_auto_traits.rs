@@ -67,6 +67,9 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(event_loop::ShutdownReport: Send, Sync, Unpin, Copy);
     assert_impl!(event_loop::LoopState: Send, Sync, Unpin, Copy);
     assert_impl!(event_loop::Deadline: Send, Sync, Unpin, Copy);
+    assert_impl!(event_loop::ShutdownAsync: Send, Sync, Unpin);
+    assert_impl!(pulsar_async::pool::PoolShutdown: Send, Sync, Unpin);
+    assert_impl!(pulsar_async::pool::PoolClosed: Send, Sync, Unpin);
 }
 
 #[test]
