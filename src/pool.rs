@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use crate::error::{Error, ErrorKind};
 use crate::event_loop::{Builder, Closed, Deadline, EventLoop, LoopMetrics, ShutdownReport};
 use crate::local::LoopLocal;
-use crate::multi::MultiFuture;
+use crate::multi::{gather_broadcast, MultiFuture};
 use crate::promise::Promise;
 use crate::run::{run_in_loop, run_in_loop_async};
 
@@ -280,6 +280,12 @@ impl LoopPool {
     /// Runs `f` once on every loop; one promise per loop, gathered with
     /// [`multi_async`](crate::multi_async) into a `Vec` in the loops' order.
     ///
+    /// # Errors
+    ///
+    /// The first call that fails fails the whole: its error carries a
+    /// [`KeyedError<usize>`](crate::multi::KeyedError) with the loop's index
+    /// (`broadcast: the call on loop 1 failed`), the call's error as its source.
+    ///
     /// # Examples
     ///
     /// ```
@@ -294,14 +300,10 @@ impl LoopPool {
         T: Send + 'static,
     {
         let f = Arc::new(f);
-        self.inner
-            .loops
-            .iter()
-            .map(|lp| {
-                let f = f.clone();
-                run_in_loop(lp, move || f())
-            })
-            .collect()
+        gather_broadcast(self.inner.loops.iter().map(|lp| {
+            let f = f.clone();
+            run_in_loop(lp, move || f())
+        }))
     }
 
     /// State with one value per loop, each built on its loop's thread by
@@ -749,13 +751,10 @@ impl<T: 'static> PoolLocal<T> {
         R: Send + 'static,
     {
         let f = Arc::new(f);
-        self.locals
-            .iter()
-            .map(|local| {
-                let f = f.clone();
-                local.call(move |state| f(state))
-            })
-            .collect()
+        gather_broadcast(self.locals.iter().map(|local| {
+            let f = f.clone();
+            local.call(move |state| f(state))
+        }))
     }
 }
 

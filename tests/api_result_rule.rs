@@ -35,7 +35,13 @@ impl std::error::Error for DiskOnFire {}
 fn is_disk_on_fire(err: &Error, n: u8) {
     assert_eq!(err.kind(), ErrorKind::User, "{err:?}");
     assert_eq!(err.downcast_ref::<DiskOnFire>(), Some(&DiskOnFire(n)));
-    assert_eq!(err.to_string(), format!("disk {n} on fire"), "printed once");
+    let source = std::error::Error::source(err).expect("the user's error is the source");
+    assert_eq!(source.downcast_ref::<DiskOnFire>(), Some(&DiskOnFire(n)));
+    assert_eq!(
+        format!("{:#}", anyhow::Error::new(err.clone())),
+        format!("the call failed: disk {n} on fire"),
+        "printed once"
+    );
 }
 
 #[derive(Clone)]

@@ -36,7 +36,11 @@ fn without_an_errback_next_gets_the_same_error() {
         .callback(|v: u8| Ok(v + 1))
         .start();
     source.set_error(Error::user("upstream")).unwrap();
-    assert_eq!(block(next).unwrap_err().to_string(), "upstream");
+    let err = block(next).unwrap_err();
+    assert_eq!(
+        std::error::Error::source(&err).unwrap().to_string(),
+        "upstream"
+    );
 }
 
 #[test]
@@ -141,7 +145,8 @@ fn a_failure_deep_in_the_flattened_chain_reaches_next() {
     let next = chain_future(Promise::resolved(1))
         .callback(|_: i32| chain_future(Promise::<i32>::failed(Error::user("deep"))).start())
         .start();
-    assert_eq!(block(next).unwrap_err().to_string(), "deep");
+    let err = block(next).unwrap_err();
+    assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "deep");
 }
 
 #[test]

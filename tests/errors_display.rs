@@ -76,19 +76,47 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 }
 
 #[test]
-fn a_user_error_prints_once_in_anyhow() {
+fn a_user_error_prints_once_in_anyhow_after_the_crates_context() {
     let (alternate, debug) = anyhow_renderings(Error::user(disk_on_fire()));
-    assert_eq!(alternate, "disk on fire");
-    assert_eq!(debug, "disk on fire");
+    assert_eq!(alternate, "the call failed: disk on fire");
+    assert_eq!(debug, "the call failed\n\nCaused by:\n    disk on fire");
 }
 
 #[test]
-fn a_user_error_continues_its_own_chain() {
+fn a_user_error_is_the_source_itself_and_continues_its_own_chain() {
     let err = Error::user(ReadConfig(disk_on_fire()));
-    assert_eq!(chain(&err), ["reading the config", "disk on fire"]);
+    assert_eq!(
+        chain(&err),
+        ["the call failed", "reading the config", "disk on fire"]
+    );
+    assert!(StdError::source(&err).unwrap().is::<ReadConfig>());
     let (alternate, debug) = anyhow_renderings(err);
-    assert_eq!(alternate, "reading the config: disk on fire");
-    assert_eq!(debug, "reading the config\n\nCaused by:\n    disk on fire");
+    assert_eq!(
+        alternate,
+        "the call failed: reading the config: disk on fire"
+    );
+    assert_eq!(
+        debug,
+        "the call failed\n\nCaused by:\n    0: reading the config\n    1: disk on fire"
+    );
+}
+
+#[test]
+fn a_user_error_passed_up_with_the_question_mark_is_found_by_anyhows_chain_and_root_cause() {
+    fn handler(lp: &EventLoop) -> anyhow::Result<u8> {
+        let n = try_run_in_loop(lp, || Err::<u8, _>(ReadConfig(disk_on_fire())))
+            .wait_timeout(Duration::from_secs(10))?;
+        Ok(n)
+    }
+    let lp = EventLoop::new().expect("a loop");
+    let err = handler(&lp).expect_err("the call fails");
+    let found = err.chain().find_map(|e| e.downcast_ref::<ReadConfig>());
+    assert!(found.is_some(), "{err:?}");
+    assert!(err.root_cause().is::<std::io::Error>());
+    assert_eq!(
+        format!("{err:#}"),
+        "the call failed: reading the config: disk on fire"
+    );
 }
 
 #[test]
@@ -110,8 +138,14 @@ fn an_err_returned_by_a_call_on_a_loop_prints_once() {
     let err = try_run_in_loop(&lp, || "x".parse::<u8>())
         .wait_timeout(Duration::from_secs(10))
         .expect_err("not a number");
-    assert_eq!(chain(&err), ["invalid digit found in string"]);
-    assert_eq!(anyhow_renderings(err).1, "invalid digit found in string");
+    assert_eq!(
+        chain(&err),
+        ["the call failed", "invalid digit found in string"]
+    );
+    assert_eq!(
+        anyhow_renderings(err).0,
+        "the call failed: invalid digit found in string"
+    );
 }
 
 #[test]

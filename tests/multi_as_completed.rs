@@ -92,8 +92,11 @@ async fn a_failed_input_is_its_keys_error_and_the_stream_goes_on() {
     good.set_result(2).unwrap();
     let (key, outcome) = next(&mut done).await.unwrap();
     assert_eq!(
-        (key, outcome.unwrap_err().to_string()),
-        (0, "no".to_owned())
+        (
+            key,
+            std::error::Error::source(&outcome.unwrap_err()).map(|s| s.to_string())
+        ),
+        (0, Some("no".to_owned()))
     );
     assert_eq!(kinded(next(&mut done).await.unwrap()), (1, Ok(2)));
 }

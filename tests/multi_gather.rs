@@ -303,7 +303,10 @@ fn a_raised_error_names_the_index_of_the_failed_vec_input() {
     );
     assert_eq!(KeyedError::<usize>::key_of(&err), Some(&1));
     let inner = err.downcast_ref::<KeyedError<usize>>().unwrap().error();
-    assert_eq!(inner.to_string(), "b broke");
+    assert_eq!(
+        std::error::Error::source(inner).unwrap().to_string(),
+        "b broke"
+    );
     drop(a);
 }
 
@@ -433,7 +436,7 @@ fn a_settled_gather_keeps_each_failure_as_it_is_in_its_slot() {
         .try_result()
         .unwrap();
     let err = out[0].as_ref().unwrap_err();
-    assert_eq!(err.to_string(), "x");
+    assert_eq!(std::error::Error::source(err).unwrap().to_string(), "x");
     assert!(err.downcast_ref::<KeyedError<usize>>().is_none());
 }
 
@@ -459,10 +462,16 @@ fn without_raise_on_error_failures_sit_in_their_slots_and_keep_their_keys() {
     assert_eq!(keys, ["bad", "gone", "ready-bad"]);
     let out = all.try_result().unwrap();
     assert_eq!(*out["ok"].as_ref().unwrap(), 1);
-    assert_eq!(out["bad"].as_ref().unwrap_err().to_string(), "later");
+    let later = out["bad"].as_ref().unwrap_err();
+    assert_eq!(
+        std::error::Error::source(later).unwrap().to_string(),
+        "later"
+    );
     assert!(out["gone"].as_ref().unwrap_err().is_cancelled());
     assert_eq!(
-        out["ready-bad"].as_ref().unwrap_err().to_string(),
+        std::error::Error::source(out["ready-bad"].as_ref().unwrap_err())
+            .unwrap()
+            .to_string(),
         "at once"
     );
 }

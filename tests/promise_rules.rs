@@ -81,7 +81,12 @@ fn every_clone_reads_the_same_error() {
     let p = Promise::<u8>::new();
     let c = p.clone();
     p.set_error(Error::user("bad")).unwrap();
-    assert_eq!(c.try_result().unwrap_err().to_string(), "bad");
+    assert_eq!(
+        std::error::Error::source(&c.try_result().unwrap_err())
+            .unwrap()
+            .to_string(),
+        "bad"
+    );
     assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::User);
 }
 

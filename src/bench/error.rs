@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::error::Error;
+use crate::error::{Context, Error};
 
 /// What a bench's [`Error`] carries when one of its calls failed: the call's index and
 /// its own error.
@@ -61,10 +61,10 @@ impl CallError {
     /// # Examples
     ///
     /// ```
-    /// use pulsar_async::{bench::CallError, Bench, Error};
+    /// use pulsar_async::{bench::CallError, Bench, Error, ErrorKind};
     /// # futures::executor::block_on(async {
     /// let err = Bench::builder(1).run(|_| async { Err::<(), _>(Error::user("x")) }).await.unwrap_err();
-    /// assert_eq!(err.downcast_ref::<CallError>().unwrap().error().to_string(), "x");
+    /// assert_eq!(err.downcast_ref::<CallError>().unwrap().error().kind(), ErrorKind::User);
     /// # });
     /// ```
     pub fn error(&self) -> &Error {
@@ -106,6 +106,15 @@ impl fmt::Display for CallError {
 
 impl StdError for CallError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.error)
+        Some(self.error.as_link())
+    }
+}
+
+impl Context for CallError {
+    fn inner(&self) -> &Error {
+        &self.error
+    }
+    fn inner_mut(&mut self) -> &mut Error {
+        &mut self.error
     }
 }

@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::error::Error;
+use crate::error::{Context, Error};
 
 /// What the error of a [`multi_async`](crate::multi_async) carries when one of its
 /// inputs failed: that input's key (its index for a `Vec`, `VecDeque`, array or
@@ -17,6 +17,10 @@ use crate::error::Error;
 /// its chain, so `anyhow` prints `multi_async: input "cake" failed: disk on fire`.
 /// Get it back typed with `error.downcast_ref::<KeyedError<K>>()`, where `K` is the
 /// container's key type, or the key alone with [`KeyedError::key_of`].
+///
+/// A [`broadcast`](crate::LoopPool::broadcast) fails with a `KeyedError<usize>` too,
+/// keyed by the loop's index and named for what failed: `broadcast: the call on loop 1
+/// failed`.
 ///
 /// [`multi_async_settled`](crate::multi_async_settled) keeps each failure in its slot
 /// as it is, with no context: the slot already says which input it was.
@@ -42,13 +46,26 @@ use crate::error::Error;
 /// assert_eq!(err.to_string(), r#"multi_async: input "cake" failed"#);
 /// assert_eq!(err.source().unwrap().to_string(), "oven broke");
 /// let keyed = err.downcast_ref::<KeyedError<&str>>().unwrap();
-/// assert_eq!((*keyed.key(), keyed.error().to_string()), ("cake", "oven broke".into()));
+/// assert_eq!(*keyed.key(), "cake");
+/// assert_eq!(keyed.error().source().unwrap().to_string(), "oven broke");
 /// assert_eq!(KeyedError::<&str>::key_of(&err), Some(&"cake"));
 /// ```
 #[derive(Clone)]
 pub struct KeyedError<K> {
     key: K,
     error: Error,
+    /// Which gather failed: it names itself in the message.
+    from: Gathered,
+}
+
+/// What made the gather whose input failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gathered {
+    /// [`multi_async`](crate::multi_async) and `MultiFuture`'s `collect`.
+    MultiAsync,
+    /// [`LoopPool::broadcast`](crate::LoopPool::broadcast) and
+    /// [`PoolLocal::broadcast`](crate::pool::PoolLocal::broadcast): the key is the loop's index.
+    Broadcast,
 }
 
 impl<K> KeyedError<K> {
@@ -88,13 +105,13 @@ impl<K> KeyedError<K> {
     /// # Examples
     ///
     /// ```
-    /// use pulsar_async::{multi::KeyedError, multi_async, Error, Promise};
+    /// use pulsar_async::{multi::KeyedError, multi_async, Error, ErrorKind, Promise};
     /// use std::collections::BTreeMap;
     /// let err = multi_async(BTreeMap::from([(7u32, Promise::<u8>::failed(Error::user("x")))]))
     ///     .try_result()
     ///     .unwrap_err();
     /// let (key, error) = err.downcast_ref::<KeyedError<u32>>().unwrap().clone().into_parts();
-    /// assert_eq!((key, error.to_string()), (7, "x".to_string()));
+    /// assert_eq!((key, error.kind()), (7, ErrorKind::User));
     /// ```
     pub fn into_parts(self) -> (K, Error) {
         (self.key, self.error)
@@ -123,11 +140,21 @@ impl<K: fmt::Debug + Send + Sync + 'static> KeyedError<K> {
     /// re-keyed, not wrapped again: nested gathers make an error one link deep, not
     /// one link per level (whose drop would recurse that deep).
     pub(crate) fn into_error(key: K, error: Error) -> Error {
+        KeyedError::keyed(key, error, Gathered::MultiAsync)
+    }
+
+    /// The error of a broadcast whose call on loop `key` failed with `error`: as
+    /// [`into_error`](KeyedError::into_error), naming the broadcast and the loop.
+    pub(crate) fn into_broadcast_error(key: K, error: Error) -> Error {
+        KeyedError::keyed(key, error, Gathered::Broadcast)
+    }
+
+    fn keyed(key: K, error: Error, from: Gathered) -> Error {
         let error = match error.downcast_ref::<KeyedError<K>>() {
             Some(inner) => inner.error.clone(),
             None => error,
         };
-        Error::in_context(error.kind(), KeyedError { key, error })
+        Error::in_context(error.kind(), KeyedError { key, error, from })
     }
 }
 
@@ -142,12 +169,24 @@ impl<K: fmt::Debug> fmt::Debug for KeyedError<K> {
 
 impl<K: fmt::Debug> fmt::Display for KeyedError<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "multi_async: input {:?} failed", self.key)
+        match self.from {
+            Gathered::MultiAsync => write!(f, "multi_async: input {:?} failed", self.key),
+            Gathered::Broadcast => write!(f, "broadcast: the call on loop {:?} failed", self.key),
+        }
     }
 }
 
 impl<K: fmt::Debug> StdError for KeyedError<K> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&self.error)
+        Some(self.error.as_link())
+    }
+}
+
+impl<K: fmt::Debug + Send + Sync + 'static> Context for KeyedError<K> {
+    fn inner(&self) -> &Error {
+        &self.error
+    }
+    fn inner_mut(&mut self) -> &mut Error {
+        &mut self.error
     }
 }

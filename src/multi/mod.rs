@@ -414,6 +414,20 @@ where
     }
 }
 
+/// Gathers the promises of a broadcast, one per loop in the loops' order, into a
+/// `Vec` as [`multi_async`] does, its error naming the broadcast and the loop
+/// ([`KeyedError::into_broadcast_error`]).
+pub(crate) fn gather_broadcast<T, I>(promises: I) -> MultiFuture<Vec<T>>
+where
+    I: IntoIterator<Item = Promise<T>>,
+    T: Send + 'static,
+{
+    gather::<Seq<I::IntoIter>, Raise>(
+        Seq(promises.into_iter()),
+        Some(KeyedError::into_broadcast_error),
+    )
+}
+
 impl<O, K> fmt::Debug for MultiFuture<O, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let failures = self.log.as_ref().map_or(0, |log| lock(&log.failures).len());

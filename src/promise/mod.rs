@@ -133,12 +133,18 @@ pub struct Promise<T> {
 /// shared::<String>();
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not `Clone`, so a `Promise<{Self}>` is read by moving its value out: use `.await`, `take()`, `take_blocking()`, `try_take()` or `take_timeout()`",
+    message = "`{Self}` is not `Clone`, so a `Promise<{Self}>` is read by moving its value out: use `.await`, `take()`, `take_blocking()`, `try_take()` or `take_timeout()`; for a `Result`, call the `try_*` form (`try_run_in_loop`, `try_call`, `try_call_keyed`, `try_run_keyed`, ...), whose promise is of the `Ok` value",
     label = "this read clones the value out of a shared promise",
-    note = "read a promise of a value that is not `Clone` with `.await`, `take().await`, `try_take()`, `take_blocking()` or `take_timeout()`"
+    note = "read a promise of a value that is not `Clone` with `.await`, `take().await`, `try_take()`, `take_blocking()` (on a plain thread) or `take_timeout()`",
+    note = "for a `Promise<Result<T, E>>` (a closure or future that returns a `Result`), use the `try_*` form of the call: its promise is of the `Ok` value and fails with the `Err`"
 )]
 pub trait SharedValue: Clone {}
 
+// `do_not_recommend`: rustc then reports `SharedValue`'s message for a `Result` (or
+// any type whose `Clone` impl has bounds) too, not the `Clone` bound of a field. (On a
+// method call rustc shows the message only, not the label and notes: the message
+// says it all.)
+#[diagnostic::do_not_recommend]
 impl<T: Clone> SharedValue for T {}
 
 impl<T> Default for Promise<T> {
@@ -282,9 +288,10 @@ impl<T> Promise<T> {
     ///
     /// ```
     /// use pulsar_async::{Error, Promise};
+    /// use std::error::Error as _;
     /// let p = Promise::<()>::new();
     /// p.set_error(Error::user("no route")).unwrap();
-    /// assert_eq!(p.try_result().unwrap_err().to_string(), "no route");
+    /// assert_eq!(p.try_result().unwrap_err().source().unwrap().to_string(), "no route");
     /// ```
     pub fn set_error(&self, error: Error) -> Result<(), SetError<T>> {
         self.set(Err(error))

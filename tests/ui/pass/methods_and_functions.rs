@@ -81,7 +81,8 @@ fn main() {
     // A `Result` return type: a `Promise<u32>` that the `Err` fails.
     let got: Promise<u32> = store.get(1, "none");
     assert_eq!(got.wait().unwrap(), 2);
-    assert_eq!(store.get(9, "none").wait().unwrap_err().to_string(), "none");
+    let none = store.get(9, "none").wait().unwrap_err();
+    assert_eq!(std::error::Error::source(&none).unwrap().to_string(), "none");
     store.nothing().wait().unwrap();
     assert_eq!(store.early(true).wait().unwrap(), 1);
     assert_eq!(
