@@ -60,6 +60,8 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(MultiFuture<Vec<u8>>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<HashMap<String, u8>, String>: Send, Sync, Unpin);
     assert_impl!(multi::AsCompleted<String, u8>: Send, Sync, Unpin);
+    assert_impl!(multi::PromiseSet<String>: Send, Sync, Unpin);
+    assert_impl!(multi::JoinNext<'static, String>: Send, Sync, Unpin);
     assert_impl!(multi::AsCompleted<PhantomPinned, PhantomPinned>: Unpin);
     assert_impl!(multi::KeyedError<String>: Send, Sync, Unpin);
     assert_impl!(Logger: Send, Sync, Unpin);
@@ -102,6 +104,9 @@ fn promises_of_values_that_cannot_cross_threads_cannot_either() {
     assert_not_impl!(multi::AsCompleted<u8, Local>: Send);
     assert_not_impl!(multi::AsCompleted<Local, u8>: Send);
     assert_not_impl!(multi::AsCompleted<u8, Local>: Sync);
+    assert_not_impl!(multi::PromiseSet<Local>: Send);
+    assert_not_impl!(multi::PromiseSet<Local>: Sync);
+    assert_not_impl!(multi::JoinNext<'static, Local>: Send);
     assert_not_impl!(SetError<Local>: Send);
     assert_not_impl!(SetError<Cell<u8>>: Sync);
 }
@@ -123,6 +128,8 @@ fn promise_futures_are_unpin_whatever_their_value() {
     assert_impl!(Promise<PhantomPinned>: Unpin);
     assert_impl!(Take<PhantomPinned>: Unpin);
     assert_impl!(AbortOnDrop<PhantomPinned>: Unpin);
+    assert_impl!(multi::PromiseSet<PhantomPinned>: Unpin);
+    assert_impl!(multi::JoinNext<'static, PhantomPinned>: Unpin);
     assert_impl!(MaybeAsync<PhantomPinned>: Unpin);
     assert_impl!(MultiFuture<Vec<PhantomPinned>>: Unpin);
 }

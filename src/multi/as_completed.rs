@@ -206,6 +206,15 @@ impl<K, T> Unordered<K, T> {
         self.polls
     }
 
+    /// Cancels every promise held; they stay, to be read.
+    pub(super) fn cancel_all(&self) {
+        for entry in &self.entries {
+            if let Some((_, promise)) = &entry.held {
+                promise.cancel();
+            }
+        }
+    }
+
     /// The next promise to finish, with its key; `Ready(None)` when none is held.
     pub(super) fn poll_next(&mut self, cx: &Context<'_>) -> Poll<Option<(K, Result<T, Error>)>> {
         if self.len == 0 {
@@ -249,11 +258,7 @@ impl<K, T> Drop for Unordered<K, T> {
     /// drop may panic: it is caught and logged).
     fn drop(&mut self) {
         self.queue.close();
-        for entry in &self.entries {
-            if let Some((_, promise)) = &entry.held {
-                promise.cancel();
-            }
-        }
+        self.cancel_all();
         let entries = std::mem::take(&mut self.entries);
         run_guarded(
             move || drop(entries),
