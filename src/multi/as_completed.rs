@@ -42,7 +42,7 @@ use crate::ready::{ReadyQueue, Slot};
 ///
 /// The cost is linear: an input is polled once, and again only when its own waker
 /// says it settled (nothing is scanned), so 100,000 inputs cost
-/// 100,000 small steps (`tests/as_completed.rs` times it). It runs on any executor: the stream is
+/// 100,000 small steps (`tests/multi_as_completed.rs` times it). It runs on any executor: the stream is
 /// woken by the input that settles, not by a loop.
 ///
 /// # Examples
