@@ -204,6 +204,7 @@ mod debug;
 pub mod error;
 mod loom;
 mod panic;
+mod ready;
 mod schedule;
 mod time;
 
