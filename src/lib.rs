@@ -110,7 +110,7 @@
 //! | a gather ([`multi_async`]) | the first `Err` fails it, its error carries a [`multi::KeyedError`] with the key | [`multi_async_settled`] keeps each outcome in its slot |
 //!
 //! New entry points follow the same rule (`ARCHITECTURE.md`, "One rule for
-//! `Result`"); `tests/result_rule.rs` holds a test per entry point.
+//! `Result`"); `tests/api_result_rule.rs` holds a test per entry point.
 //!
 //! ```
 //! use pulsar_async::{maybe_async_in, task, try_run_in_loop, AsyncObject, EventLoop};
@@ -210,6 +210,7 @@ mod debug;
 pub mod error;
 mod loom;
 mod panic;
+mod ready;
 mod schedule;
 mod time;
 
@@ -280,7 +281,7 @@ pub use promise::Promise;
 /// **What a call costs.** A call makes one allocation for the call and its promise,
 /// plus whatever the receiver costs to move: an `Arc` receiver one atomic increment;
 /// `&self` a full `Clone` of the object, so a `&self` method on an object holding a
-/// large `Vec` copies the `Vec` on every call (`tests/task.rs`: 100 calls, 100 copies;
+/// large `Vec` copies the `Vec` on every call (`tests/task_decorator.rs`: 100 calls, 100 copies;
 /// with `self: &Arc<Self>`, none). For `&self`, keep the object cheap to clone: shared
 /// state behind an `Arc`, or state on the loop in a [`LoopLocal`] (a handle: two
 /// atomic increments to clone, and the state may be `!Send`), which the body reaches

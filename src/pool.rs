@@ -17,10 +17,12 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
-use crate::event_loop::{Builder, Deadline, EventLoop, LoopMetrics, ShutdownReport};
+use crate::event_loop::{Builder, Closed, Deadline, EventLoop, LoopMetrics, ShutdownReport};
 use crate::local::LoopLocal;
 use crate::multi::{gather_broadcast, MultiFuture};
 use crate::promise::Promise;
@@ -375,8 +377,11 @@ impl LoopPool {
     ///
     /// # Errors
     ///
-    /// As [`EventLoop::shutdown`] ([`ErrorKind::WouldDeadlock`] on a loop of the pool
-    /// or inside a tokio runtime), with nothing done.
+    /// As [`EventLoop::shutdown`], with nothing done: [`ErrorKind::WouldDeadlock`] on a
+    /// loop of the pool (use [`shutdown_background`](LoopPool::shutdown_background)
+    /// there) or inside a tokio task (await
+    /// [`shutdown_async`](LoopPool::shutdown_async) there; `spawn_blocking` and
+    /// `block_in_place` may block).
     ///
     /// # Examples
     ///
@@ -392,18 +397,91 @@ impl LoopPool {
     pub fn shutdown(&self, deadline: impl Into<Deadline>) -> Result<Vec<ShutdownReport>, Error> {
         let deadline = deadline.into();
         let loops = &self.inner.loops;
-        if tokio::runtime::Handle::try_current().is_ok()
-            || loops.iter().any(EventLoop::is_current_thread)
-        {
+        self.refuse_own_loop()?;
+        if !crate::event_loop::blocking_allowed() {
             return Err(Error::new(
                 ErrorKind::WouldDeadlock,
-                "a pool cannot wait for its shutdown on one of its loops or inside a tokio runtime: use shutdown_background",
+                "shutdown would block this tokio runtime's thread: await shutdown_async(deadline) \
+                 instead (or call shutdown inside spawn_blocking or block_in_place)",
             ));
         }
         for lp in loops {
             lp.shutdown_background(deadline);
         }
         loops.iter().map(|lp| lp.shutdown(deadline)).collect()
+    }
+
+    /// The async form of [`shutdown`](LoopPool::shutdown): begins the shutdown of
+    /// every loop when first polled, and resolves with the report of each loop, in
+    /// index order, once all are closed. Awaitable from any executor.
+    ///
+    /// # Errors
+    ///
+    /// The future gives [`ErrorKind::WouldDeadlock`], with nothing done, when awaited
+    /// on a loop of the pool.
+    ///
+    /// # Cancel safety
+    ///
+    /// Once polled, dropping it does not stop the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let calls: Vec<_> = (0..10).map(|i| pool.run(move || i)).collect();
+    /// let reports = pool.shutdown_async(Duration::from_secs(5)).await.unwrap();
+    /// assert_eq!(reports.len(), 2);
+    /// for p in calls {
+    ///     p.await.unwrap();
+    /// }
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self, deadline: impl Into<Deadline>) -> PoolShutdown {
+        PoolShutdown {
+            pool: self.clone(),
+            deadline: Some(deadline.into()),
+            closed: self.closed(),
+        }
+    }
+
+    /// A future that resolves, with the report of each loop in index order, once
+    /// every loop of the pool has finished closing (however it was closed). It does
+    /// not close anything itself. Its output is the reports, not a `Result`: closing
+    /// cannot fail.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+    /// let closed = pool.closed();
+    /// pool.shutdown_background(std::time::Duration::from_secs(5));
+    /// let reports = futures::executor::block_on(closed);
+    /// assert_eq!(reports.len(), 2);
+    /// ```
+    pub fn closed(&self) -> PoolClosed {
+        PoolClosed {
+            closed: self.inner.loops.iter().map(EventLoop::closed).collect(),
+            reports: vec![None; self.len()],
+        }
+    }
+
+    /// `WouldDeadlock` on a loop of the pool.
+    fn refuse_own_loop(&self) -> Result<(), Error> {
+        if self.inner.loops.iter().any(EventLoop::is_current_thread) {
+            return Err(Error::new(
+                ErrorKind::WouldDeadlock,
+                "a pool cannot wait for its shutdown on one of its loops: call \
+                 shutdown_background(deadline) there, or shutdown / shutdown_async elsewhere",
+            ));
+        }
+        Ok(())
     }
 
     /// Begins a [`shutdown`](LoopPool::shutdown) of every loop and returns at once.
@@ -420,6 +498,85 @@ impl LoopPool {
         for lp in &self.inner.loops {
             lp.shutdown_background(deadline);
         }
+    }
+}
+
+/// The future of [`LoopPool::shutdown_async`]: the reports of every loop, in index
+/// order, once all are closed.
+///
+/// # Cancel safety
+///
+/// Once polled, dropping it does not stop the shutdown.
+///
+/// # Examples
+///
+/// ```
+/// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+/// let shutdown: pulsar_async::pool::PoolShutdown =
+///     pool.shutdown_async(std::time::Duration::from_secs(5));
+/// assert_eq!(futures::executor::block_on(shutdown).unwrap().len(), 2);
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct PoolShutdown {
+    pool: LoopPool,
+    /// Until the first poll begins the shutdown.
+    deadline: Option<Deadline>,
+    closed: PoolClosed,
+}
+
+impl Future for PoolShutdown {
+    type Output = Result<Vec<ShutdownReport>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(deadline) = self.deadline.take() {
+            self.pool.refuse_own_loop()?;
+            self.pool.shutdown_background(deadline);
+        }
+        Pin::new(&mut self.closed).poll(cx).map(Ok)
+    }
+}
+
+/// The future of [`LoopPool::closed`]: the reports of every loop, in index order,
+/// once all are closed.
+///
+/// # Cancel safety
+///
+/// Dropping it changes nothing.
+///
+/// # Examples
+///
+/// ```
+/// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
+/// let closed: pulsar_async::pool::PoolClosed = pool.closed();
+/// pool.close();
+/// assert!(futures::executor::block_on(closed).iter().all(|r| r.cut == 0));
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct PoolClosed {
+    closed: Vec<Closed>,
+    reports: Vec<Option<ShutdownReport>>,
+}
+
+impl Future for PoolClosed {
+    type Output = Vec<ShutdownReport>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut pending = false;
+        for (closed, report) in this.closed.iter_mut().zip(this.reports.iter_mut()) {
+            if report.is_none() {
+                match Pin::new(closed).poll(cx) {
+                    Poll::Ready(r) => *report = Some(r),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.reports.iter().map(|r| r.unwrap_or_default()).collect())
     }
 }
 

@@ -1,6 +1,9 @@
 //! Ending a loop with a rule for each way: `shutdown(deadline)` drains until the
-//! deadline and reports; `closed()` resolves when the loop has finished closing;
-//! `close_background()` does not block; `Drop` never waits without bound.
+//! deadline and reports; `shutdown_async(deadline)` does the same from any executor;
+//! the blocking form is allowed wherever a blocking wait is (`spawn_blocking`,
+//! `block_in_place`) and refused elsewhere with an error naming the form that works;
+//! `closed()` resolves when the loop has finished closing; `close_background()` does
+//! not block; `Drop` never waits without bound.
 
 mod loops;
 
@@ -120,6 +123,7 @@ async fn shutdown_inside_a_tokio_runtime_is_an_error_and_closed_is_its_async_for
     let lp = EventLoop::new().unwrap();
     let err = lp.shutdown(LIMIT).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+    assert!(err.to_string().contains("shutdown_async"), "{err}");
     let queued = run_in_loop(&lp, || 5);
     lp.shutdown_background(LIMIT);
     let report = lp.closed().await;
@@ -202,4 +206,77 @@ fn the_last_drop_waits_for_a_blocking_task_that_ends_within_shutdown_timeout() {
         futures::FutureExt::now_or_never(closed).is_some(),
         "the loop was closed when the drop returned"
     );
+}
+
+#[tokio::test]
+async fn shutdown_async_drains_and_reports_inside_a_tokio_runtime() {
+    let lp = EventLoop::new().unwrap();
+    let task = lp.spawn(async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        1
+    });
+    run_in_loop(&lp, || ()).await.unwrap();
+    let report = lp.shutdown_async(LIMIT).await.unwrap();
+    assert_eq!((report.tasks_finished, report.tasks_cut), (1, 0));
+    assert_eq!(task.await.unwrap(), 1);
+    assert_eq!(lp.state(), LoopState::Closed);
+}
+
+#[test]
+fn shutdown_async_resolves_on_any_executor() {
+    let lp = EventLoop::new().unwrap();
+    let queued = run_in_loop(&lp, || 2);
+    let report = within(LIMIT, move || {
+        futures::executor::block_on(lp.shutdown_async(LIMIT)).map(|r| r.cut)
+    })
+    .expect("the shutdown resolved");
+    assert_eq!(report.unwrap(), 0);
+    assert_eq!(queued.wait_timeout(LIMIT).unwrap(), 2);
+}
+
+#[test]
+fn shutdown_async_on_the_loops_own_thread_is_would_deadlock_naming_shutdown_background() {
+    let lp = EventLoop::new().unwrap();
+    let inner = lp.clone();
+    let err = pulsar_async::run_in_loop_async(&lp, move || async move {
+        inner.shutdown_async(LIMIT).await.unwrap_err()
+    })
+    .wait_timeout(LIMIT)
+    .unwrap();
+    assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+    assert!(err.to_string().contains("shutdown_background"), "{err}");
+    assert_eq!(lp.state(), LoopState::Running, "nothing done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_shutdown_is_allowed_in_spawn_blocking_and_block_in_place() {
+    let lp = EventLoop::new().unwrap();
+    let queued = run_in_loop(&lp, || 3);
+    let l = lp.clone();
+    let report = tokio::task::spawn_blocking(move || l.shutdown(LIMIT))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.cut, 0);
+    assert_eq!(queued.await.unwrap(), 3);
+    let other = EventLoop::new().unwrap();
+    let report = tokio::task::block_in_place(|| other.shutdown(LIMIT)).unwrap();
+    assert_eq!(report.cut, 0);
+    assert!(other.is_closed() && lp.is_closed());
+}
+
+#[test]
+fn a_caller_driven_loop_nobody_drives_is_closed_at_the_deadline_of_its_shutdown() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let remote = lp.clone();
+    let (p, report) = within(LIMIT, move || {
+        let p = run_in_loop(&remote, || 1);
+        let report = futures::executor::block_on(remote.shutdown_async(Duration::from_millis(20)));
+        (p, report)
+    })
+    .expect("closed at the deadline");
+    let report = report.unwrap();
+    assert_eq!((report.ran, report.cut), (0, 1));
+    assert_eq!(p.try_result().unwrap_err().kind(), ErrorKind::LoopClosed);
+    assert_eq!(lp.state(), LoopState::Closed);
 }

@@ -15,7 +15,7 @@
 //! one between two awaits) cannot be cut, and the future resolves when it returns.
 //! `async_while` keeps the same deadline, except for one case: an async clause whose
 //! *first* evaluation is still running at the deadline is awaited to its end, since
-//! there is no earlier value to return (`tests/async_while.rs`
+//! there is no earlier value to return (`tests/async_while_poll_until.rs`
 //! `the_first_evaluation_is_awaited_even_past_the_deadline`).
 
 use std::fmt;

@@ -1,21 +1,22 @@
 //! The call driver of a bench: [`BenchFuture`], one future that starts every call
-//! and then polls only the calls that woke it, each through a waker of its own
-//! ([`CallWaker`]) that queues its id once ([`Queue`]). The pieces other threads touch
-//! (the queue and the wakers' flags) are on [`crate::loom`] primitives, and a loom
-//! model checks that calls woken from other threads are each seen once.
+//! and then polls only the calls that woke it, each through a waker of its own that
+//! queues its id once on the crate's one ready queue ([`crate::ready`], on
+//! [`crate::loom`] primitives, with its own models). A loom model here checks that
+//! calls woken from other threads are each seen once.
 
+use std::collections::VecDeque;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
-use crate::loom::{lock, Arc, AtomicBool, Mutex, Ordering};
 use crate::panic;
+use crate::ready::{ReadyQueue, Slot};
 
 use super::error::CallError;
 use super::{Bench, Latency};
@@ -82,52 +83,19 @@ struct Run<Fut, T> {
     spare: Option<Pin<Box<Option<Fut>>>>,
     /// The calls that are pending, by waker id.
     calls: Vec<Option<Running<Fut>>>,
-    /// One waker per id, reused by the calls that take the id.
-    wakers: Vec<(std::sync::Arc<CallWaker>, Waker)>,
+    /// One slot (a waker) per id, reused by the calls that take the id.
+    slots: Vec<Slot>,
     /// Ids free for the next pending call.
     free: Vec<usize>,
-    queue: Arc<Queue>,
+    queue: ReadyQueue,
     /// The ids taken from the queue, a buffer kept to reuse its allocation.
-    woken: Vec<usize>,
+    woken: VecDeque<usize>,
 }
 
 struct Running<Fut> {
     index: usize,
     started: Instant,
     future: Pin<Box<Option<Fut>>>,
-}
-
-/// The ids of the calls woken since the bench last looked, and the bench's own waker.
-/// The one piece of the bench shared with other threads (through the calls' wakers).
-struct Queue {
-    ready: Mutex<Vec<usize>>,
-    parent: Mutex<Option<Waker>>,
-}
-
-/// A pending call's waker: queues its id once, and wakes the bench.
-struct CallWaker {
-    id: usize,
-    /// Set while the id is in the queue, so that a call waking many times is queued
-    /// once.
-    queued: AtomicBool,
-    queue: Arc<Queue>,
-}
-
-impl Wake for CallWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        lock(&self.queue.ready).push(self.id);
-        let parent = lock(&self.queue.parent).clone();
-        if let Some(parent) = parent {
-            parent.wake();
-        }
-    }
 }
 
 /// What one poll of a call gave.
@@ -186,13 +154,10 @@ impl<Fut, T> Run<Fut, T> {
             latencies,
             spare: None,
             calls: Vec::new(),
-            wakers: Vec::new(),
+            slots: Vec::new(),
             free: Vec::new(),
-            queue: Arc::new(Queue {
-                ready: Mutex::new(Vec::new()),
-                parent: Mutex::new(None),
-            }),
-            woken: Vec::new(),
+            queue: ReadyQueue::new(),
+            woken: VecDeque::new(),
         })
     }
 
@@ -211,14 +176,8 @@ impl<Fut, T> Run<Fut, T> {
         if let Some(id) = self.free.pop() {
             return id;
         }
-        let id = self.wakers.len();
-        // A waker needs a `std` `Arc`; what it shares with the bench is on loom.
-        let waker = std::sync::Arc::new(CallWaker {
-            id,
-            queued: AtomicBool::new(false),
-            queue: self.queue.clone(),
-        });
-        self.wakers.push((waker.clone(), Waker::from(waker)));
+        let id = self.slots.len();
+        self.slots.push(self.queue.slot(id));
         self.calls.push(None);
         id
     }
@@ -230,16 +189,16 @@ impl<Fut, T> Run<Fut, T> {
         E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     {
         let mut woken = std::mem::take(&mut self.woken);
-        std::mem::swap(&mut *lock(&self.queue.ready), &mut woken);
+        self.queue.take(&mut woken);
         for id in woken.drain(..) {
-            let Some((call_waker, waker)) = self.wakers.get(id) else {
+            let Some(slot) = self.slots.get(id) else {
                 continue;
             };
-            call_waker.queued.store(false, Ordering::Release);
+            slot.clear();
             let Some(running) = self.calls.get_mut(id).and_then(Option::as_mut) else {
                 continue;
             };
-            let Step::Done(outcome) = poll_call(&mut running.future, waker) else {
+            let Step::Done(outcome) = poll_call(&mut running.future, slot.waker()) else {
                 continue;
             };
             let (index, started) = (running.index, running.started);
@@ -283,8 +242,11 @@ impl<Fut, T> Run<Fut, T> {
                 return Err(CallError::into_error(index, error));
             }
             let id = self.take_id();
-            let step = match self.wakers.get(id) {
-                Some((_, waker)) => poll_call(&mut future, waker),
+            let step = match self.slots.get(id) {
+                Some(slot) => {
+                    slot.clear();
+                    poll_call(&mut future, slot.waker())
+                }
                 None => Step::Pending,
             };
             let now = Instant::now();
@@ -357,12 +319,7 @@ where
                 Err(error) => return Poll::Ready(Err(error)),
             },
         };
-        {
-            let mut parent = lock(&run.queue.parent);
-            if !parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *parent = Some(cx.waker().clone());
-            }
-        }
+        run.queue.register(cx.waker());
         if let Err(error) = run.poll_woken() {
             return Poll::Ready(Err(error));
         }
@@ -375,7 +332,7 @@ where
                 None => Poll::Ready(Err(Error::new(ErrorKind::InvalidState, "bench: no run"))),
             };
         }
-        if !lock(&run.queue.ready).is_empty() {
+        if run.queue.has_ready() {
             // Calls woke while this poll ran: come back for them, after letting
             // others run.
             cx.waker().wake_by_ref();

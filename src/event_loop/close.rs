@@ -9,6 +9,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::error::{Error, ErrorKind};
+use std::sync::Arc;
+
 use crate::loom::Ordering;
 use crate::promise::Promise;
 
@@ -16,11 +19,16 @@ use super::driver::{self, LoopShared};
 
 /// How a loop's close went: of the calls queued on it, how many ran while it drained
 /// for a [`shutdown`](super::EventLoop::shutdown), and how many were cut (failed with
-/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running).
+/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running); of its tasks, how
+/// many finished while it drained, and how many were cut (dropped when it closed,
+/// their promises failed with `LoopClosed`).
 ///
 /// Calls are what `call_soon`, `call_soon_threadsafe`, `run_in_loop` and the `spawn`
-/// family queue; tasks and timers already running on the loop are not counted (their
-/// promises fail with `LoopClosed` when the loop closes).
+/// family queue; tasks are what runs on the loop's task set: `spawn`, `spawn_local`,
+/// `run_in_loop_async`, `call_later` (a timer is a task), `LoopLocal::call_async`, and
+/// `tokio::spawn` inside the loop.
+///
+/// More fields may come (`#[non_exhaustive]`): read them by name.
 ///
 /// # Examples
 ///
@@ -41,6 +49,11 @@ pub struct ShutdownReport {
     pub ran: usize,
     /// Calls cut: queued but never started, each failed with `LoopClosed`.
     pub cut: usize,
+    /// Tasks that ended while the loop drained for a shutdown.
+    pub tasks_finished: usize,
+    /// Tasks alive when the loop closed: dropped, their promises failed with
+    /// `LoopClosed`.
+    pub tasks_cut: usize,
 }
 
 /// When a [`shutdown`](super::EventLoop::shutdown) stops draining: a point in time, or
@@ -127,6 +140,75 @@ impl Future for Closed {
     }
 }
 
+/// A future that shuts a loop down gracefully and resolves, with its
+/// [`ShutdownReport`], once the loop is closed; made by
+/// [`EventLoop::shutdown_async`](super::EventLoop::shutdown_async). Awaitable from any
+/// executor: the loop enforces the deadline itself (a caller-driven loop that nobody
+/// drives is closed at the deadline by a watchdog thread).
+///
+/// The shutdown begins when the future is first polled.
+///
+/// # Cancel safety
+///
+/// Dropping it once polled does not stop the shutdown: the loop drains and closes
+/// all the same. Dropped before its first poll, it did nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// # futures::executor::block_on(async {
+/// let lp = pulsar_async::EventLoop::new().unwrap();
+/// let p = lp.spawn(async {
+///     tokio::time::sleep(Duration::from_millis(5)).await;
+///     "finished while the loop drained"
+/// });
+/// pulsar_async::run_in_loop(&lp, || ()).await.unwrap(); // the task is alive
+/// let report = lp.shutdown_async(Duration::from_secs(10)).await.unwrap();
+/// assert_eq!((report.tasks_finished, report.tasks_cut), (1, 0));
+/// assert_eq!(p.await.unwrap(), "finished while the loop drained");
+/// # });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct ShutdownAsync {
+    /// The loop and the deadline, until the first poll begins the shutdown.
+    start: Option<(Arc<LoopShared>, Deadline)>,
+    closed: Closed,
+}
+
+impl ShutdownAsync {
+    pub(super) fn new(shared: Arc<LoopShared>, deadline: Deadline) -> Self {
+        let closed = Closed(shared.closed.clone());
+        ShutdownAsync {
+            start: Some((shared, deadline)),
+            closed,
+        }
+    }
+}
+
+impl Future for ShutdownAsync {
+    type Output = Result<ShutdownReport, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some((shared, deadline)) = self.start.take() {
+            if let Err(e) = shared.shutdown_waitable(deadline) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Pin::new(&mut self.closed).poll(cx).map(Ok)
+    }
+}
+
+impl std::fmt::Debug for LoopShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoopShared")
+            .field("name", &self.name)
+            .field("state", &self.life.state())
+            .finish()
+    }
+}
+
 /// How long the last drop keeps waiting for a loop's teardown beyond
 /// `shutdown_timeout` (which bounds the wait for tokio's blocking pool): the time to
 /// drop the loop's tasks and exit its thread.
@@ -147,7 +229,10 @@ impl LoopShared {
             .transition(|| self.life.to_closing(), Some(&mut cut));
         self.drop_cut(cut);
         if moved && !self.owns_thread {
-            self.tasks.cut_all();
+            // Counted as cut unless the owning thread tears the loop down and counts
+            // the tasks alive then (these among them).
+            let n = self.tasks.cut_all();
+            self.tasks_cut.store(n, Ordering::Relaxed);
         }
     }
 
@@ -159,6 +244,8 @@ impl LoopShared {
             let report = ShutdownReport {
                 ran: self.ran.load(Ordering::Relaxed),
                 cut: self.cut.load(Ordering::Relaxed) + self.injector.cut_count(),
+                tasks_finished: self.metrics.tasks_finished(),
+                tasks_cut: self.tasks_cut.load(Ordering::Relaxed),
             };
             let _ = self.closed.set_result(report);
         }
@@ -171,7 +258,50 @@ impl LoopShared {
             let mut at = self.deadline.lock().unwrap_or_else(|e| e.into_inner());
             *at = Some(at.map_or(deadline.0, |d| d.min(deadline.0)));
         }
+        if self.life.takes_work() {
+            self.metrics.set_draining(true);
+        }
         self.injector.transition(|| self.life.to_stopping(), None);
+    }
+
+    /// Begins a shutdown that this thread will wait for (blocking or awaiting), or
+    /// says why it cannot, naming the form that works here: on the loop's own thread
+    /// (a call or task of the loop, or the future its drive runs) the loop would wait
+    /// for itself. A caller-driven loop whose owning thread does not drive it through
+    /// the drain is closed at the deadline by a watchdog thread.
+    pub(super) fn shutdown_waitable(self: &Arc<Self>, deadline: Deadline) -> Result<(), Error> {
+        if driver::is_driving(self.id) || (self.owns_thread && self.is_current_thread()) {
+            return Err(Error::new(
+                ErrorKind::WouldDeadlock,
+                "a loop cannot wait for its own shutdown: call shutdown_background(deadline) here \
+                 (the loop drains and closes on its own), or shutdown / shutdown_async on another thread",
+            ));
+        }
+        self.begin_shutdown(deadline);
+        if !self.owns_thread && !self.life.is_closed() {
+            let shared = self.clone();
+            let watchdog = std::thread::Builder::new()
+                .name(format!("{}-shutdown", self.name))
+                .spawn(move || shared.close_at(deadline));
+            if watchdog.is_err() {
+                // No thread for the watchdog: close now rather than never.
+                self.begin_close();
+                self.settle_close();
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the loop at `deadline` unless it is closed by then (a caller-driven
+    /// loop shut down while nobody drives it).
+    fn close_at(&self, deadline: Deadline) {
+        let left = deadline.0.saturating_duration_since(Instant::now());
+        if self.closed.wait_timeout(left).is_err() {
+            self.begin_close();
+            if self.settle_close() {
+                let _ = self.closed.wait();
+            }
+        }
     }
 
     /// After `begin_close`, does what this thread can to finish the close, and says
@@ -186,7 +316,9 @@ impl LoopShared {
     ///   closing, never will be again): nothing of it can run any more; it is closed
     ///   now, and its owning thread drops the runtime and its `!Send` work when it
     ///   next touches the loop or exits.
-    /// - Inside a tokio runtime: waiting would block that runtime's thread.
+    /// - Inside a tokio runtime, where a blocking wait is refused (a task, a
+    ///   `block_on` future; not `spawn_blocking` or `block_in_place`): waiting would
+    ///   block that runtime's thread.
     pub(super) fn settle_close(&self) -> bool {
         if driver::is_driving(self.id) {
             return false;
@@ -201,7 +333,7 @@ impl LoopShared {
             self.finish_close();
             return false;
         }
-        tokio::runtime::Handle::try_current().is_err()
+        blocking_allowed()
     }
 
     /// Waits until the loop is closed, then for its thread to exit. Concurrent
@@ -265,6 +397,17 @@ impl LoopShared {
 
     fn is_current_thread(&self) -> bool {
         self.thread.get() == Some(&std::thread::current().id())
+    }
+}
+
+/// `true` where a blocking wait is allowed: wherever a promise's
+/// [`wait`](crate::Promise::wait) is (it refuses inside a tokio task or `block_on`
+/// future, not in `spawn_blocking` or `block_in_place`). Asked of a promise nobody
+/// settles, with no time to wait.
+pub(crate) fn blocking_allowed() -> bool {
+    match Promise::<()>::new().wait_timeout(Duration::ZERO) {
+        Err(e) => e.kind() != ErrorKind::WouldDeadlock,
+        Ok(()) => true,
     }
 }
 

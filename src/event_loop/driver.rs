@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
@@ -70,6 +71,8 @@ pub(crate) struct LoopShared {
     /// Calls run while stopping, and calls cut: the report.
     pub(super) ran: AtomicUsize,
     pub(super) cut: AtomicUsize,
+    /// Tasks alive when the loop was torn down (dropped): the report's `tasks_cut`.
+    pub(super) tasks_cut: AtomicUsize,
     /// Settled with the report once the loop is closed.
     pub(super) closed: Promise<ShutdownReport>,
     /// The tasks of a caller-driven loop, which a close from another thread fails.
@@ -143,6 +146,7 @@ impl LoopShared {
             deadline: Mutex::new(None),
             ran: AtomicUsize::new(0),
             cut: AtomicUsize::new(0),
+            tasks_cut: AtomicUsize::new(0),
             closed: Promise::new(),
             tasks: Registry::new(),
             metrics: settings.metrics,
@@ -174,11 +178,28 @@ impl LoopShared {
         }
         match local_loop(self.id) {
             None => self.injector.push_task(&self.life, item, wrap),
-            Some(local) if self.life.takes_work() => {
+            Some(local) if self.takes_local_work() => {
                 Ok(LOCAL_SEQ | local.push_with(|seq| Ready::Task(wrap(item, LOCAL_SEQ | seq))))
             }
             Some(_) => Err(item),
         }
+    }
+
+    /// Whether work queued on the loop's own thread is taken: while running, and while
+    /// draining for a shutdown from code the loop runs (its tasks and calls: what they
+    /// spawn or queue is part of what the loop holds).
+    #[inline]
+    pub(super) fn takes_local_work(&self) -> bool {
+        self.life.takes_work() || (self.life.is_stopping() && is_driving(self.id))
+    }
+
+    /// Tasks alive on the loop now: this crate's and those of `tokio::spawn` inside it.
+    pub(super) fn tasks_alive(&self) -> (usize, usize) {
+        let runtime = self
+            .tokio
+            .as_ref()
+            .map_or(0, |rt| rt.metrics().num_alive_tasks());
+        (self.metrics.tasks_alive(), runtime)
     }
 
     /// Counts one more handle, cloned from a counted one.
@@ -247,6 +268,9 @@ pub(super) struct LocalLoop {
     /// is not coming soon either).
     parked_at: Cell<Option<Instant>>,
     spin_pays: Cell<bool>,
+    /// The deadline of a shutdown's drain as a timer of the loop's runtime, while the
+    /// drive waits for tasks.
+    drain_timer: RefCell<Option<Pin<Box<tokio::time::Sleep>>>>,
     /// The runtime and task set of a caller-driven loop, while it is not running.
     pub(super) parts: RefCell<Option<(Runtime, LocalSet)>>,
     /// The values of the loop's loop-local state.
@@ -263,6 +287,7 @@ impl LocalLoop {
             spin_until: Cell::new(None),
             parked_at: Cell::new(None),
             spin_pays: Cell::new(true),
+            drain_timer: RefCell::new(None),
             parts: RefCell::new(parts),
             locals: Slots::default(),
         }
@@ -294,8 +319,8 @@ impl LocalLoop {
             }
             let queued_here = self.local.borrow().len();
             if queued_here == 0 && !self.shared.injector.may_have_jobs() {
-                if life.is_stopping() {
-                    // Drained: the shutdown ends here.
+                if life.is_stopping() && self.shared.tasks_alive() == (0, 0) {
+                    // Drained: no call queued, no task alive. The shutdown ends here.
                     self.shared.begin_close();
                     continue;
                 }
@@ -386,14 +411,49 @@ impl LocalLoop {
         }
     }
 
-    /// `true` once the deadline of the shutdown in progress has passed.
+    /// `true` once the deadline of the shutdown in progress has passed, on the loop's
+    /// clock (tokio's: a paused clock is honoured).
     fn past_deadline(&self) -> bool {
+        self.deadline()
+            .is_some_and(|d| tokio::time::Instant::now() >= d)
+    }
+
+    /// The deadline of the shutdown in progress, on tokio's clock.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
         let deadline = *self
             .shared
             .deadline
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        deadline.is_some_and(|d| Instant::now() >= d)
+        deadline.map(tokio::time::Instant::from_std)
+    }
+
+    /// While a shutdown drains and only tasks are left: the drive waits for the next
+    /// task to end (it wakes the drive), for the deadline (a timer of the loop's
+    /// runtime), and, while tasks of `tokio::spawn` are alive (whose end wakes nobody),
+    /// looks again every millisecond. `true` when the timer is due.
+    fn wait_for_tasks(&self, cx: &mut Context<'_>) -> bool {
+        self.shared.metrics.drain_waker(cx.waker());
+        if tokio::runtime::Handle::try_current().is_err() {
+            // (The loom models have no runtime: only a task's end wakes them.)
+            return false;
+        }
+        let Some(deadline) = self.deadline() else {
+            return false;
+        };
+        let at = match self.shared.tasks_alive().1 {
+            0 => deadline,
+            _ => deadline.min(tokio::time::Instant::now() + RECHECK_TOKIO_TASKS),
+        };
+        let mut timer = self.drain_timer.borrow_mut();
+        match timer.as_mut() {
+            Some(t) if t.deadline() == at => {}
+            Some(t) => t.as_mut().reset(at),
+            None => *timer = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+        timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready())
     }
 
     /// Out of work: spins for new calls for up to the builder's `spin` window, in
@@ -409,7 +469,15 @@ impl LocalLoop {
             Spin::WindowOver => {}
         }
         let life = &self.shared.life;
-        let wake_up = || !life.takes_work() || life.stop_requested();
+        // A drain waits for its tasks; a loop that had not seen the shutdown begin
+        // wakes up for it (the phase is read under the injector's lock, where the
+        // shutdown moves it).
+        let draining = life.is_stopping();
+        if draining && self.wait_for_tasks(cx) {
+            return None;
+        }
+        let wake_up =
+            || life.is_closing() || life.stop_requested() || (!draining && !life.takes_work());
         if self.shared.injector.poll_idle(cx, wake_up).is_ready() || !self.local.borrow().is_empty()
         {
             return None;
@@ -547,8 +615,14 @@ impl LocalLoop {
         let local = std::mem::take(&mut *self.local.borrow_mut());
         shared.cut_tasks(local);
         self.waker.borrow_mut().take();
+        self.drain_timer.borrow_mut().take();
         let parts = self.parts.borrow_mut().take();
         if let Some((runtime, set)) = parts {
+            // The tasks alive now are cut; those that end from now on are not
+            // finished, whatever the drain counted.
+            shared.metrics.set_draining(false);
+            let (ours, theirs) = shared.tasks_alive();
+            shared.tasks_cut.store(ours + theirs, Ordering::Relaxed);
             // Dropping the task set drops every task still on it, which fails their
             // promises; in the runtime's context when this thread can still enter it.
             // Then the loop-local state, which those tasks may have held.
@@ -626,6 +700,9 @@ enum Spin {
 /// longer park, the loop parks at once when it runs out of work (and spins again
 /// after a short park).
 const SPIN_PAYS_WITHIN: u32 = 4;
+
+/// How often a drain looks whether the tasks of `tokio::spawn` on the loop ended.
+const RECHECK_TOKIO_TASKS: Duration = Duration::from_millis(1);
 
 /// The longest a loop spins without letting its tasks run.
 const SPIN_SLICE: Duration = Duration::from_micros(50);
@@ -754,7 +831,7 @@ pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
 pub(super) fn current_scheduler() -> Option<Scheduler> {
     let local = current_local()?;
     let shared: Scheduler = local.shared.clone();
-    local.shared.life.takes_work().then_some(shared)
+    local.shared.takes_local_work().then_some(shared)
 }
 
 /// The body of a loop's own thread: drive the loop until it is closing, then tear it

@@ -15,8 +15,9 @@
 //! runs is a consistent picture only to within the iteration running then.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 /// A snapshot of what a loop is doing, from
@@ -142,6 +143,19 @@ pub(crate) struct Counters {
     phase: AtomicU8,
     busy: AtomicU64,
     idle: AtomicU64,
+    /// The drain of a shutdown: see [`Drain`].
+    drain: Drain,
+}
+
+/// What a shutdown's drain needs of the tasks: set while the loop drains, each task
+/// that ends is counted as finished and wakes the drive (parked until the last task
+/// ends or the deadline), so the drain ends as soon as nothing is left. Outside a
+/// drain a task's end costs one relaxed load of `on`.
+#[derive(Default)]
+struct Drain {
+    on: AtomicBool,
+    finished: AtomicUsize,
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Counters {
@@ -157,6 +171,49 @@ impl Counters {
             phase: AtomicU8::new(STOPPED),
             busy: AtomicU64::new(0),
             idle: AtomicU64::new(0),
+            drain: Drain::default(),
+        }
+    }
+
+    /// Tasks alive now, started by this crate (see [`count`](Counters::count)).
+    pub(crate) fn tasks_alive(&self) -> usize {
+        self.tasks.load(Ordering::Acquire)
+    }
+
+    /// A shutdown's drain begins (`true`) or ends: from now on the tasks that end are
+    /// counted as finished, and wake the drive.
+    pub(crate) fn set_draining(&self, on: bool) {
+        self.drain.on.store(on, Ordering::Release);
+    }
+
+    /// The drive waits for the drain: the next task to end wakes `waker`.
+    pub(crate) fn drain_waker(&self, waker: &Waker) {
+        let mut slot = self.drain.waker.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Tasks that ended while the loop drained.
+    pub(crate) fn tasks_finished(&self) -> usize {
+        self.drain.finished.load(Ordering::Acquire)
+    }
+
+    /// A task ended: counted, and the drive woken, while the loop drains.
+    fn task_ended(&self) {
+        self.tasks.fetch_sub(1, Ordering::AcqRel);
+        if self.drain.on.load(Ordering::Acquire) {
+            self.drain.finished.fetch_add(1, Ordering::AcqRel);
+            let waker = self
+                .drain
+                .waker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
     }
 
@@ -277,6 +334,6 @@ pub(crate) struct TaskAlive(Arc<Counters>);
 
 impl Drop for TaskAlive {
     fn drop(&mut self) {
-        self.0.tasks.fetch_sub(1, Ordering::Relaxed);
+        self.0.task_ended();
     }
 }

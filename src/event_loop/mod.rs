@@ -38,7 +38,8 @@ mod spawn;
 mod state;
 
 pub use builder::Builder;
-pub use close::{Closed, Deadline, ShutdownReport};
+pub(crate) use close::blocking_allowed;
+pub use close::{Closed, Deadline, ShutdownAsync, ShutdownReport};
 pub(crate) use driver::with_locals;
 use driver::{LocalLoop, LoopShared};
 pub use handle::{CallHandle, LocalCallHandle};
@@ -84,16 +85,18 @@ pub use state::LoopState;
 /// | state | new work | queued calls | tasks and timers |
 /// |---|---|---|---|
 /// | **running** | taken | run (a caller-driven loop: while driven) | run |
-/// | **stopping** | refused with `LoopClosed` | run until the deadline | run |
+/// | **stopping** | refused with `LoopClosed` (taken from the loop's own tasks and calls) | run until the deadline | run until they end or the deadline |
 /// | **closing** | refused | cut: each fails with `LoopClosed`, unstarted | dropped: their promises fail with `LoopClosed` |
 /// | **closed** | refused | none | none; the runtime is shut down |
 ///
 /// - [`close`](EventLoop::close), or the last handle dropped: closing at once. A call
 ///   that has not started never runs, even one queued in the same iteration as the
 ///   call that closes the loop; the call running when the close begins finishes.
-/// - [`shutdown`](EventLoop::shutdown)`(deadline)`: stopping, until what was queued
-///   has run or the deadline passes; then closing. It reports how many calls ran and
-///   how many were cut ([`ShutdownReport`]).
+/// - [`shutdown`](EventLoop::shutdown)`(deadline)`: stopping, until nothing is left
+///   (no call queued, no task alive: the tasks alive at its start, what they wake or
+///   spawn, timers due before the deadline) or the deadline passes; then closing. It
+///   reports how many calls ran and were cut, and how many tasks finished and were
+///   cut ([`ShutdownReport`]).
 /// - The loop's thread tears it down: it cuts the calls still queued, drops the
 ///   tasks (their promises fail), shuts tokio's runtime down (waiting at most
 ///   [`Builder::shutdown_timeout`] for tokio's blocking pool: `spawn_blocking`,
@@ -564,7 +567,7 @@ impl EventLoop {
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<LocalCallHandle, Error> {
         let local = self.local_loop()?;
-        if !self.shared.life.takes_work() {
+        if !self.shared.takes_local_work() {
             return Err(ErrorKind::LoopClosed.into());
         }
         let (call, handle) = match self.shared.origin(std::any::type_name_of_val(&f)) {
@@ -922,11 +925,14 @@ impl EventLoop {
     }
 
     /// Shuts the loop down gracefully, and returns once it is closed: from now on it
-    /// takes no new work (calls fail with [`ErrorKind::LoopClosed`]), runs the calls
-    /// already queued until `deadline` (a [`Duration`] from now, or an instant), then
-    /// closes, cutting what is left. The report says how many calls ran and how many
-    /// were cut. A call running at the deadline finishes; the loop's tasks and timers
-    /// run while it drains, and those left at the end fail with `LoopClosed`.
+    /// takes no new work from other threads (calls fail with
+    /// [`ErrorKind::LoopClosed`]), and runs until `deadline` (a [`Duration`] from now,
+    /// or an instant, on the loop's clock) what it already holds: the calls queued,
+    /// the tasks alive and what they wake, spawn or queue, timers due before the
+    /// deadline. It closes as soon as nothing is left, or at the deadline, cutting
+    /// what is left (a call running then finishes; the tasks left fail with
+    /// `LoopClosed`). The report counts the calls that ran and were cut, the tasks
+    /// that finished and were cut.
     ///
     /// A caller-driven loop shut down from its owning thread is driven here until it
     /// has drained; from another thread, it drains if its owning thread drives it
@@ -934,10 +940,12 @@ impl EventLoop {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WouldDeadlock`], with nothing done, on the loop's own thread (the
-    /// loop would wait for itself) and inside a tokio runtime (it would block that
-    /// runtime's thread): use [`shutdown_background`](EventLoop::shutdown_background)
-    /// and await [`closed`](EventLoop::closed) there.
+    /// [`ErrorKind::WouldDeadlock`], with nothing done, where waiting would hang: on
+    /// the loop's own thread (the loop would wait for itself: use
+    /// [`shutdown_background`](EventLoop::shutdown_background) there), and where a
+    /// blocking wait is refused, inside a tokio task or `block_on` future (await
+    /// [`shutdown_async`](EventLoop::shutdown_async) there). Inside `spawn_blocking`
+    /// and `block_in_place` it blocks, as [`Promise::wait`] does.
     ///
     /// # Examples
     ///
@@ -958,39 +966,58 @@ impl EventLoop {
     pub fn shutdown(&self, deadline: impl Into<Deadline>) -> Result<ShutdownReport, Error> {
         let deadline = deadline.into();
         let shared = &self.shared;
-        if driver::is_driving(shared.id) || (self.owns_thread() && self.is_current_thread()) {
+        if !close::blocking_allowed() {
             return Err(Error::new(
                 ErrorKind::WouldDeadlock,
-                "a loop cannot wait for its own shutdown: use shutdown_background and closed()",
+                "shutdown would block this tokio runtime's thread: await shutdown_async(deadline) \
+                 instead (or call shutdown inside spawn_blocking or block_in_place)",
             ));
         }
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::new(
-                ErrorKind::WouldDeadlock,
-                "shutdown would block this tokio runtime: use shutdown_background and closed().await",
-            ));
-        }
-        shared.begin_shutdown(deadline);
-        if !shared.owns_thread {
-            match driver::local_loop(shared.id) {
-                Some(local) => {
-                    // The owning thread: drive the loop through its drain.
-                    while !shared.life.is_closed() {
-                        let _ = local.drive(None::<std::future::Pending<()>>);
-                    }
+        if let (false, Some(local)) = (shared.owns_thread, driver::local_loop(shared.id)) {
+            if !driver::is_driving(shared.id) {
+                // The owning thread: drive the loop through its drain.
+                shared.begin_shutdown(deadline);
+                while !shared.life.is_closed() {
+                    let _ = local.drive(None::<std::future::Pending<()>>);
                 }
-                None => {
-                    let left = deadline
-                        .instant()
-                        .saturating_duration_since(std::time::Instant::now());
-                    if shared.closed.wait_timeout(left).is_err() {
-                        self.close();
-                    }
-                }
+                return Ok(shared.closed.try_result().unwrap_or_default());
             }
         }
+        shared.shutdown_waitable(deadline)?;
         shared.wait_closed();
         Ok(shared.closed.try_result().unwrap_or_default())
+    }
+
+    /// The async form of [`shutdown`](EventLoop::shutdown): a future that begins the
+    /// shutdown when first polled and resolves with the report once the loop is
+    /// closed. Awaitable from any executor (a tokio app's handlers, `#[tokio::main]`,
+    /// futures' `block_on`); the loop enforces the deadline itself.
+    ///
+    /// # Errors
+    ///
+    /// The future gives [`ErrorKind::WouldDeadlock`], with nothing done, when awaited
+    /// on the loop's own thread (the loop would wait for itself: use
+    /// [`shutdown_background`](EventLoop::shutdown_background) there).
+    ///
+    /// # Cancel safety
+    ///
+    /// See [`ShutdownAsync`]: once polled, dropping it does not stop the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let lp = pulsar_async::EventLoop::new().unwrap();
+    /// let p = pulsar_async::run_in_loop(&lp, || 7);
+    /// let report = lp.shutdown_async(Duration::from_secs(10)).await.unwrap();
+    /// assert_eq!(report.cut, 0);
+    /// assert_eq!(p.await.unwrap(), 7);
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self, deadline: impl Into<Deadline>) -> ShutdownAsync {
+        ShutdownAsync::new(self.shared.clone(), deadline.into())
     }
 
     /// Begins a [`shutdown`](EventLoop::shutdown) and returns at once: the loop takes

@@ -138,16 +138,19 @@ impl Registry {
         }
     }
 
-    /// Closes the list and fails every task still in it, each under a guard.
-    pub(crate) fn cut_all(&self) {
+    /// Closes the list and fails every task still in it, each under a guard; how many.
+    pub(crate) fn cut_all(&self) -> usize {
         let tasks = {
             let mut slots = self.slots();
             slots.closed = true;
             slots.free.clear();
             std::mem::take(&mut slots.tasks)
         };
+        let mut n = 0;
         for task in tasks.into_iter().flatten() {
             run_guarded(move || task.cut(), "failing a task cut by close");
+            n += 1;
         }
+        n
     }
 }

@@ -3,19 +3,17 @@
 //! `FuturesUnordered`).
 //!
 //! As in `FuturesUnordered`, each pending input is polled with a waker of its own,
-//! which queues the input's index on one shared inbox (once until it is polled
-//! again) and wakes the stream; the stream swaps the whole inbox out under one lock
-//! and polls only the inputs it names, yielding each with its key, taken by index.
-//! Nothing is scanned: `n` inputs cost `O(n)` in all, whatever order they finish in.
-//! (Plain `std` sync here: a waker must be an `std::sync::Arc`.)
+//! which queues the input's index once on the one ready queue ([`crate::ready`]) and
+//! wakes the stream; the stream takes the queued indexes under one lock and polls
+//! only the inputs they name, yielding each with its key. Nothing is scanned: `n`
+//! inputs cost `O(n)` in all, whatever order they finish in. That machinery,
+//! [`Unordered`], is also what [`PromiseSet`](super::PromiseSet) reads.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
@@ -25,6 +23,7 @@ use crate::gather::Gather;
 use crate::maybe::IntoMaybeAsync;
 use crate::panic::run_guarded;
 use crate::promise::Promise;
+use crate::ready::{ReadyQueue, Slot};
 
 /// The inputs of `data` as a [`Stream`] of `(key, outcome)` pairs, each yielded once,
 /// as the input finishes: asyncio's `as_completed`, with the keys of
@@ -43,7 +42,7 @@ use crate::promise::Promise;
 ///
 /// The cost is linear: an input is polled once, and again only when its own waker
 /// says it settled (nothing is scanned), so 100,000 inputs cost
-/// 100,000 small steps (`tests/as_completed.rs` times it). It runs on any executor: the stream is
+/// 100,000 small steps (`tests/multi_as_completed.rs` times it). It runs on any executor: the stream is
 /// woken by the input that settles, not by a loop.
 ///
 /// # Examples
@@ -73,44 +72,17 @@ where
     Item<C>: Send + 'static,
 {
     let (_shape, entries) = data.into_entries();
-    let inbox = Arc::new(Inbox {
-        queue: Mutex::new(Queue {
-            woken: VecDeque::new(),
-            waker: None,
-            closed: false,
-        }),
-    });
     let mut ready = VecDeque::new();
-    let mut pending = Vec::new();
+    let mut pending = Unordered::new();
     for (key, value) in entries {
-        let input = match value.into_maybe_async().into_ready() {
-            Ok(outcome) => {
-                ready.push_back((key, outcome));
-                continue;
-            }
-            Err(input) => input.into_promise(),
-        };
-        // Queued from the start, as `FuturesUnordered` queues what it is given: the
-        // first poll (in `poll_next`) registers the input's waker, or finds it done.
-        let node = Arc::new(Node {
-            index: pending.len(),
-            queued: AtomicBool::new(true),
-            inbox: inbox.clone(),
-        });
-        pending.push(Entry {
-            key: Some(key),
-            input: Some(input),
-            waker: Waker::from(node.clone()),
-            node,
-        });
+        match value.into_maybe_async().into_ready() {
+            Ok(outcome) => ready.push_back((key, outcome)),
+            // Queued from the start, as `FuturesUnordered` queues what it is given:
+            // the first poll registers the input's waker, or finds it done.
+            Err(input) => pending.push(key, input.into_promise()),
+        }
     }
-    AsCompleted {
-        remaining: ready.len() + pending.len(),
-        ready,
-        arrived: (0..pending.len()).collect(),
-        pending,
-        inbox,
-    }
+    AsCompleted { ready, pending }
 }
 
 /// The stream of [`as_completed`]: `(key, Result<T, Error>)` for each input, in the
@@ -157,77 +129,141 @@ where
 /// ```
 #[must_use = "streams do nothing unless polled; dropping it cancels its pending inputs"]
 pub struct AsCompleted<K, T> {
-    /// Items still to yield.
-    remaining: usize,
     /// Inputs ready at the start, with their keys, in input order.
     ready: VecDeque<(K, Result<T, Error>)>,
-    /// Inputs pending at the start, by index.
-    pending: Vec<Entry<K, T>>,
-    /// Indexes to poll: every pending input at the start, then those taken off the
-    /// inbox.
+    /// Inputs pending at the start.
+    pending: Unordered<K, T>,
+}
+
+/// Promises with their keys, each polled once and then only when its own waker
+/// says it woke ([`crate::ready`]), yielded as they finish: the machinery of
+/// [`AsCompleted`] and of [`PromiseSet`](super::PromiseSet), which pushes promises
+/// while it is read. A finished promise's place is reused by the next one pushed.
+pub(super) struct Unordered<K, T> {
+    /// The promises by index; a place whose promise finished is empty and listed in
+    /// `free`.
+    entries: Vec<Entry<K, T>>,
+    free: Vec<usize>,
+    /// Promises held.
+    len: usize,
+    /// Indexes to poll: every promise pushed, then those taken off the queue.
     arrived: VecDeque<usize>,
-    inbox: Arc<Inbox>,
+    queue: ReadyQueue,
+    /// Polls of the promises, for the test that the cost is linear.
+    #[cfg(test)]
+    polls: usize,
 }
 
-/// An input pending at the start: its key and promise until it is yielded, and its
-/// waker, which queues its index on the inbox.
+/// A place of [`Unordered`]: a key and promise until the promise finishes, and the
+/// place's slot in the ready queue (its waker), kept for the next promise.
 struct Entry<K, T> {
-    key: Option<K>,
-    input: Option<Promise<T>>,
-    node: Arc<Node>,
-    waker: Waker,
+    held: Option<(K, Promise<T>)>,
+    slot: Slot,
 }
 
-/// Where the inputs' wakers queue their indexes; shared by the stream and every
-/// pending input's waker.
-struct Inbox {
-    queue: Mutex<Queue>,
-}
-
-struct Queue {
-    /// Indexes of inputs woken and not yet taken by the stream, in the order woken.
-    woken: VecDeque<usize>,
-    /// The task waiting on the stream.
-    waker: Option<Waker>,
-    /// The stream was dropped: wakes queue nothing.
-    closed: bool,
-}
-
-/// The waker of one pending input: queues its index once until the stream polls
-/// it again.
-struct Node {
-    index: usize,
-    /// Set by a wake, cleared by the stream before it polls the input: an input
-    /// woken many times is queued once.
-    queued: AtomicBool,
-    inbox: Arc<Inbox>,
-}
-
-/// Locks the inbox; its state stays whole if a holder panicked (none can: no user
-/// code runs under it).
-fn lock(inbox: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
-    inbox.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Wake for Node {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
+impl<K, T> Unordered<K, T> {
+    pub(super) fn new() -> Self {
+        Unordered {
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            arrived: VecDeque::new(),
+            queue: ReadyQueue::new(),
+            #[cfg(test)]
+            polls: 0,
+        }
     }
 
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
-            return;
+    /// Holds `promise` with `key`; it is polled at the next `poll_next`.
+    pub(super) fn push(&mut self, key: K, promise: Promise<T>) {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                let index = self.entries.len();
+                self.entries.push(Entry {
+                    held: None,
+                    slot: self.queue.slot(index),
+                });
+                index
+            }
+        };
+        if let Some(entry) = self.entries.get_mut(index) {
+            entry.slot.mark_queued();
+            entry.held = Some((key, promise));
+            self.arrived.push_back(index);
+            self.len += 1;
         }
-        let mut queue = lock(&self.inbox.queue);
-        if queue.closed {
-            return;
+    }
+
+    /// The number of promises held.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Polls of the promises so far.
+    #[cfg(test)]
+    pub(super) fn polls(&self) -> usize {
+        self.polls
+    }
+
+    /// Cancels every promise held; they stay, to be read.
+    pub(super) fn cancel_all(&self) {
+        for entry in &self.entries {
+            if let Some((_, promise)) = &entry.held {
+                promise.cancel();
+            }
         }
-        queue.woken.push_back(self.index);
-        let waker = queue.waker.take();
-        drop(queue);
-        if let Some(waker) = waker {
-            waker.wake();
+    }
+
+    /// The next promise to finish, with its key; `Ready(None)` when none is held.
+    pub(super) fn poll_next(&mut self, cx: &Context<'_>) -> Poll<Option<(K, Result<T, Error>)>> {
+        if self.len == 0 {
+            return Poll::Ready(None);
         }
+        loop {
+            let Some(index) = self.arrived.pop_front() else {
+                if self.queue.take_or_register(&mut self.arrived, cx.waker()) {
+                    continue;
+                }
+                return Poll::Pending;
+            };
+            let Some(entry) = self.entries.get_mut(index) else {
+                continue;
+            };
+            let Some((_, promise)) = entry.held.as_mut() else {
+                continue;
+            };
+            entry.slot.clear();
+            #[cfg(test)]
+            {
+                self.polls += 1;
+            }
+            if let Poll::Ready(outcome) =
+                Pin::new(promise).poll(&mut Context::from_waker(entry.slot.waker()))
+            {
+                if let Some((key, promise)) = entry.held.take() {
+                    self.free.push(index);
+                    self.len -= 1;
+                    // The promise's drop is the crate's own code, and cannot panic.
+                    drop(promise);
+                    return Poll::Ready(Some((key, outcome)));
+                }
+            }
+        }
+    }
+}
+
+impl<K, T> Drop for Unordered<K, T> {
+    /// Cancels every promise still held, then drops them with their keys (a key's
+    /// drop may panic: it is caught and logged).
+    fn drop(&mut self) {
+        self.queue.close();
+        self.cancel_all();
+        let entries = std::mem::take(&mut self.entries);
+        run_guarded(
+            move || drop(entries),
+            "dropping unread promises and their keys",
+        );
     }
 }
 
@@ -242,7 +278,7 @@ impl<K, T> AsCompleted<K, T> {
     /// assert_eq!(done.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.remaining
+        self.ready.len() + self.pending.len()
     }
 
     /// `true` when every item was yielded (or there were none).
@@ -254,27 +290,7 @@ impl<K, T> AsCompleted<K, T> {
     /// assert!(multi::as_completed(Vec::<Promise<u8>>::new()).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.remaining == 0
-    }
-
-    /// The next woken index: from those taken already, else from the inbox (all of
-    /// them, under one lock); `None`, with the task's waker left there, when no
-    /// input was woken.
-    fn next_woken(&mut self, cx: &Context<'_>) -> Option<usize> {
-        if let Some(index) = self.arrived.pop_front() {
-            return Some(index);
-        }
-        let mut queue = lock(&self.inbox.queue);
-        if queue.woken.is_empty() {
-            match &queue.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => queue.waker = Some(cx.waker().clone()),
-            }
-            return None;
-        }
-        std::mem::swap(&mut queue.woken, &mut self.arrived);
-        drop(queue);
-        self.arrived.pop_front()
+        self.len() == 0
     }
 }
 
@@ -287,70 +303,65 @@ impl<K, T> Stream for AsCompleted<K, T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.remaining == 0 {
-            return Poll::Ready(None);
-        }
         if let Some(item) = this.ready.pop_front() {
-            this.remaining -= 1;
             return Poll::Ready(Some(item));
         }
-        while let Some(index) = this.next_woken(cx) {
-            let Some(entry) = this.pending.get_mut(index) else {
-                continue;
-            };
-            let Some(input) = entry.input.as_mut() else {
-                continue;
-            };
-            entry.node.queued.store(false, Ordering::Release);
-            if let Poll::Ready(outcome) =
-                Pin::new(input).poll(&mut Context::from_waker(&entry.waker))
-            {
-                entry.input = None;
-                if let Some(key) = entry.key.take() {
-                    this.remaining -= 1;
-                    return Poll::Ready(Some((key, outcome)));
-                }
-            }
-        }
-        Poll::Pending
+        this.pending.poll_next(cx)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        (self.len(), Some(self.len()))
     }
 }
 
 impl<K, T> FusedStream for AsCompleted<K, T> {
     fn is_terminated(&self) -> bool {
-        self.remaining == 0
+        self.is_empty()
     }
 }
 
 impl<K, T> Drop for AsCompleted<K, T> {
+    /// The pending inputs are cancelled and dropped by [`Unordered`]'s drop; the
+    /// outcomes that arrived but were not read are dropped here.
     fn drop(&mut self) {
-        {
-            let mut queue = lock(&self.inbox.queue);
-            queue.closed = true;
-            queue.waker = None;
-        }
-        for entry in &self.pending {
-            if let Some(input) = &entry.input {
-                input.cancel();
-            }
-        }
-        let pending = std::mem::take(&mut self.pending);
         let ready = std::mem::take(&mut self.ready);
-        run_guarded(
-            move || drop((pending, ready)),
-            "dropping unread as_completed outcomes",
-        );
+        run_guarded(move || drop(ready), "dropping unread as_completed outcomes");
     }
 }
 
 impl<K, T> fmt::Debug for AsCompleted<K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsCompleted")
-            .field("remaining", &self.remaining)
+            .field("remaining", &self.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    #[test]
+    fn inputs_settled_one_at_a_time_are_polled_once_each_and_once_more_when_each_settles() {
+        let n = 1000;
+        let inputs: Vec<Promise<usize>> = (0..n).map(|_| Promise::new()).collect();
+        let mut stream = as_completed(inputs.clone());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending());
+        assert_eq!(
+            stream.pending.polls(),
+            n,
+            "the first look polls each input once"
+        );
+        for (i, input) in inputs.iter().enumerate().rev() {
+            input.set_result(i).unwrap();
+            match Pin::new(&mut stream).poll_next(&mut cx) {
+                Poll::Ready(Some((key, outcome))) => assert_eq!((key, outcome.unwrap()), (i, i)),
+                other => panic!("input {i} settled, the stream gave {:?}", other.map(|_| ())),
+            }
+        }
+        // Nothing scanned: one more poll per input, the one its wake asked for.
+        assert_eq!(stream.pending.polls(), 2 * n);
     }
 }

@@ -14,7 +14,8 @@
 //!
 //! Its parts: the gathers and their engine here; [`KeyedError`], what a raised
 //! gather's error carries (`keyed.rs`); [`as_completed`], the same inputs as a
-//! stream of `(key, outcome)` in completion order (`as_completed.rs`).
+//! stream of `(key, outcome)` in completion order (`as_completed.rs`); [`PromiseSet`],
+//! a growing set of promises read as they finish, on the same machinery (`set.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -24,9 +25,11 @@ use std::time::Duration;
 
 mod as_completed;
 mod keyed;
+mod set;
 
 pub use as_completed::{as_completed, AsCompleted};
 pub use keyed::KeyedError;
+pub use set::{JoinNext, PromiseSet};
 
 use crate::error::{Error, ErrorKind};
 use crate::gather::{Gather, Seq};

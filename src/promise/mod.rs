@@ -2,7 +2,8 @@
 //! thread; [`Take`], the future that moves its outcome out; [`Setter`], its
 //! write-only half; [`WeakPromise`], a handle that does not keep it alive;
 //! [`CallbackKey`], what removes a done-callback; [`SharedValue`], the bound of the
-//! reads that clone.
+//! reads that clone; [`AbortOnDrop`] (`abort.rs`), a promise that cancels its work
+//! when dropped before it is done.
 //!
 //! The reading handle and its public API live here, the write half in `setter.rs`
 //! and the weak handle in `weak.rs`; the rest of the concept has a file each, lowest
@@ -13,6 +14,7 @@
 //! (blocking waits, and where they refuse), `call.rs` (a call and its promise in one
 //! allocation, and the loop-closed guard).
 
+mod abort;
 pub(crate) mod call;
 pub(crate) mod core;
 mod setter;
@@ -34,6 +36,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+pub use self::abort::AbortOnDrop;
 pub(crate) use self::call::{CallTask, Completer};
 pub(crate) use self::core::Recycled;
 use self::core::{Core, Read, Reader, Shared};
@@ -437,6 +440,31 @@ impl<T> Promise<T> {
     /// ```
     pub fn take(self) -> Take<T> {
         Take { promise: self }
+    }
+
+    /// This promise as a future that **cancels it when dropped before it is done**:
+    /// a queued call never runs, a task is aborted at its next await (tokio-util's
+    /// `AbortOnDropHandle`). Awaiting it gives the promise's outcome; one that
+    /// completed, or a promise already settled, is left as it is. See
+    /// [`AbortOnDrop`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{run_in_loop, EventLoop};
+    /// use std::sync::{atomic::{AtomicBool, Ordering}, Arc};
+    ///
+    /// let lp = EventLoop::builder().build_driven().unwrap();
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let flag = ran.clone();
+    /// let call = run_in_loop(&lp, move || flag.store(true, Ordering::SeqCst)).abort_on_drop();
+    /// drop(call); // before the loop ran it: the call never runs
+    /// let after = run_in_loop(&lp, || "the next call ran");
+    /// assert_eq!(lp.run_until_complete(after).unwrap().unwrap(), "the next call ran");
+    /// assert!(!ran.load(Ordering::SeqCst));
+    /// ```
+    pub fn abort_on_drop(self) -> AbortOnDrop<T> {
+        AbortOnDrop::new(self)
     }
 
     /// The outcome now, moved out as by [`take`](Promise::take), or the handle back while

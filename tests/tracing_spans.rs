@@ -14,7 +14,7 @@ fn capture() -> &'static LogCapture {
     ONCE.get_or_init(|| {
         let capture = LogCapture::default();
         tracing_subscriber::fmt()
-            .with_env_filter("spans=info")
+            .with_env_filter("tracing_spans=info")
             .with_ansi(false)
             .with_writer(capture.clone())
             .init();

@@ -211,6 +211,47 @@ fn shutdown_from_a_loop_of_the_pool_is_would_deadlock() {
     assert_eq!(err.wait_timeout(LIMIT).unwrap(), ErrorKind::WouldDeadlock);
 }
 
+#[tokio::test]
+async fn shutdown_async_reports_every_loop_in_index_order_inside_a_tokio_runtime() {
+    let pool = EventLoop::builder().pool(3).unwrap();
+    let err = pool.shutdown(LIMIT).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldDeadlock);
+    assert!(err.to_string().contains("shutdown_async"), "{err}");
+    // Two tasks on loop 1 only: its report alone counts them.
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            pool.loop_at(1).unwrap().spawn(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            })
+        })
+        .collect();
+    pulsar_async::run_in_loop(pool.loop_at(1).unwrap(), || ())
+        .await
+        .unwrap();
+    let closed = pool.closed();
+    let reports = pool.shutdown_async(LIMIT).await.unwrap();
+    let finished: Vec<_> = reports.iter().map(|r| r.tasks_finished).collect();
+    assert_eq!(finished, [0, 2, 0]);
+    assert_eq!(closed.await, reports, "closed() gives the same reports");
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[test]
+fn shutdown_async_on_a_loop_of_the_pool_is_would_deadlock_and_changes_nothing() {
+    let pool = EventLoop::builder().pool(2).unwrap();
+    let inner = pool.clone();
+    let err = pulsar_async::run_in_loop_async(pool.loop_at(0).unwrap(), move || async move {
+        inner.shutdown_async(LIMIT).await.unwrap_err().kind()
+    });
+    assert_eq!(err.wait_timeout(LIMIT).unwrap(), ErrorKind::WouldDeadlock);
+    assert!(pool
+        .loops()
+        .iter()
+        .all(|lp| lp.state() == LoopState::Running));
+}
+
 #[test]
 fn dropping_the_last_handle_closes_every_loop() {
     let pool = EventLoop::builder().pool(3).unwrap();

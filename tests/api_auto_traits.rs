@@ -6,6 +6,7 @@ use pulsar_async::bench::{BenchFuture, CallError, Latency};
 use pulsar_async::chain::{Chain, Configured, Fresh, Passthrough, Propagate};
 use pulsar_async::error::SetError;
 use pulsar_async::object::Logger;
+use pulsar_async::promise::AbortOnDrop;
 use pulsar_async::promise::{CallbackKey, Setter, Take, WeakPromise};
 use pulsar_async::{bench, event_loop};
 use pulsar_async::{multi, Bench, Error, ErrorKind, EventLoop, MaybeAsync, MultiFuture, Promise};
@@ -54,10 +55,13 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(WeakPromise<u32>: Send, Sync, Unpin);
     assert_impl!(CallbackKey: Send, Sync, Unpin);
     assert_impl!(Take<Vec<u8>>: Send, Sync, Unpin);
+    assert_impl!(AbortOnDrop<Vec<u8>>: Send, Sync, Unpin);
     assert_impl!(MaybeAsync<String>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<Vec<u8>>: Send, Sync, Unpin);
     assert_impl!(MultiFuture<HashMap<String, u8>, String>: Send, Sync, Unpin);
     assert_impl!(multi::AsCompleted<String, u8>: Send, Sync, Unpin);
+    assert_impl!(multi::PromiseSet<String>: Send, Sync, Unpin);
+    assert_impl!(multi::JoinNext<'static, String>: Send, Sync, Unpin);
     assert_impl!(multi::AsCompleted<PhantomPinned, PhantomPinned>: Unpin);
     assert_impl!(multi::KeyedError<String>: Send, Sync, Unpin);
     assert_impl!(Logger: Send, Sync, Unpin);
@@ -67,6 +71,9 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(event_loop::ShutdownReport: Send, Sync, Unpin, Copy);
     assert_impl!(event_loop::LoopState: Send, Sync, Unpin, Copy);
     assert_impl!(event_loop::Deadline: Send, Sync, Unpin, Copy);
+    assert_impl!(event_loop::ShutdownAsync: Send, Sync, Unpin);
+    assert_impl!(pulsar_async::pool::PoolShutdown: Send, Sync, Unpin);
+    assert_impl!(pulsar_async::pool::PoolClosed: Send, Sync, Unpin);
 }
 
 #[test]
@@ -90,6 +97,8 @@ fn promises_of_values_that_cannot_cross_threads_cannot_either() {
     assert_not_impl!(Setter<Local>: Send);
     assert_not_impl!(WeakPromise<Local>: Sync);
     assert_not_impl!(Take<Local>: Send);
+    assert_not_impl!(AbortOnDrop<Local>: Send);
+    assert_not_impl!(AbortOnDrop<Local>: Sync);
     assert_not_impl!(MaybeAsync<Local>: Send);
     assert_not_impl!(MaybeAsync<Local>: Sync);
     assert_not_impl!(MultiFuture<Vec<Local>>: Send);
@@ -98,6 +107,9 @@ fn promises_of_values_that_cannot_cross_threads_cannot_either() {
     assert_not_impl!(multi::AsCompleted<u8, Local>: Send);
     assert_not_impl!(multi::AsCompleted<Local, u8>: Send);
     assert_not_impl!(multi::AsCompleted<u8, Local>: Sync);
+    assert_not_impl!(multi::PromiseSet<Local>: Send);
+    assert_not_impl!(multi::PromiseSet<Local>: Sync);
+    assert_not_impl!(multi::JoinNext<'static, Local>: Send);
     assert_not_impl!(SetError<Local>: Send);
     assert_not_impl!(SetError<Cell<u8>>: Sync);
 }
@@ -109,6 +121,7 @@ fn promises_of_values_that_are_send_but_not_sync_are_send_and_sync() {
     assert_impl!(Promise<Cell<u8>>: Send, Sync);
     assert_impl!(Setter<Cell<u8>>: Send, Sync);
     assert_impl!(Take<Cell<u8>>: Send, Sync);
+    assert_impl!(AbortOnDrop<Cell<u8>>: Send, Sync);
     assert_impl!(Promise<Box<dyn std::error::Error + Send>>: Send, Sync);
     assert_impl!(MultiFuture<Vec<Cell<u8>>>: Send, Sync);
 }
@@ -117,6 +130,9 @@ fn promises_of_values_that_are_send_but_not_sync_are_send_and_sync() {
 fn promise_futures_are_unpin_whatever_their_value() {
     assert_impl!(Promise<PhantomPinned>: Unpin);
     assert_impl!(Take<PhantomPinned>: Unpin);
+    assert_impl!(AbortOnDrop<PhantomPinned>: Unpin);
+    assert_impl!(multi::PromiseSet<PhantomPinned>: Unpin);
+    assert_impl!(multi::JoinNext<'static, PhantomPinned>: Unpin);
     assert_impl!(MaybeAsync<PhantomPinned>: Unpin);
     assert_impl!(MultiFuture<Vec<PhantomPinned>>: Unpin);
 }

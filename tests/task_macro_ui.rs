@@ -4,7 +4,7 @@
 //! do; rustc reports one of them twice, at the return type and
 //! at the attribute (`result_named_type`: a type of the user's own named `Result`).
 //!
-//! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test --test task_macro`
+//! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test --test task_macro_ui`
 //! after a compiler upgrade, and review them.
 
 #[test]
