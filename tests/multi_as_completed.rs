@@ -262,18 +262,12 @@ fn drain_reversed(n: usize) -> Duration {
 }
 
 #[test]
-fn streaming_100_000_inputs_costs_linear_time() {
-    // A design that scans the inputs for each item costs 100x more at 100,000 than at
-    // 10,000 (and minutes in all); a linear one about 10x. Best of three against load.
-    let best = |n| (0..3).map(|_| drain_reversed(n)).min().unwrap();
-    let small = best(10_000);
-    let large = best(100_000);
-    let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
-    assert!(large < LONG, "100,000 inputs took {large:?}");
-    assert!(
-        ratio < 40.0,
-        "10x the inputs took {ratio:.1}x the time ({small:?} -> {large:?})"
-    );
+fn streaming_100_000_inputs_settled_in_reverse_reads_every_item_at_once() {
+    // The cost rule (each input polled once, then once per wake: linear, nothing
+    // scanned) is checked by counting polls, in the unit tests of `src/multi/`; here,
+    // the same drain at a size where a scanning design takes minutes, bounded.
+    let took = drain_reversed(100_000);
+    assert!(took < LONG, "100,000 inputs took {took:?}");
 }
 
 /// A waker that counts its wakes.
