@@ -402,20 +402,19 @@ pub use test_attr::runtime as __test;
 /// # Examples
 ///
 /// ```
-/// use pulsar_async::{EventLoop, Promise};
-/// use std::rc::Rc;
-///
+/// // (A doctest compiles `#[test]` functions out: the tests below are shown, and
+/// // `tests/macro_test_attribute.rs` runs the same.)
 /// #[pulsar_async::test]
 /// async fn the_body_runs_on_a_loop_of_this_thread() {
-///     let lp = EventLoop::current().expect("the test's loop");
-///     let local = Rc::new(20); // `!Send` state is fine
+///     let lp = pulsar_async::EventLoop::current().expect("the test's loop");
+///     let local = std::rc::Rc::new(20); // `!Send` state is fine
 ///     let task = lp.spawn_local({ let local = local.clone(); async move { *local + 1 } });
 ///     assert_eq!(task.await.unwrap(), 21);
 /// }
 ///
 /// #[pulsar_async::test(name = "parser")]
 /// async fn a_body_may_return_a_result() -> Result<(), pulsar_async::Error> {
-///     let v = Promise::resolved(2).await?;
+///     let v = pulsar_async::Promise::resolved(2).await?;
 ///     assert_eq!(v, 2);
 ///     Ok(())
 /// }
