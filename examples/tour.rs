@@ -456,6 +456,45 @@ fn main() -> Result<(), Error> {
     assert_eq!((m.calls_served, m.queue_depth), (408, 0));
     assert!(m.to_string().starts_with("cache: "));
 
+    section("16. Cancel on drop: a promise whose awaiter gives up cancels its work");
+    let worker = EventLoop::builder().name("worker").spawn()?;
+    let slow = worker.spawn(async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        "never"
+    });
+    let watcher = slow.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(Error::user)?;
+    let gave_up = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(1), slow.abort_on_drop()).await
+    });
+    let why = watcher.wait().unwrap_err().kind();
+    println!("   timed out: {}, the task: {why:?}", gave_up.is_err());
+    assert!(gave_up.is_err());
+    assert_eq!(why, ErrorKind::Cancelled);
+
+    section("17. PromiseSet: a growing set read as each finishes (tokio's JoinSet)");
+    let mut set = multi::PromiseSet::new();
+    set.push(run_in_loop(&worker, || 1u32));
+    let mut order = Vec::new();
+    futures::executor::block_on(async {
+        while let Some(outcome) = set.join_next().await {
+            let n = outcome?;
+            order.push(n);
+            if n < 3 {
+                // Pushed while it is read: served too.
+                set.push(run_in_loop(&worker, move || n + 1));
+            }
+        }
+        Ok::<_, Error>(())
+    })?;
+    println!("   read: {order:?}");
+    assert_eq!(order, [1, 2, 3]);
+    drop(worker);
+
     println!("\ntour complete");
     Ok(())
 }

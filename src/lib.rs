@@ -234,6 +234,7 @@ pub mod object;
 pub mod pool;
 mod run;
 mod task;
+mod test_attr;
 
 pub use async_while::{async_while, poll_until};
 pub use bench::Bench;
@@ -383,6 +384,49 @@ pub use run::{
 
 #[doc(hidden)]
 pub use task::private as __private;
+#[doc(hidden)]
+pub use test_attr::runtime as __test;
+
+/// Runs an `async fn` test on a fresh caller-driven [`EventLoop`] of the test's
+/// thread: `#[tokio::test]` for this crate's loops.
+///
+/// The body runs as [`run_until_complete`](EventLoop::run_until_complete) runs it,
+/// so `!Send` state, [`EventLoop::spawn_local`] and [`EventLoop::current`] work in
+/// it, and so does everything of tokio (timers, I/O, `tokio::spawn`). The body may
+/// return a `Result` (the test fails on `Err`, as a `#[test]` does). When the test
+/// ends, passed or failed (a panic included), its loop is closed: what it still had
+/// queued or running is dropped there, and nothing of it reaches the next test.
+///
+/// Options, comma-separated:
+/// - `start_paused = true`: the loop runs on tokio's paused clock
+///   ([`Builder::start_paused`](event_loop::Builder::start_paused)); needs this
+///   crate's `test-util` feature (without it, a compile error says so);
+/// - `name = ".."`: the loop's name (the test's name by default).
+///
+/// Other attributes (`#[ignore]`, `#[should_panic]`) stay on the test.
+///
+/// # Examples
+///
+/// ```
+/// // (A doctest compiles `#[test]` functions out: the tests below are shown, and
+/// // `tests/macro_test_attribute.rs` runs the same.)
+/// #[pulsar_async::test]
+/// async fn the_body_runs_on_a_loop_of_this_thread() {
+///     let lp = pulsar_async::EventLoop::current().expect("the test's loop");
+///     let local = std::rc::Rc::new(20); // `!Send` state is fine
+///     let task = lp.spawn_local({ let local = local.clone(); async move { *local + 1 } });
+///     assert_eq!(task.await.unwrap(), 21);
+/// }
+///
+/// #[pulsar_async::test(name = "parser")]
+/// async fn a_body_may_return_a_result() -> Result<(), pulsar_async::Error> {
+///     let v = pulsar_async::Promise::resolved(2).await?;
+///     assert_eq!(v, 2);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+pub use pulsar_async_macros::test;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
