@@ -1,6 +1,7 @@
 //! The handles `call_soon` and `call_soon_threadsafe` return (asyncio's `Handle`):
 //! cancel before the call starts, from any thread for the thread-safe one; dropping
-//! the handle cancels nothing.
+//! the handle cancels nothing; a call cancelled before it ran is counted nowhere (not
+//! served, not ran, not cut).
 
 mod loops;
 
@@ -133,4 +134,55 @@ fn a_call_soon_cancelled_before_its_iteration_never_runs() {
     second.set(Some(lp.call_soon(move || b.set(b.get() + 10)).unwrap()));
     lp.run_until_complete(tokio::task::yield_now()).unwrap();
     assert_eq!(log.get(), 1);
+}
+
+#[test]
+fn a_call_cancelled_before_it_ran_is_counted_nowhere() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let remote = lp.clone();
+    // Queued from another thread (the injector), three calls and one cancelled; then
+    // three more and one cancelled, which the close cuts.
+    let handles = thread::spawn(move || {
+        let first: Vec<_> = (0..3)
+            .map(|_| remote.call_soon_threadsafe(|| ()).unwrap())
+            .collect();
+        assert!(first[1].cancel());
+        first
+    })
+    .join()
+    .unwrap();
+    lp.run_until_complete(tokio::task::yield_now()).unwrap();
+    assert_eq!(lp.metrics().calls_served, 2);
+    let remote = lp.clone();
+    thread::spawn(move || {
+        let later: Vec<_> = (0..3)
+            .map(|_| remote.call_soon_threadsafe(|| ()).unwrap())
+            .collect();
+        assert!(later[0].cancel());
+    })
+    .join()
+    .unwrap();
+    let local = lp.call_soon(|| ()).unwrap();
+    assert!(local.cancel());
+    lp.close();
+    let report = futures::executor::block_on(lp.closed());
+    assert_eq!((report.ran, report.cut), (0, 2));
+    assert_eq!(lp.metrics().calls_served, 2);
+    drop(handles);
+}
+
+#[test]
+fn a_cancelled_call_is_not_counted_as_ran_by_a_shutdown() {
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let remote = lp.clone();
+    thread::spawn(move || {
+        let calls: Vec<_> = (0..3)
+            .map(|_| remote.call_soon_threadsafe(|| ()).unwrap())
+            .collect();
+        assert!(calls[2].cancel());
+    })
+    .join()
+    .unwrap();
+    let report = lp.shutdown(LIMIT).unwrap();
+    assert_eq!((report.ran, report.cut), (2, 0));
 }

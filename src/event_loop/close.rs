@@ -224,10 +224,22 @@ impl LoopShared {
     /// fails its tasks. The owning thread cuts the rest when it sees the close.
     pub(super) fn begin_close(&self) {
         let mut cut = VecDeque::new();
-        let moved = self
-            .injector
-            .transition(|| self.life.to_closing(), Some(&mut cut));
+        let mut owned = VecDeque::new();
+        let moved = self.injector.transition(
+            || {
+                let moved = self.life.to_closing();
+                if !self.owns_thread {
+                    // The owner's queued calls, settled here whoever closes: taken
+                    // under the injector's lock, where the report is settled, so that
+                    // it counts them.
+                    owned = self.owner_queue.cut();
+                }
+                moved
+            },
+            Some(&mut cut),
+        );
         self.drop_cut(cut);
+        self.drop_cut(owned);
         if moved && !self.owns_thread {
             // Counted as cut unless the owning thread tears the loop down and counts
             // the tasks alive then (these among them).
@@ -243,7 +255,9 @@ impl LoopShared {
             // other cut on the thread that tears the loop down, before this.
             let report = ShutdownReport {
                 ran: self.ran.load(Ordering::Relaxed),
-                cut: self.cut.load(Ordering::Relaxed) + self.injector.cut_count(),
+                cut: self.cut.load(Ordering::Relaxed)
+                    + self.injector.cut_count()
+                    + self.owner_queue.cut_count(),
                 tasks_finished: self.metrics.tasks_finished(),
                 tasks_cut: self.tasks_cut.load(Ordering::Relaxed),
             };
@@ -405,6 +419,10 @@ impl LoopShared {
 /// future, not in `spawn_blocking` or `block_in_place`). Asked of a promise nobody
 /// settles, with no time to wait.
 pub(crate) fn blocking_allowed() -> bool {
+    // (The loom models have no runtime: blocking is always allowed there.)
+    #[cfg(loom)]
+    return true;
+    #[cfg(not(loom))]
     match Promise::<()>::new().wait_timeout(Duration::ZERO) {
         Err(e) => e.kind() != ErrorKind::WouldDeadlock,
         Ok(()) => true,

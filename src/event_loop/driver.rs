@@ -38,7 +38,7 @@ use super::close::ShutdownReport;
 use super::handle::RunLocal;
 pub(crate) use super::locals::Slots;
 use super::metrics::{Counters, PUBLISH_EVERY};
-use super::queue::{position, Injector, Task};
+use super::queue::{position, Injector, OwnerQueue, Task};
 use super::spawn::Registry;
 use super::state::{CallsRunning, Lifecycle, LoopState};
 
@@ -77,6 +77,9 @@ pub(crate) struct LoopShared {
     pub(super) closed: Promise<ShutdownReport>,
     /// The tasks of a caller-driven loop, which a close from another thread fails.
     pub(super) tasks: Registry,
+    /// The calls a caller-driven loop's owning thread queued, which a close from
+    /// another thread cuts.
+    pub(super) owner_queue: OwnerQueue,
     /// What the loop is doing: [`LoopMetrics`](super::LoopMetrics)' counters.
     pub(super) metrics: Arc<Counters>,
     /// The loop's tokio runtime, for [`EventLoop::tokio_handle`](super::EventLoop::tokio_handle)
@@ -95,8 +98,24 @@ impl Schedule for LoopShared {
         self.push(job, |job, _| Task::Job(job)).map(drop)
     }
 
+    /// On the owning thread of a caller-driven loop closed from another thread (and
+    /// so never driven again), the owner drops what is left of the loop first, which
+    /// settles every promise of its work: then the loop is no thread's, and a blocking
+    /// wait for one of those promises returns at once instead of refusing.
     fn is_loop_thread(&self) -> bool {
-        self.thread.get() == Some(&std::thread::current().id())
+        if self.thread.get() != Some(&std::thread::current().id()) {
+            return false;
+        }
+        if self.owns_thread || !self.life.is_closing() || self.life.is_driven() {
+            return true;
+        }
+        if let Some(local) = local_loop(self.id) {
+            let held = local.parts.try_borrow().is_ok_and(|p| p.is_some());
+            if held {
+                local.teardown(&mut VecDeque::new());
+            }
+        }
+        false
     }
 
     fn is_debug(&self) -> bool {
@@ -149,6 +168,7 @@ impl LoopShared {
             tasks_cut: AtomicUsize::new(0),
             closed: Promise::new(),
             tasks: Registry::new(),
+            owner_queue: OwnerQueue::new(),
             metrics: settings.metrics,
             tokio: settings.tokio,
         }
@@ -178,9 +198,12 @@ impl LoopShared {
         }
         match local_loop(self.id) {
             None => self.injector.push_task(&self.life, item, wrap),
-            Some(local) if self.takes_local_work() => {
-                Ok(LOCAL_SEQ | local.push_with(|seq| Ready::Task(wrap(item, LOCAL_SEQ | seq))))
-            }
+            Some(local) if self.takes_local_work() => match self.owns_thread {
+                true => {
+                    Ok(LOCAL_SEQ | local.push_with(|seq| Ready::Task(wrap(item, LOCAL_SEQ | seq))))
+                }
+                false => local.push_owned(item, wrap),
+            },
             Some(_) => Err(item),
         }
     }
@@ -238,18 +261,37 @@ impl LoopShared {
 /// they never equal those of the injector.
 const LOCAL_SEQ: u64 = 1 << 63;
 
-/// An entry of the local queue: a `call_soon` call, or any task queued from the
-/// loop's own thread.
+/// Set, beside [`LOCAL_SEQ`], in those of a caller-driven loop's owner queue.
+const OWNER_SEQ: u64 = 1 << 62;
+
+/// An entry of the local queue: a `call_soon` call, any task queued from the loop's
+/// own thread, or, on a caller-driven loop, the place of a task in its owner queue.
 pub(super) enum Ready {
     Local(Rc<dyn RunLocal>),
     Task(Task),
+    Owned,
 }
 
 impl Ready {
-    fn run(self) {
+    fn run(self, shared: &LoopShared) {
         match self {
             Ready::Local(call) => call.run(),
             Ready::Task(task) => task.run(),
+            Ready::Owned => {
+                if let Some(task) = shared.owner_queue.pop_front() {
+                    task.run();
+                }
+            }
+        }
+    }
+
+    /// `true` for a call cancelled before it ran: it is counted nowhere.
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        match self {
+            Ready::Local(call) => call.is_cancelled(),
+            Ready::Task(task) => task.is_cancelled(),
+            Ready::Owned => false,
         }
     }
 }
@@ -350,29 +392,29 @@ impl LocalLoop {
         let mut open = true;
         let mut ran = 0u64;
         for _ in 0..queued_here {
-            open = self.may_start(&mut ran_stopping);
-            let call = self.local.borrow_mut().pop_front();
-            match call {
-                Some(call) if open => {
-                    ran += 1;
-                    run_guarded(|| call.run(), "callback")
-                }
+            let Some(call) = self.local.borrow_mut().pop_front() else {
+                break;
+            };
+            // A cancelled call neither runs nor counts.
+            let counts = !call.is_cancelled();
+            open = self.may_start(&mut ran_stopping, counts);
+            if !open {
                 // Not started: back in the queue, where teardown cuts it.
-                Some(call) => {
-                    self.local.borrow_mut().push_front(call);
-                    break;
-                }
-                None => break,
+                self.local.borrow_mut().push_front(call);
+                break;
             }
+            ran += u64::from(counts);
+            run_guarded(|| call.run(&self.shared), "callback");
         }
         let mut unpublished = 0;
         if open {
             while let Some(task) = batch.pop_front() {
-                if !self.may_start(&mut ran_stopping) {
+                let counts = !task.is_cancelled();
+                if !self.may_start(&mut ran_stopping, counts) {
                     batch.push_front(task);
                     break;
                 }
-                ran += 1;
+                ran += u64::from(counts);
                 run_guarded(|| task.run(), "callback");
                 unpublished += 1;
                 if unpublished == PUBLISH_EVERY {
@@ -390,13 +432,14 @@ impl LocalLoop {
             self.shared.ran.fetch_add(ran_stopping, Ordering::Relaxed);
         }
         // Calls that had not started when the loop began closing are cut.
-        self.shared.cut_tasks(batch.drain(..));
+        self.shared
+            .cut_tasks(batch.drain(..).filter(|t| !t.is_cancelled()));
     }
 
     /// Whether the next queued call may start: not once the loop is closing or past
     /// its shutdown deadline. Counts the calls that start while stopping.
     #[inline]
-    fn may_start(&self, ran_stopping: &mut usize) -> bool {
+    fn may_start(&self, ran_stopping: &mut usize, counts: bool) -> bool {
         match self.shared.life.state() {
             LoopState::Running => true,
             LoopState::Stopping if self.past_deadline() => {
@@ -404,7 +447,7 @@ impl LocalLoop {
                 false
             }
             LoopState::Stopping => {
-                *ran_stopping += 1;
+                *ran_stopping += usize::from(counts);
                 true
             }
             LoopState::Closing | LoopState::Closed => false,
@@ -431,9 +474,15 @@ impl LocalLoop {
     /// While a shutdown drains and only tasks are left: the drive waits for the next
     /// task to end (it wakes the drive), for the deadline (a timer of the loop's
     /// runtime), and, while tasks of `tokio::spawn` are alive (whose end wakes nobody),
-    /// looks again every millisecond. `true` when the timer is due.
+    /// looks again every millisecond. `true` when the drive must look again: the
+    /// timer is due, or the last task ended before the waker was in place.
     fn wait_for_tasks(&self, cx: &mut Context<'_>) -> bool {
         self.shared.metrics.drain_waker(cx.waker());
+        // A task that ended before the waker was in place woke nobody: read the count
+        // after (the waker's lock orders the two).
+        if self.shared.metrics.tasks_alive() == 0 && self.shared.tasks_alive().1 == 0 {
+            return true;
+        }
         if tokio::runtime::Handle::try_current().is_err() {
             // (The loom models have no runtime: only a task's end wakes them.)
             return false;
@@ -519,6 +568,21 @@ impl LocalLoop {
             // thread that will call next may be waiting for it.
             std::thread::yield_now();
         }
+    }
+
+    /// Queues a task from the owning thread of a caller-driven loop: in the owner
+    /// queue, where a close from another thread reaches it, and its place here.
+    pub(super) fn push_owned<I>(
+        &self,
+        item: I,
+        wrap: impl FnOnce(I, u64) -> Task,
+    ) -> Result<u64, I> {
+        let seq = self
+            .shared
+            .owner_queue
+            .push(item, |item, seq| wrap(item, LOCAL_SEQ | OWNER_SEQ | seq))?;
+        self.push_with(|_| Ready::Owned);
+        Ok(LOCAL_SEQ | OWNER_SEQ | seq)
     }
 
     /// Queues a call from the loop's own thread, waking the drive if it waits.
@@ -611,9 +675,15 @@ impl LocalLoop {
     pub(super) fn teardown(&self, batch: &mut VecDeque<Task>) {
         let shared = &self.shared;
         shared.begin_close();
-        shared.cut_tasks(batch.drain(..));
+        shared.cut_tasks(batch.drain(..).filter(|t| !t.is_cancelled()));
         let local = std::mem::take(&mut *self.local.borrow_mut());
-        shared.cut_tasks(local);
+        // A placeholder's task was cut with the owner queue, and a cancelled call is
+        // counted nowhere: neither counts here.
+        shared.cut_tasks(
+            local
+                .into_iter()
+                .filter(|r| !r.is_cancelled() && !matches!(r, Ready::Owned)),
+        );
         self.waker.borrow_mut().take();
         self.drain_timer.borrow_mut().take();
         let parts = self.parts.borrow_mut().take();
@@ -806,15 +876,22 @@ impl Drop for LoopShared {
 /// no-op in its place): the injector, or the local queue when this is the loop's
 /// thread.
 pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
+    if seq & OWNER_SEQ != 0 {
+        let local = local_loop(id)?;
+        return local
+            .shared
+            .owner_queue
+            .take_queued(seq & !(LOCAL_SEQ | OWNER_SEQ));
+    }
     if seq & LOCAL_SEQ != 0 {
         let local = local_loop(id)?;
         let mut queue = local.local.borrow_mut();
         let at = position(seq & !LOCAL_SEQ, local.next_seq.get(), queue.len())?;
         return match std::mem::replace(&mut queue[at], Ready::Task(Task::cancelled())) {
             Ready::Task(task) => Some(task),
-            Ready::Local(call) => {
+            other => {
                 // Not a task of a `call_soon_threadsafe` handle: put it back.
-                queue[at] = Ready::Local(call);
+                queue[at] = other;
                 None
             }
         };

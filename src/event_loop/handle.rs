@@ -155,6 +155,8 @@ pub(crate) struct LocalCall<F>(RefCell<Slot<F>>);
 /// What the loop does with a queued [`LocalCall`].
 pub(crate) trait RunLocal {
     fn run(&self);
+    /// `true` once cancelled by its handle: it runs nothing and counts nowhere.
+    fn is_cancelled(&self) -> bool;
 }
 
 trait CancelLocal {
@@ -176,6 +178,10 @@ impl<F: FnOnce()> RunLocal for LocalCall<F> {
         if let Some(f) = f {
             f();
         }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.0.borrow().is_cancelled()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Loom models of the loop's lifecycle: close racing submit (a boxed job, and a
 //! `run_in_loop` call on its production path), the last drop racing a close, two
-//! closes at once, the owning thread's exit, a stop from another thread.
+//! closes at once, the owning thread's exit, a stop from another thread, a close from
+//! another thread with a call on the owner's queue, and the drain of a shutdown
+//! waiting for its last task.
 //! The loops here are caller-driven loops with no runtime and no spin window, driven
 //! by hand as [`LocalLoop::drive`] drives them (enter the drive, poll the iterations,
 //! tear down if closing, leave the drive), so that only the protocol is explored.
@@ -18,6 +20,7 @@ use super::{Builder, EventLoop, LocalLoop, LoopState};
 use crate::error::ErrorKind;
 use crate::loom::{Arc, AtomicUsize, Ordering};
 use crate::promise::{Completer, Promise};
+use crate::schedule::Job;
 
 /// A handle to a new caller-driven loop that nobody drives yet.
 fn idle_loop() -> EventLoop {
@@ -214,5 +217,52 @@ fn a_stop_from_another_thread_is_never_lost() {
         t.join().unwrap();
         assert!(!lp.is_closed());
         drop(local);
+    });
+}
+
+#[test]
+fn a_close_from_another_thread_settles_a_call_on_the_owners_queue_before_it_returns() {
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let local = owner(&lp);
+        // Queued by the owning thread (as its `run_in_loop` calls are): on the owner
+        // queue, with its place in the local queue.
+        let p = Promise::<usize>::new();
+        let done = Completer::new(p.setter());
+        let job: Job = Box::new(move || done.complete(Ok(1)));
+        assert!(local.push_owned(job, |j, _| super::Task::Job(j)).is_ok());
+        let (closer, seen) = (lp.clone(), p.clone());
+        let close = thread::spawn(move || {
+            closer.close();
+            // Settled by the time close returns, on this thread, whatever the owner does.
+            assert!(seen.is_done());
+            closer.closed().0.try_result().unwrap()
+        });
+        // The owner drives, racing the close: it runs the call, or finds it cut.
+        drive(&local);
+        let report = close.join().unwrap();
+        assert_settled(&p);
+        assert_eq!(report.cut, usize::from(p.try_result().is_err()));
+        assert_eq!(lp.state(), LoopState::Closed);
+    });
+}
+
+#[test]
+fn a_drain_ends_when_its_last_task_ends_and_counts_it_finished() {
+    crate::loom::model_composite(|| {
+        let lp = idle_loop();
+        let local = owner(&lp);
+        // A task alive on the loop: what the crate's tasks hold while they live.
+        let task = lp.shared.metrics.count(std::future::ready(()));
+        lp.shared
+            .begin_shutdown(super::Deadline::from(Duration::from_secs(3600)));
+        // The task ends while the drive waits for it (a task's end wakes the drive).
+        let ends = thread::spawn(move || drop(task));
+        // Would hang (and loom report a deadlock) if the end's wake-up were lost.
+        drive(&local);
+        ends.join().unwrap();
+        let report = lp.closed().0.try_result().unwrap();
+        assert_eq!((report.tasks_finished, report.tasks_cut), (1, 0));
+        assert_eq!(lp.state(), LoopState::Closed);
     });
 }

@@ -15,8 +15,8 @@
 //! runs is a consistent picture only to within the iteration running then.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -132,7 +132,8 @@ pub(crate) struct Counters {
     done: AtomicU64,
     /// The local queue's length, as of the end of the last iteration.
     local_len: AtomicUsize,
-    tasks: AtomicUsize,
+    /// Tasks alive (on [`crate::loom`]: the drain of a shutdown decides on it).
+    tasks: crate::loom::AtomicUsize,
     /// Shared with the debug-mode timers ([`crate::debug::Origin`]).
     pub(crate) slow: Arc<AtomicU64>,
     /// The origin of the clock readings below.
@@ -151,11 +152,11 @@ pub(crate) struct Counters {
 /// that ends is counted as finished and wakes the drive (parked until the last task
 /// ends or the deadline), so the drain ends as soon as nothing is left. Outside a
 /// drain a task's end costs one relaxed load of `on`.
-#[derive(Default)]
+/// On [`crate::loom`], so that the model of the drain explores it.
 struct Drain {
-    on: AtomicBool,
-    finished: AtomicUsize,
-    waker: Mutex<Option<Waker>>,
+    on: crate::loom::AtomicBool,
+    finished: crate::loom::AtomicUsize,
+    waker: crate::loom::Mutex<Option<Waker>>,
 }
 
 impl Counters {
@@ -164,14 +165,18 @@ impl Counters {
             served: AtomicU64::new(0),
             done: AtomicU64::new(0),
             local_len: AtomicUsize::new(0),
-            tasks: AtomicUsize::new(0),
+            tasks: crate::loom::AtomicUsize::new(0),
             slow: Arc::default(),
             base: Instant::now(),
             mark: AtomicU64::new(0),
             phase: AtomicU8::new(STOPPED),
             busy: AtomicU64::new(0),
             idle: AtomicU64::new(0),
-            drain: Drain::default(),
+            drain: Drain {
+                on: crate::loom::AtomicBool::new(false),
+                finished: crate::loom::AtomicUsize::new(0),
+                waker: crate::loom::Mutex::new(None),
+            },
         }
     }
 
@@ -188,7 +193,7 @@ impl Counters {
 
     /// The drive waits for the drain: the next task to end wakes `waker`.
     pub(crate) fn drain_waker(&self, waker: &Waker) {
-        let mut slot = self.drain.waker.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = crate::loom::lock(&self.drain.waker);
         match &*slot {
             Some(w) if w.will_wake(waker) => {}
             _ => *slot = Some(waker.clone()),
@@ -202,15 +207,15 @@ impl Counters {
 
     /// A task ended: counted, and the drive woken, while the loop drains.
     fn task_ended(&self) {
-        self.tasks.fetch_sub(1, Ordering::AcqRel);
-        if self.drain.on.load(Ordering::Acquire) {
+        // Counted finished before it stops counting as alive: whoever sees the last
+        // task gone (and ends the drain, settling the report) sees it finished.
+        let draining = self.drain.on.load(Ordering::Acquire);
+        if draining {
             self.drain.finished.fetch_add(1, Ordering::AcqRel);
-            let waker = self
-                .drain
-                .waker
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+        }
+        self.tasks.fetch_sub(1, Ordering::AcqRel);
+        if draining {
+            let waker = crate::loom::lock(&self.drain.waker).take();
             if let Some(waker) = waker {
                 waker.wake();
             }

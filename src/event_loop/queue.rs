@@ -20,6 +20,8 @@ pub(crate) enum Task {
     /// A task submitted in debug mode: timed where it runs, reported with where it
     /// came from if it is slow.
     Timed(Box<Timed>),
+    /// The place of a task cancelled by its handle: runs nothing, counts nowhere.
+    Cancelled,
 }
 
 /// A task to time, and where it came from.
@@ -39,14 +41,20 @@ impl Task {
                 let Timed { origin, task } = *timed;
                 origin.time(|| task.run());
             }
+            Task::Cancelled => {}
         }
     }
 
+    /// `true` for the place of a cancelled task.
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        matches!(self, Task::Cancelled)
+    }
+
     /// What takes the place of a cancelled task in a queue, so that the positions of
-    /// the others, which their sequence numbers give, stay as they are. (A box of a
-    /// zero-sized closure allocates nothing.)
+    /// the others, which their sequence numbers give, stay as they are.
     pub(crate) fn cancelled() -> Task {
-        Task::Job(Box::new(|| {}))
+        Task::Cancelled
     }
 }
 
@@ -189,7 +197,8 @@ impl Injector {
         let mut state = lock(&self.state);
         let out = change();
         if let Some(cut) = cut {
-            state.cut += state.jobs.len();
+            // A cancelled call is counted nowhere.
+            state.cut += state.jobs.iter().filter(|t| !t.is_cancelled()).count();
             cut.append(&mut state.jobs);
         }
         self.has_jobs.store(true, Ordering::Release);
@@ -216,6 +225,73 @@ impl Injector {
     /// still goes through [`poll_idle`](Injector::poll_idle) before parking.
     pub(crate) fn may_have_jobs(&self) -> bool {
         self.has_jobs.load(Ordering::Acquire)
+    }
+}
+
+/// The calls a caller-driven loop's owning thread queued that carry a promise (a
+/// `run_in_loop` call, a `spawn` job: [`Task`]s, which are `Send`), kept where any
+/// thread can reach them, so that a close from another thread settles their promises
+/// at once: the owner may never drive the loop again. The owner's local queue holds a
+/// placeholder for each, in order ([`Ready::Owned`](super::driver::Ready)); running a
+/// placeholder runs the front task here. Tasks leave from the front (or all at once,
+/// cut), so the task `seq` is found by [`position`].
+pub(crate) struct OwnerQueue(Mutex<Owned>);
+
+struct Owned {
+    tasks: VecDeque<Task>,
+    next_seq: u64,
+    /// Set by the cut: nothing is queued here after it.
+    cut: bool,
+    /// How many tasks the cut took (not counting cancelled ones).
+    cut_count: usize,
+}
+
+impl OwnerQueue {
+    pub(crate) fn new() -> Self {
+        OwnerQueue(Mutex::new(Owned {
+            tasks: VecDeque::new(),
+            next_seq: 0,
+            cut: false,
+            cut_count: 0,
+        }))
+    }
+
+    /// Queues `item` as `wrap(item, seq)` and gives `seq`; `item` back once cut.
+    pub(crate) fn push<I>(&self, item: I, wrap: impl FnOnce(I, u64) -> Task) -> Result<u64, I> {
+        let mut q = lock(&self.0);
+        if q.cut {
+            return Err(item);
+        }
+        let seq = q.next_seq;
+        q.next_seq += 1;
+        q.tasks.push_back(wrap(item, seq));
+        Ok(seq)
+    }
+
+    /// The task at the front, for its placeholder to run; `None` once cut.
+    pub(crate) fn pop_front(&self) -> Option<Task> {
+        lock(&self.0).tasks.pop_front()
+    }
+
+    /// Takes the task `seq` out, if it still waits, leaving a no-op in its place.
+    pub(crate) fn take_queued(&self, seq: u64) -> Option<Task> {
+        let mut q = lock(&self.0);
+        let at = position(seq, q.next_seq, q.tasks.len())?;
+        Some(std::mem::replace(&mut q.tasks[at], Task::cancelled()))
+    }
+
+    /// Takes every task out, for the caller to drop (which fails their promises with
+    /// loop-closed); nothing is queued here after it.
+    pub(crate) fn cut(&self) -> VecDeque<Task> {
+        let mut q = lock(&self.0);
+        q.cut = true;
+        q.cut_count += q.tasks.iter().filter(|t| !t.is_cancelled()).count();
+        std::mem::take(&mut q.tasks)
+    }
+
+    /// How many tasks the cut took.
+    pub(crate) fn cut_count(&self) -> usize {
+        lock(&self.0).cut_count
     }
 }
 
