@@ -71,12 +71,28 @@ pub(crate) async fn timed<F: Future>(origin: Origin, future: F) -> F::Output {
     .await
 }
 
+/// An error and every `source()` below it, `: `-separated (as anyhow's `{:#}`): a
+/// report names the user's own error, not only the crate's context.
+struct Chain<'a>(&'a Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// Reports a promise whose error nobody read before its last handle was dropped.
 pub(crate) fn report_unretrieved(error: &Error, created_at: &'static Location<'static>) {
     tracing::warn!(
         target: "pulsar_async::debug",
         created_at = %created_at,
-        error = %error,
+        error = %Chain(error),
         kind = ?error.kind(),
         "a promise failed and its error was never retrieved",
     );

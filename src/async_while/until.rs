@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind};
 /// assert_eq!(Some(3).into_value().ok(), Some(3));
 /// assert!(None::<u8>.into_value().unwrap_err().is_none());
 /// let why = Err::<u8, _>("refused").into_value().unwrap_err().unwrap();
-/// assert_eq!(why.to_string(), "refused");
+/// assert_eq!(std::error::Error::source(&why).unwrap().to_string(), "refused");
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a value nor a \"not yet\"",
