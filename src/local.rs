@@ -127,10 +127,14 @@ impl<T: 'static> LoopLocal<T> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let build = move || match panic::catch(init) {
             Ok(value) => Slot::Ready(Rc::new(RefCell::new(value))),
-            Err(error) => Slot::Failed(Error::caused_by(
+            Err(error) => Slot::Failed(Error::new(
                 ErrorKind::Panicked,
-                "the init of this loop-local state panicked",
-                error,
+                format!(
+                    "{} (in the init of this loop-local state: every call on it fails)",
+                    error
+                        .message()
+                        .unwrap_or("a panic with a non-string payload")
+                ),
             )),
         };
         // Built now on the loop's thread; queued like a call from anywhere else.

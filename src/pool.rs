@@ -1175,7 +1175,10 @@ impl std::hash::Hasher for KeyHasher {
 fn out_of_range(index: usize, len: usize) -> Error {
     Error::new(
         ErrorKind::InvalidInput,
-        format!("loop index {index} out of range: the pool has {len} loops"),
+        format!(
+            "loop index {index} out of range: the pool has {len} loop{}",
+            if len == 1 { "" } else { "s" }
+        ),
     )
 }
 

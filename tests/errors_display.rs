@@ -252,15 +252,89 @@ fn every_error_of_the_crate_prints_each_message_once() {
             Err::<(), _>(disk_on_fire())
         }))
         .expect_err("times out");
-    let errors = [
+    let lp = EventLoop::new().expect("a loop");
+    let limit = Duration::from_secs(10);
+    let pool = EventLoop::builder().pool(2).expect("a pool");
+    let gathered = pulsar_async::multi_async(vec![
+        pulsar_async::Promise::<u8>::resolved(1),
+        pulsar_async::Promise::failed(Error::user(ReadConfig(disk_on_fire()))),
+    ])
+    .try_result()
+    .expect_err("input 1 fails");
+    let rooms = pool.local(|i| i);
+    let broadcast = rooms
+        .try_broadcast(|i| {
+            if *i == 1 {
+                Err(ReadConfig(disk_on_fire()))
+            } else {
+                Ok(())
+            }
+        })
+        .wait_timeout(limit)
+        .expect_err("loop 1 fails");
+    let init_panic = lp
+        .local(|| -> u8 { panic!("no database") })
+        .call(|n| *n)
+        .wait_timeout(limit)
+        .expect_err("the init panicked");
+    let set: pulsar_async::error::SetError<u8> = pulsar_async::Promise::resolved(1)
+        .set_result(2)
+        .expect_err("already set");
+    let out_of_range = pool.loop_at(5).expect_err("no loop 5");
+    let closed = EventLoop::new().expect("a loop");
+    closed.close();
+    let never_ran = run_in_loop(&closed, || 1)
+        .wait_timeout(limit)
+        .expect_err("closed");
+    let mut errors = vec![
         Error::user(disk_on_fire()),
         Error::user(ReadConfig(disk_on_fire())),
         Error::user("plain text"),
         Error::new(ErrorKind::WouldDeadlock, "waiting on the loop's own thread"),
         bench,
         timeout,
+        gathered,
+        broadcast,
+        init_panic,
+        out_of_range,
+        never_ran,
+        Error::from(set),
     ];
+    errors.extend(
+        [
+            ErrorKind::Cancelled,
+            ErrorKind::Timeout,
+            ErrorKind::InvalidState,
+            ErrorKind::InvalidInput,
+            ErrorKind::LoopClosed,
+            ErrorKind::Panicked,
+            ErrorKind::WouldDeadlock,
+            ErrorKind::WrongThread,
+            ErrorKind::User,
+            ErrorKind::Taken,
+        ]
+        .map(Error::from),
+    );
     for err in &errors {
         assert_each_message_once(err);
+        // A user's error is in the chain itself, by type, and printed once.
+        if err.downcast_ref::<ReadConfig>().is_some() {
+            let mut link: Option<&(dyn StdError + 'static)> = Some(err);
+            let mut found = false;
+            while let Some(e) = link {
+                found |= e.is::<ReadConfig>();
+                link = e.source();
+            }
+            assert!(
+                found,
+                "{err:?}: the user's error is not a link of the chain"
+            );
+            let shown = format!("{:#}", anyhow::Error::new(err.clone()));
+            assert_eq!(shown.matches("reading the config").count(), 1, "{shown}");
+        }
     }
+    let set = pulsar_async::Promise::resolved(1u8)
+        .set_result(2)
+        .expect_err("set");
+    assert_each_message_once(&set);
 }

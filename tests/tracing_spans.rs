@@ -64,6 +64,13 @@ fn run_in_loop_loop_local_and_task_calls_run_inside_the_callers_span() {
         let c = local.call(|_| tracing::info!("local-event"));
         let d = local.call_async(|_| async { tracing::info!("local-async-event") });
         let e = obj.work();
+        let (tx, rx) = std::sync::mpsc::channel();
+        lp.call_soon_threadsafe(move || {
+            tracing::info!("threadsafe-event");
+            let _ = tx.send(());
+        })
+        .unwrap();
+        rx.recv_timeout(LIMIT).unwrap();
         for p in [a, b, c, d, e] {
             p.wait_timeout(LIMIT).unwrap();
         }
@@ -74,6 +81,7 @@ fn run_in_loop_loop_local_and_task_calls_run_inside_the_callers_span() {
         "local-event",
         "local-async-event",
         "task-event",
+        "threadsafe-event",
     ] {
         assert!(logged_in_span(event, "request{id=7}"), "{event}");
     }

@@ -110,6 +110,10 @@ fn speedup(this: Duration, other: Duration) -> f64 {
 fn verdict(ratio: f64) -> String {
     if ratio.is_nan() {
         "-".to_owned()
+    } else if ratio.is_infinite() {
+        "faster (this: 0)".to_owned()
+    } else if ratio == 0.0 {
+        "slower (other: 0)".to_owned()
     } else if (ratio - 1.0).abs() < 0.005 {
         "same".to_owned()
     } else if ratio > 1.0 {
@@ -192,6 +196,14 @@ impl Comparison {
             (None, Some(ratios)) => (ratios.p50, "median latency"),
             (None, None) => return "no calls to compare".to_owned(),
         };
+        if ratio.is_infinite() || ratio == 0.0 {
+            let (zero, slower) = if ratio == 0.0 {
+                (other, this)
+            } else {
+                (this, other)
+            };
+            return format!("{zero} is faster than {slower} ({by}: {zero}'s is 0, so no ratio)");
+        }
         match verdict(ratio).as_str() {
             "same" => format!("{this} and {other} are as fast ({by})"),
             v => format!("{this} is {v} than {other} ({by})"),
@@ -251,7 +263,8 @@ mod tests {
         assert_eq!(verdict(2.5), "2.50x faster");
         assert_eq!(verdict(0.8), "1.25x slower");
         assert_eq!(verdict(1.001), "same");
-        assert_eq!(verdict(f64::INFINITY), "infx faster");
+        assert_eq!(verdict(f64::INFINITY), "faster (this: 0)");
+        assert_eq!(verdict(0.0), "slower (other: 0)");
         assert_eq!(verdict(f64::NAN), "-");
     }
 

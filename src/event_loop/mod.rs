@@ -424,7 +424,8 @@ impl EventLoop {
     /// The loop's clock: tokio's [`Instant::now`](tokio::time::Instant::now), so a
     /// paused test clock is honoured: with the `test-util` feature, the loop's own
     /// clock from any thread (a loop built with
-    /// [`start_paused`](Builder::start_paused) reads its paused time everywhere).
+    /// `Builder::start_paused`, of the `test-util` feature, reads its paused time
+    /// everywhere).
     ///
     /// # Examples
     ///
@@ -487,7 +488,13 @@ impl EventLoop {
         f: impl FnOnce() + Send + 'static,
     ) -> Result<CallHandle, Error> {
         let what = std::any::type_name_of_val(&f);
-        let seq = self.submit(Box::new(f) as Job, |job, _| Task::Job(job), what)?;
+        // Inside the caller's span, as every other entry point (no capture outside one).
+        let span = tracing::Span::current();
+        let job: Job = match span.is_none() {
+            true => Box::new(f),
+            false => Box::new(move || span.in_scope(f)),
+        };
+        let seq = self.submit(job, |job, _| Task::Job(job), what)?;
         Ok(CallHandle::new(self.shared.id, seq))
     }
 

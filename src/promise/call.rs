@@ -30,7 +30,7 @@ where
 
     fn abandon(self, core: &Shared<T>) {
         run_guarded(move || drop(self), "dropping an abandoned call");
-        let _ = settle(core, Err(loop_closed()));
+        let _ = settle(core, Err(never_ran()));
     }
 }
 
@@ -65,6 +65,14 @@ where
     if let Err(refused) = settle(core, outcome) {
         run_guarded(move || drop(refused), "dropping a refused outcome");
     }
+}
+
+/// The error of a call its loop dropped unrun: it never started.
+fn never_ran() -> Error {
+    Error::new(
+        ErrorKind::LoopClosed,
+        "the loop was closed (or stopping) before the call started: it never ran",
+    )
 }
 
 fn loop_closed() -> Error {
