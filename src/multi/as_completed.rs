@@ -321,7 +321,7 @@ impl<K, T> FusedStream for AsCompleted<K, T> {
 }
 
 impl<K, T> Drop for AsCompleted<K, T> {
-    /// The pending inputs are cancelled and dropped by [`Unordered`]'s drop; the
+    /// The pending inputs are cancelled and dropped by `Unordered`'s drop; the
     /// outcomes that arrived but were not read are dropped here.
     fn drop(&mut self) {
         let ready = std::mem::take(&mut self.ready);
