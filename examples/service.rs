@@ -908,10 +908,14 @@ mod plain_tokio {
                         while let Some(m) = rx.recv().await {
                             match m {
                                 Message::Put(k, v, r) => {
-                                    drop(r.send(entries.insert(k, v).is_none()))
+                                    let _ = r.send(entries.insert(k, v).is_none());
                                 }
-                                Message::Get(k, r) => drop(r.send(entries.get(&k).cloned())),
-                                Message::Delete(k, r) => drop(r.send(entries.remove(&k).is_some())),
+                                Message::Get(k, r) => {
+                                    let _ = r.send(entries.get(&k).cloned());
+                                }
+                                Message::Delete(k, r) => {
+                                    let _ = r.send(entries.remove(&k).is_some());
+                                }
                             }
                         }
                     });
