@@ -69,11 +69,20 @@ struct Inner {
 }
 
 impl Drop for Inner {
-    /// Begins closing every loop, then drops the handles (each waits, bounded, for
-    /// its loop's end): the loops close together, not one after the other.
+    /// Gives up the pool's handle of every loop: a loop whose last counted handle it
+    /// held begins closing (all of them together, not one after the other), then the
+    /// drop waits for those, each bounded as a last drop waits. A loop that a clone of
+    /// [`loop_at`](LoopPool::loop_at) still holds stays open.
     fn drop(&mut self) {
-        for lp in &self.loops {
-            lp.close_background();
+        let closing: Vec<bool> = self
+            .loops
+            .iter_mut()
+            .map(EventLoop::release_count)
+            .collect();
+        for (lp, closing) in self.loops.iter().zip(closing) {
+            if closing {
+                lp.wait_released();
+            }
         }
     }
 }
@@ -588,6 +597,9 @@ impl fmt::Debug for LoopPool {
     }
 }
 
+/// The most loops a pool may have: each is an OS thread.
+const MAX_POOL_LOOPS: usize = 4096;
+
 impl Builder {
     /// Starts a [`LoopPool`] of `loops` loops, each on a thread of its own, each with
     /// this builder's settings; loop `i` is named `{name}-{i}` (`pulsar-pool-{i}`
@@ -595,7 +607,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a pool of 0 loops; otherwise as
+    /// [`ErrorKind::InvalidInput`] for a pool of 0 loops or of more than 4,096 (a
+    /// thread each: more than a machine can serve); otherwise as
     /// [`Builder::spawn`] (the loops already started are closed).
     ///
     /// # Examples
@@ -611,6 +624,14 @@ impl Builder {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "a pool needs at least one loop",
+            ));
+        }
+        if loops > MAX_POOL_LOOPS {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a pool of {loops} loops is more threads than a machine can serve: at most {MAX_POOL_LOOPS}"
+                ),
             ));
         }
         let base = self

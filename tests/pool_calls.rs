@@ -277,3 +277,27 @@ fn metrics_per_loop_of_a_pool() {
     assert_eq!(m[1].name, "m-1");
     assert!(m[0].calls_served >= 9, "{}", m[0]);
 }
+
+#[test]
+fn dropping_the_pool_closes_only_the_loops_whose_last_handle_it_held() {
+    let pool = EventLoop::builder().pool(2).unwrap();
+    let kept = pool.loop_at(0).unwrap().clone();
+    let other = pool.loop_at(1).unwrap().closed();
+    drop(pool);
+    // Loop 1 had no other handle: it closes.
+    let closed = loops::within(LIMIT, move || futures::executor::block_on(other));
+    assert!(closed.is_some(), "loop 1 closed in time");
+    // Loop 0 is held by a clone of loop_at: it stays open and serves.
+    assert_eq!(kept.state(), LoopState::Running);
+    let answer = pulsar_async::run_in_loop(&kept, || 42);
+    assert_eq!(answer.wait_timeout(LIMIT).unwrap(), 42);
+}
+
+#[test]
+fn a_pool_of_more_loops_than_a_machine_can_serve_is_refused_up_front() {
+    for loops in [4097, usize::MAX] {
+        let err = EventLoop::builder().pool(loops).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("at most 4096"), "{err}");
+    }
+}

@@ -307,7 +307,13 @@ impl Builder {
         let _ = metrics;
         #[cfg(feature = "test-util")]
         rt.start_paused(self.start_paused);
-        rt.build().map_err(Error::user)
+        rt.build().map_err(|e| {
+            Error::caused_by(
+                ErrorKind::InvalidInput,
+                "cannot build the loop's tokio runtime",
+                e,
+            )
+        })
     }
 
     /// The state of a new loop, with its one handle.
@@ -381,7 +387,13 @@ impl Builder {
                     run_hook(&hook, "on_thread_stop");
                 }
             })
-            .map_err(Error::user)?;
+            .map_err(|e| {
+                Error::caused_by(
+                    ErrorKind::InvalidInput,
+                    "the OS refused a thread for the loop (too many threads?)",
+                    e,
+                )
+            })?;
         let _ = shared.thread.set(handle.thread().id());
         *shared.join.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         Ok(EventLoop {

@@ -1065,6 +1065,25 @@ impl Clone for EventLoop {
     }
 }
 
+impl EventLoop {
+    /// Gives up this handle's count without waiting (a pool's drop): when it was the
+    /// last counted handle, begins the close; `true` when the caller should then wait
+    /// for the loop's end with [`wait_released`](EventLoop::wait_released), as the
+    /// last drop does. The handle counts no more; its own drop does nothing.
+    pub(crate) fn release_count(&mut self) -> bool {
+        if !std::mem::replace(&mut self.counted, false) || !self.shared.drop_handle() {
+            return false;
+        }
+        self.shared.begin_close();
+        self.shared.settle_close()
+    }
+
+    /// The last drop's bounded wait, after [`release_count`](EventLoop::release_count).
+    pub(crate) fn wait_released(&self) {
+        self.shared.wait_closed_bounded();
+    }
+}
+
 impl Drop for EventLoop {
     /// The last counted handle closes the loop and waits for it, bounded (see
     /// [the lifecycle](EventLoop#lifecycle)).
