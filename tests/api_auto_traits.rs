@@ -74,6 +74,17 @@ fn handles_that_cross_threads_are_send_sync_and_unpin() {
     assert_impl!(event_loop::ShutdownAsync: Send, Sync, Unpin);
     assert_impl!(pulsar_async::pool::PoolShutdown: Send, Sync, Unpin);
     assert_impl!(pulsar_async::pool::PoolClosed: Send, Sync, Unpin);
+    assert_impl!(pulsar_async::bench::Histogram: Send, Sync, Unpin);
+    assert_impl!(pulsar_async::bench::Comparison: Send, Sync, Unpin);
+}
+
+/// `PollUntil`'s clause type is the caller's closure: asserted on a value.
+fn send_sync_unpin<T: Send + Sync + Unpin>(_: &T) {}
+
+#[test]
+fn poll_until_of_a_send_sync_clause_is_send_sync_and_unpin() {
+    let polling = pulsar_async::poll_until(std::time::Duration::from_millis(1), || Some(1u8));
+    send_sync_unpin(&polling);
 }
 
 #[test]
