@@ -79,7 +79,11 @@ async fn fails_with_a_task_still_running() -> Result<(), Error> {
 #[test]
 fn when_a_test_fails_its_loop_is_closed_and_what_it_ran_is_dropped() {
     let outcome = fails_with_a_task_still_running();
-    assert_eq!(outcome.unwrap_err().to_string(), "the test failed");
+    let err = outcome.unwrap_err();
+    assert_eq!(
+        std::error::Error::source(&err).unwrap().to_string(),
+        "the test failed"
+    );
     let (lp, dropped) = LEFT.lock().unwrap().take().expect("the test ran");
     assert!(lp.is_closed());
     // The sender was dropped with the task: the channel is disconnected, at once.
