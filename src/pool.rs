@@ -440,7 +440,7 @@ impl LoopPool {
     /// # async fn main() {
     /// use std::time::Duration;
     /// let pool = pulsar_async::EventLoop::builder().pool(2).unwrap();
-    /// let calls: Vec<_> = (0..10).map(|i| pool.run(move || i)).collect();
+    /// let calls: Vec<_> = (0..10).map(|i| pool.run_any(move || i)).collect();
     /// let reports = pool.shutdown_async(Duration::from_secs(5)).await.unwrap();
     /// assert_eq!(reports.len(), 2);
     /// for p in calls {
