@@ -181,7 +181,13 @@ fn main() -> Result<(), Error> {
     let failures: Vec<_> = settled
         .failures()
         .iter()
-        .map(|(i, e)| (*i, e.to_string()))
+        // The input's own error is the source of the Error that carries it.
+        .map(|(i, e)| {
+            (
+                *i,
+                std::error::Error::source(e).map_or(e.to_string(), |s| s.to_string()),
+            )
+        })
         .collect();
     println!("   raise_on_error = false -> failures() = {failures:?}");
     assert_eq!(failures, [(1, "bad".to_owned())]);
