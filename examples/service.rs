@@ -685,34 +685,17 @@ mod load {
     }
 }
 
-/// Starts the pool service on `127.0.0.1:0`, in a task; returns its address, the
-/// store, the flag the signal sets, the stop sender and the server's task.
-async fn start_pool_service() -> Result<
-    (
-        SocketAddr,
-        PoolStore,
-        ShutdownBegan,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
-    ),
-    String,
-> {
-    let store = PoolStore::start().map_err(|e| format!("cannot start the pool: {e}"))?;
-    let (addr, began, stop, server) = start_service(store.clone()).await?;
-    Ok((addr, store, began, stop, server))
+/// A service started on `127.0.0.1:0` in a task of its own.
+struct Running {
+    addr: SocketAddr,
+    /// Set by the shutdown signal.
+    began: ShutdownBegan,
+    /// Stops the server as a signal would (`--compare`).
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn start_service<S: Store>(
-    store: S,
-) -> Result<
-    (
-        SocketAddr,
-        ShutdownBegan,
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<std::io::Result<()>>,
-    ),
-    String,
-> {
+async fn start_service<S: Store>(store: S) -> Result<Running, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
@@ -720,29 +703,38 @@ async fn start_service<S: Store>(
         .local_addr()
         .map_err(|e| format!("no address: {e}"))?;
     let began = ShutdownBegan::default();
-    let (stop_tx, stop) = tokio::sync::oneshot::channel();
-    let server = tokio::spawn(serve(listener, store, began.clone(), stop));
-    Ok((addr, began, stop_tx, server))
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(serve(listener, store, began.clone(), stopped));
+    Ok(Running {
+        addr,
+        began,
+        stop,
+        server,
+    })
+}
+
+fn start_pool() -> Result<PoolStore, String> {
+    PoolStore::start().map_err(|e| format!("cannot start the pool: {e}"))
 }
 
 /// `--check`: load, SIGTERM with requests in flight, verify, drain.
 async fn check() -> Result<(), String> {
-    let (addr, store, began, _stop, server) = start_pool_service().await?;
+    let store = start_pool()?;
+    // `_stop` is held to the end: only the signal stops this server.
+    let Running {
+        addr,
+        began,
+        stop: _stop,
+        server,
+    } = start_service(store.clone()).await?;
     println!("service on http://{addr}: {REQUESTS} requests over {CONNECTIONS} connections; SIGTERM at {:.0}%", SIGNAL_AT * 100.0);
-    let signalled_at = Arc::new(Mutex::new(None));
-    let signal_time = signalled_at.clone();
     let mut tally = load::run(
         addr,
         REQUESTS,
         CONNECTIONS,
         began.clone(),
         SIGNAL_AT,
-        move || {
-            if let Ok(mut at) = signal_time.lock() {
-                *at = Some(Instant::now());
-            }
-            send_sigterm();
-        },
+        send_sigterm,
     )
     .await;
     match tokio::time::timeout(Duration::from_secs(30), server).await {
@@ -782,6 +774,9 @@ async fn check() -> Result<(), String> {
     );
     for why in &tally.first_failures {
         eprintln!("  failed: {why}");
+    }
+    if tally.ok == 0 {
+        return Err("no request was answered before the shutdown".into());
     }
     let answered = tally.ok + tally.refused + tally.failed;
     if tally.failed > 0 || lost > 0 || answered != REQUESTS {
@@ -835,19 +830,14 @@ fn send_sigterm() {
 /// `--compare`: the same load against this service and the plain tokio one.
 async fn compare() -> Result<(), String> {
     println!("{REQUESTS} requests over {CONNECTIONS} connections, each service in turn");
-    let (addr, store, began, stop, server) = start_pool_service().await?;
-    let mut pool = load::run(addr, REQUESTS, CONNECTIONS, began, 1.0, || {}).await;
-    let _ = stop.send(());
-    let _ = server.await;
+    let store = start_pool()?;
+    let mut pool = load_then_stop(start_service(store.clone()).await?).await;
     drain(&store)
         .await
         .map_err(|e| format!("the drain failed: {e}"))?;
 
     let actors = plain_tokio::Actors::start();
-    let (addr, began, stop, server) = start_service(actors).await?;
-    let mut actor = load::run(addr, REQUESTS, CONNECTIONS, began, 1.0, || {}).await;
-    let _ = stop.send(());
-    let _ = server.await;
+    let mut actor = load_then_stop(start_service(actors).await?).await;
 
     println!("| service | requests/s | p50 | p99 | failed |");
     println!("|---|---|---|---|---|");
@@ -872,6 +862,22 @@ async fn compare() -> Result<(), String> {
         return Err("requests failed".into());
     }
     Ok(())
+}
+
+/// `--compare`'s load on one service, without a signal; then the server is stopped.
+async fn load_then_stop(service: Running) -> load::Tally {
+    let tally = load::run(
+        service.addr,
+        REQUESTS,
+        CONNECTIONS,
+        service.began,
+        1.0,
+        || {},
+    )
+    .await;
+    let _ = service.stop.send(());
+    let _ = service.server.await;
+    tally
 }
 
 /// The same store written the plain tokio way, for `--compare`: a task per shard on
