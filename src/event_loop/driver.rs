@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use crate::error::{Error, ErrorKind};
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::panic::{self, run_guarded};
 use crate::promise::Promise;
-use crate::schedule::{Job, Schedule, Scheduler};
+use crate::schedule::{Job, Schedule};
 
 use super::close::ShutdownReport;
 use super::handle::RunLocal;
@@ -41,6 +41,11 @@ use super::metrics::{Counters, PUBLISH_EVERY};
 use super::queue::{position, Injector, OwnerQueue, Task};
 use super::spawn::Registry;
 use super::state::{CallsRunning, Lifecycle, LoopState};
+pub(crate) use super::threads::with_locals;
+pub(super) use super::threads::{
+    current_local, current_scheduler, is_driving, local_loop, register, take_queued,
+};
+use super::threads::{owns_loops, OWNED, OWNED_COUNT, RUNNING};
 
 /// What a loop shares between its handles, its thread and the promises bound to it.
 ///
@@ -259,10 +264,10 @@ impl LoopShared {
 
 /// Set in the sequence numbers of tasks queued on the loop's own thread, so that
 /// they never equal those of the injector.
-const LOCAL_SEQ: u64 = 1 << 63;
+pub(super) const LOCAL_SEQ: u64 = 1 << 63;
 
 /// Set, beside [`LOCAL_SEQ`], in those of a caller-driven loop's owner queue.
-const OWNER_SEQ: u64 = 1 << 62;
+pub(super) const OWNER_SEQ: u64 = 1 << 62;
 
 /// An entry of the local queue: a `call_soon` call, any task queued from the loop's
 /// own thread, or, on a caller-driven loop, the place of a task in its owner queue.
@@ -740,6 +745,24 @@ impl LocalLoop {
     }
 }
 
+impl LocalLoop {
+    /// Takes the task queued on this loop's own thread with sequence number `seq`
+    /// (a `call_soon_threadsafe` handle's cancel), leaving a cancelled one in its place;
+    /// `None` if it already ran or the entry is not such a task.
+    pub(super) fn take_local(&self, seq: u64) -> Option<Task> {
+        let mut queue = self.local.borrow_mut();
+        let at = position(seq, self.next_seq.get(), queue.len())?;
+        match std::mem::replace(&mut queue[at], Ready::Task(Task::cancelled())) {
+            Ready::Task(task) => Some(task),
+            other => {
+                // Not a task of a `call_soon_threadsafe` handle: put it back.
+                queue[at] = other;
+                None
+            }
+        }
+    }
+}
+
 impl Drop for LocalLoop {
     /// The last reference to a loop's local state goes when its owning thread exits
     /// (the thread-local list of owned loops is destroyed): a caller-driven loop left
@@ -784,132 +807,6 @@ const SPIN_CHECKS: u32 = 16;
 /// catch the next call of a caller that submits calls back to back, short enough to
 /// cost little CPU.
 pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(10);
-
-thread_local! {
-    /// The loops this thread runs or owns: a thread loop's own, or the caller-driven
-    /// loops built here. Destroyed when the thread exits, which closes the
-    /// caller-driven loops left open (see `LocalLoop`'s `Drop`).
-    static OWNED: RefCell<Vec<Rc<LocalLoop>>> = const { RefCell::new(Vec::new()) };
-    /// The loop running on this thread right now, if any.
-    static RUNNING: RefCell<Option<Rc<LocalLoop>>> = const { RefCell::new(None) };
-    /// How many loops `OWNED` lists: a thread that owns none (most threads that call
-    /// into loops) learns it without looking at the list.
-    static OWNED_COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// `true` when this thread owns a loop (a loop's own thread, or one that built a
-/// caller-driven loop): the only threads whose calls may go to a local queue.
-#[inline]
-fn owns_loops() -> bool {
-    OWNED_COUNT.try_with(Cell::get).unwrap_or(0) != 0
-}
-
-/// The local state of loop `id`, if this thread owns it.
-pub(super) fn local_loop(id: u64) -> Option<Rc<LocalLoop>> {
-    if !owns_loops() {
-        return None;
-    }
-    OWNED
-        .try_with(|owned| {
-            let owned = owned.try_borrow().ok()?;
-            owned.iter().find(|l| l.shared.id == id).cloned()
-        })
-        .ok()
-        .flatten()
-}
-
-/// The loop of the current thread: the one running here, else the open
-/// caller-driven loop most recently built here.
-pub(super) fn current_local() -> Option<Rc<LocalLoop>> {
-    let running = RUNNING.try_with(|r| r.borrow().clone()).ok().flatten();
-    running.or_else(|| {
-        OWNED
-            .try_with(|owned| {
-                owned
-                    .borrow()
-                    .iter()
-                    .rev()
-                    .find(|l| !l.shared.life.is_closing())
-                    .cloned()
-            })
-            .ok()
-            .flatten()
-    })
-}
-
-/// Runs `f` with the loop-local values of loop `id`, if this thread owns it.
-#[inline]
-pub(crate) fn with_locals<R>(id: u64, f: impl FnOnce(&Slots) -> R) -> Option<R> {
-    let running = RUNNING
-        .try_with(|r| r.borrow().as_ref().filter(|l| l.shared.id == id).cloned())
-        .ok()
-        .flatten();
-    let local = running.or_else(|| local_loop(id))?;
-    Some(f(&local.locals))
-}
-
-/// `true` when this thread is driving loop `id` right now.
-pub(super) fn is_driving(id: u64) -> bool {
-    RUNNING
-        .try_with(|r| r.borrow().as_ref().is_some_and(|l| l.shared.id == id))
-        .unwrap_or(false)
-}
-
-/// Every loop by id, so that a [`CallHandle`](super::CallHandle), which is two
-/// numbers, can reach its loop when it cancels (and only then).
-static LOOPS: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
-
-/// Lists a new loop for [`take_queued`].
-pub(super) fn register(shared: &Arc<LoopShared>) {
-    let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-    loops.push((shared.id, Arc::downgrade(shared)));
-}
-
-impl Drop for LoopShared {
-    fn drop(&mut self) {
-        let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-        loops.retain(|(id, _)| *id != self.id);
-    }
-}
-
-/// Takes the task `seq` of loop `id` out of the queue where it waits (leaving a
-/// no-op in its place): the injector, or the local queue when this is the loop's
-/// thread.
-pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
-    if seq & OWNER_SEQ != 0 {
-        let local = local_loop(id)?;
-        return local
-            .shared
-            .owner_queue
-            .take_queued(seq & !(LOCAL_SEQ | OWNER_SEQ));
-    }
-    if seq & LOCAL_SEQ != 0 {
-        let local = local_loop(id)?;
-        let mut queue = local.local.borrow_mut();
-        let at = position(seq & !LOCAL_SEQ, local.next_seq.get(), queue.len())?;
-        return match std::mem::replace(&mut queue[at], Ready::Task(Task::cancelled())) {
-            Ready::Task(task) => Some(task),
-            other => {
-                // Not a task of a `call_soon_threadsafe` handle: put it back.
-                queue[at] = other;
-                None
-            }
-        };
-    }
-    let shared = {
-        let loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-        loops.iter().find(|(i, _)| *i == id)?.1.upgrade()?
-    };
-    shared.injector.take_queued(seq)
-}
-
-/// The scheduler of the current thread's loop while it takes work; registered as
-/// [`crate::schedule::current`].
-pub(super) fn current_scheduler() -> Option<Scheduler> {
-    let local = current_local()?;
-    let shared: Scheduler = local.shared.clone();
-    local.shared.takes_local_work().then_some(shared)
-}
 
 /// The body of a loop's own thread: drive the loop until it is closing, then tear it
 /// down. Whatever way the drive ends (even by a panic that escaped every guard), the

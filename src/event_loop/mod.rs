@@ -36,6 +36,7 @@ mod metrics;
 mod queue;
 mod spawn;
 mod state;
+mod threads;
 
 pub use builder::Builder;
 pub(crate) use close::blocking_allowed;
