@@ -482,6 +482,47 @@ fn main() -> Result<(), Error> {
     assert!(gave_up.is_err());
     assert_eq!(why, ErrorKind::Cancelled);
 
+    section("16b. Backpressure: a full loop refuses a call at once; reserve() waits for room");
+    let bounded = EventLoop::builder()
+        .name("bounded")
+        .queue_capacity(4)
+        .spawn()?;
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (started, running) = std::sync::mpsc::channel::<()>();
+    let _holding = run_in_loop(&bounded, move || {
+        let _ = started.send(());
+        hold.recv_timeout(Duration::from_secs(10))
+    });
+    // The loop runs the holding call: the next four wait in its queue.
+    running
+        .recv_timeout(Duration::from_secs(10))
+        .map_err(Error::user)?;
+    let queued: Vec<_> = (0..4).map(|i| run_in_loop(&bounded, move || i)).collect();
+    let refused = run_in_loop(&bounded, || 99);
+    let kind = refused.try_result().unwrap_err().kind();
+    let mut reserve = bounded.reserve();
+    let waiting = futures::executor::block_on(futures::future::poll_immediate(&mut reserve));
+    println!(
+        "   5th call: {kind:?}; reserve() while full: {}",
+        if waiting.is_none() { "waits" } else { "ready" }
+    );
+    assert_eq!(kind, ErrorKind::Full);
+    assert!(waiting.is_none());
+    release.send(()).map_err(Error::user)?;
+    let permit = futures::executor::block_on(reserve)?; // room once the loop starts a call
+    let through = permit.run(|| "through the permit").wait()?;
+    let sum: u32 = queued
+        .iter()
+        .map(|p| p.wait())
+        .sum::<Result<u32, Error>>()?;
+    let m = bounded.metrics();
+    println!(
+        "   then: {through}; the 4 accepted ran (sum {sum}); {} refused",
+        m.calls_refused
+    );
+    assert_eq!((sum, m.calls_refused), (6, 1));
+    drop(bounded);
+
     section("17. PromiseSet: a growing set read as each finishes (tokio's JoinSet)");
     let mut set = multi::PromiseSet::new();
     set.push(run_in_loop(&worker, || 1u32));

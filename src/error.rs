@@ -35,6 +35,11 @@ pub enum ErrorKind {
     InvalidInput,
     /// The event loop that had to do the work is closed (or was dropped).
     LoopClosed,
+    /// The loop that had to do the work holds as many calls as its
+    /// [`queue_capacity`](crate::event_loop::Builder::queue_capacity) allows: the call
+    /// was refused and never runs. [`EventLoop::reserve`](crate::EventLoop::reserve)
+    /// waits for room.
+    Full,
     /// The work panicked; the panic message is kept in [`Error::message`].
     Panicked,
     /// A blocking wait that could never return: on the thread of the loop that must
@@ -62,6 +67,7 @@ impl ErrorKind {
             ErrorKind::InvalidState => "invalid state",
             ErrorKind::InvalidInput => "invalid input",
             ErrorKind::LoopClosed => "event loop closed",
+            ErrorKind::Full => "event loop full",
             ErrorKind::Panicked => "panicked",
             ErrorKind::WouldDeadlock => "would deadlock",
             ErrorKind::WrongThread => "wrong thread",

@@ -150,8 +150,9 @@ impl<T: 'static> LoopLocal<T> {
                 let slot = build();
                 let _ = here.with_locals(move |slots| slots.insert(id, slot));
             };
-            // A refused job (the loop is closed) is dropped: calls fail with loop-closed.
-            let _ = lp.submit_job(Box::new(put), std::any::type_name::<F>());
+            // The loop's own work: never refused for room. A refused job (the loop is
+            // closed) is dropped: calls fail with loop-closed.
+            let _ = lp.submit_own(Box::new(put), std::any::type_name::<F>());
         }
         LoopLocal {
             inner: Arc::new(Inner { lp: lp.clone(), id }),

@@ -634,6 +634,7 @@ impl Builder {
                 ),
             ));
         }
+        self.check()?;
         let base = self
             .name
             .clone()

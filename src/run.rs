@@ -142,6 +142,22 @@ where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
     T: Send + 'static,
 {
+    if let Err(refused) = lp.admit() {
+        // Refused before anything was made: `f` is dropped here, on the caller's thread.
+        panic::run_guarded(move || drop(f), "dropping a call refused by a full loop");
+        return Promise::settled_in(Err(refused), Some(lp.scheduler()));
+    }
+    submit_admitted(lp, what, f)
+}
+
+/// [`submit_call`] once the call has its place on the loop (a
+/// [`Permit`](crate::event_loop::Permit)'s, or one just taken).
+#[track_caller]
+pub(crate) fn submit_admitted<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
+where
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
     // The call runs inside the caller's span, if it is in one that a subscriber
     // records (no capture otherwise: one thread-local read).
     let span = tracing::Span::current();

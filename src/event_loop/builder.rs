@@ -39,6 +39,7 @@ pub struct Builder {
     on_thread_start: Option<Hook>,
     on_thread_stop: Option<Hook>,
     start_paused: bool,
+    queue_capacity: Option<usize>,
 }
 
 impl fmt::Debug for Builder {
@@ -53,6 +54,7 @@ impl fmt::Debug for Builder {
             .field("on_thread_start", &self.on_thread_start.is_some())
             .field("on_thread_stop", &self.on_thread_stop.is_some())
             .field("start_paused", &self.start_paused)
+            .field("queue_capacity", &self.queue_capacity)
             .finish()
     }
 }
@@ -80,7 +82,47 @@ impl Builder {
             on_thread_start: None,
             on_thread_stop: None,
             start_paused: false,
+            queue_capacity: None,
         }
+    }
+
+    /// At most `calls` calls queued on the loop and not yet started, from any thread
+    /// and any entry point (`run_in_loop` and its forms, `spawn`, `call_soon`,
+    /// `call_soon_threadsafe`, [`LoopLocal`](crate::LoopLocal) and
+    /// [`PoolLocal`](crate::pool::PoolLocal) calls); for a pool, on each of its loops. The
+    /// default is no bound, as tokio's `spawn`.
+    ///
+    /// On a full loop a call is refused at once: its promise fails with
+    /// [`ErrorKind::Full`] (the `Result` forms return it), its closure is dropped on
+    /// the caller's thread and never runs, and nothing the loop accepted is lost. To
+    /// wait for room instead, [`EventLoop::reserve`] a place and run the call
+    /// through its [`Permit`](super::Permit), as tokio's bounded `Sender::reserve`.
+    /// Refusals are counted in [`LoopMetrics::calls_refused`](super::LoopMetrics).
+    /// Work the loop gives itself (a promise's callbacks, a loop-local state's
+    /// release) is never refused, and takes its place like any call.
+    ///
+    /// # Errors
+    ///
+    /// A capacity of 0 makes [`spawn`](Builder::spawn), [`build_driven`](Builder::build_driven)
+    /// and [`pool`](Builder::pool) fail with [`ErrorKind::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{run_in_loop, ErrorKind, EventLoop};
+    /// let lp = EventLoop::builder().queue_capacity(1).build_driven().unwrap();
+    /// let first = run_in_loop(&lp, || 1);
+    /// let second = run_in_loop(&lp, || 2); // the loop holds one call already
+    /// assert_eq!(second.try_result().unwrap_err().kind(), ErrorKind::Full);
+    /// assert_eq!(lp.run_until_complete(first).unwrap().unwrap(), 1);
+    /// assert_eq!(lp.metrics().calls_refused, 1);
+    ///
+    /// let zero = EventLoop::builder().queue_capacity(0).build_driven();
+    /// assert_eq!(zero.unwrap_err().kind(), ErrorKind::InvalidInput);
+    /// ```
+    pub fn queue_capacity(mut self, calls: usize) -> Self {
+        self.queue_capacity = Some(calls);
+        self
     }
 
     /// The loop's name (also its thread's name).
@@ -316,6 +358,24 @@ impl Builder {
         })
     }
 
+    /// Refuses settings no loop can have: a name with a NUL byte, a queue capacity
+    /// of 0.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.name.as_deref().is_some_and(|n| n.contains('\0')) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a loop's name (its thread's name) may not contain a NUL byte",
+            ));
+        }
+        if self.queue_capacity == Some(0) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a queue capacity of 0 would refuse every call: give at least 1 (or no capacity, for an unbounded queue)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The state of a new loop, with its one handle.
     pub(super) fn shared(
         self,
@@ -339,6 +399,7 @@ impl Builder {
                 slow_callback: self.slow_callback,
                 spin: self.spin,
                 shutdown_timeout: self.shutdown_timeout,
+                queue_capacity: self.queue_capacity,
                 metrics,
                 tokio: runtime.map(|rt| rt.handle().clone()),
             },
@@ -361,12 +422,7 @@ impl Builder {
     /// assert!(lp.owns_thread());
     /// ```
     pub fn spawn(self) -> Result<EventLoop, Error> {
-        if self.name.as_deref().is_some_and(|n| n.contains('\0')) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "a loop's name (its thread's name) may not contain a NUL byte",
-            ));
-        }
+        self.check()?;
         let metrics = Arc::new(Counters::new());
         let runtime = self.runtime(&metrics)?;
         let mut thread = std::thread::Builder::new();
@@ -419,6 +475,7 @@ impl Builder {
     /// assert_eq!(lp.run_until_complete(async { 2 + 2 }).unwrap(), 4);
     /// ```
     pub fn build_driven(self) -> Result<EventLoop, Error> {
+        self.check()?;
         let metrics = Arc::new(Counters::new());
         let runtime = self.runtime(&metrics)?;
         let shared = self.shared(false, Some(&runtime), metrics);

@@ -99,8 +99,10 @@ pub(crate) struct LoopShared {
 impl std::panic::RefUnwindSafe for LoopShared {}
 
 impl Schedule for LoopShared {
+    /// Work the loop gives itself (a promise's callbacks): holds no place on the
+    /// loop, never refused for room (see `capacity.rs`).
     fn schedule(&self, job: Job) -> Result<(), Job> {
-        self.push(job, |job, _| Task::Job(job)).map(drop)
+        self.push(job, |job, _| Task::Own(job)).map(drop)
     }
 
     /// On the owning thread of a caller-driven loop closed from another thread (and
@@ -145,6 +147,7 @@ pub(super) struct Settings {
     pub(super) slow_callback: Duration,
     pub(super) spin: Duration,
     pub(super) shutdown_timeout: Duration,
+    pub(super) queue_capacity: Option<usize>,
     pub(super) metrics: Arc<Counters>,
     pub(super) tokio: Option<tokio::runtime::Handle>,
 }
@@ -162,7 +165,7 @@ impl LoopShared {
             tid: OnceLock::new(),
             life: Lifecycle::new(),
             calls_running: CallsRunning::new(),
-            injector: Injector::new(),
+            injector: Injector::new(settings.queue_capacity),
             handles: AtomicUsize::new(1),
             join: Mutex::new(None),
             spin: settings.spin,
@@ -278,12 +281,26 @@ pub(super) enum Ready {
 }
 
 impl Ready {
+    /// Runs the entry, giving back its place on the loop first (see `capacity.rs`):
+    /// once started, a call holds none.
     fn run(self, shared: &LoopShared) {
+        let capacity = shared.injector.capacity();
         match self {
-            Ready::Local(call) => call.run(),
-            Ready::Task(task) => task.run(),
+            Ready::Local(call) => {
+                capacity.give_back();
+                call.run()
+            }
+            Ready::Task(task) => {
+                if task.holds_place() {
+                    capacity.give_back();
+                }
+                task.run()
+            }
             Ready::Owned => {
                 if let Some(task) = shared.owner_queue.pop_front() {
+                    if task.holds_place() {
+                        capacity.give_back();
+                    }
                     task.run();
                 }
             }
@@ -392,6 +409,7 @@ impl LocalLoop {
     /// a guard; stops at the first call that finds the loop closing (or past its
     /// shutdown deadline) and cuts the rest of the batch.
     fn run_iteration(&self, queued_here: usize, batch: &mut VecDeque<Task>) {
+        let capacity = self.shared.injector.capacity();
         self.shared.calls_running.set(true);
         let mut ran_stopping = 0;
         let mut open = true;
@@ -418,6 +436,10 @@ impl LocalLoop {
                 if !self.may_start(&mut ran_stopping, counts) {
                     batch.push_front(task);
                     break;
+                }
+                // Started: its place on the loop is free.
+                if task.holds_place() {
+                    capacity.give_back();
                 }
                 ran += u64::from(counts);
                 run_guarded(|| task.run(), "callback");

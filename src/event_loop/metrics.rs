@@ -70,6 +70,10 @@ pub struct LoopMetrics {
     /// ([`Builder::slow_callback`](super::Builder::slow_callback)) or longer; counted
     /// in debug mode only (outside it nothing is timed).
     pub slow_calls: u64,
+    /// Calls refused because the loop was full (its
+    /// [`Builder::queue_capacity`](super::Builder::queue_capacity)); always 0 on an
+    /// unbounded loop.
+    pub calls_refused: u64,
 }
 
 impl LoopMetrics {
@@ -94,7 +98,8 @@ impl LoopMetrics {
 }
 
 impl fmt::Display for LoopMetrics {
-    /// One line: `name: N calls served, N queued, N tasks, busy X (P%), idle Y, N slow`.
+    /// One line: `name: N calls served, N queued, N tasks, busy X (P%), idle Y, N slow`,
+    /// and `, N refused` when the loop refused calls for room.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -107,7 +112,11 @@ impl fmt::Display for LoopMetrics {
             self.utilization() * 100.0,
             self.idle,
             self.slow_calls,
-        )
+        )?;
+        if self.calls_refused > 0 {
+            write!(f, ", {} refused", self.calls_refused)?;
+        }
+        Ok(())
     }
 }
 
@@ -310,6 +319,7 @@ impl Counters {
         name: &str,
         queue_depth: usize,
         runtime_tasks: usize,
+        calls_refused: u64,
     ) -> LoopMetrics {
         let (mut busy, mut idle) = (
             self.busy.load(Ordering::Relaxed),
@@ -329,6 +339,7 @@ impl Counters {
             busy: Duration::from_nanos(busy),
             idle: Duration::from_nanos(idle),
             slow_calls: self.slow.load(Ordering::Relaxed),
+            calls_refused,
         }
     }
 }

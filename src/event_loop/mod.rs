@@ -26,6 +26,7 @@ use crate::schedule::{Job, Schedule, Scheduler};
 use crate::time::deadline_from;
 
 mod builder;
+mod capacity;
 mod close;
 mod driver;
 mod handle;
@@ -33,6 +34,7 @@ mod locals;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod metrics;
+mod permit;
 mod queue;
 mod spawn;
 mod state;
@@ -46,6 +48,7 @@ use driver::{LocalLoop, LoopShared};
 pub use handle::{CallHandle, LocalCallHandle};
 pub(crate) use locals::Slot;
 pub use metrics::LoopMetrics;
+pub use permit::{Permit, Reserve};
 use queue::{Task, Timed};
 use spawn::{abort_hook, run_task, spawn_listed};
 pub use state::LoopState;
@@ -244,7 +247,10 @@ impl EventLoop {
             .tokio
             .as_ref()
             .map_or(0, |rt| rt.metrics().num_alive_tasks());
-        shared.metrics.snapshot(&shared.name, depth, runtime_tasks)
+        let refused = shared.injector.capacity().refused();
+        shared
+            .metrics
+            .snapshot(&shared.name, depth, runtime_tasks, refused)
     }
 
     /// Calls queued on the loop now, not yet run: a cheap read (a few relaxed loads),
@@ -269,7 +275,7 @@ impl EventLoop {
         let refused = self
             .shared
             .injector
-            .push_task(&self.shared.life, job, |job, _| Task::Job(job));
+            .push_task(&self.shared.life, job, |job, _| Task::Own(job));
         if let Err(job) = refused {
             panic::run_guarded(
                 move || drop(job),
@@ -489,20 +495,69 @@ impl EventLoop {
         f: impl FnOnce() + Send + 'static,
     ) -> Result<CallHandle, Error> {
         let what = std::any::type_name_of_val(&f);
+        self.admit()?;
         // Inside the caller's span, as every other entry point (no capture outside one).
         let span = tracing::Span::current();
         let job: Job = match span.is_none() {
             true => Box::new(f),
             false => Box::new(move || span.in_scope(f)),
         };
-        let seq = self.submit(job, |job, _| Task::Job(job), what)?;
+        let seq = self
+            .submit(job, |job, _| Task::Job(job), what)
+            .inspect_err(|_| self.give_place_back())?;
         Ok(CallHandle::new(self.shared.id, seq))
+    }
+
+    /// Takes a place on the loop for a call from user code, before the call is made
+    /// (see `capacity.rs`): [`ErrorKind::Full`] on a full loop (counted in the
+    /// metrics), [`ErrorKind::LoopClosed`] if it takes no work. Every
+    /// [`submit`](EventLoop::submit) but the loop's own work
+    /// ([`submit_own`](EventLoop::submit_own)) follows an `admit`.
+    #[inline]
+    pub(crate) fn admit(&self) -> Result<(), Error> {
+        match self.shared.injector.capacity().try_take() {
+            true => Ok(()),
+            false => Err(self.refusal()),
+        }
+    }
+
+    /// Gives back the place of a call the loop refused (it takes no more work).
+    fn give_place_back(&self) {
+        self.shared.injector.capacity().give_back();
+    }
+
+    /// Why a call found no place: the loop takes no work, or it is full.
+    #[cold]
+    fn refusal(&self) -> Error {
+        if !self.shared.takes_local_work() {
+            return ErrorKind::LoopClosed.into();
+        }
+        let capacity = self.shared.injector.capacity();
+        capacity.count_refusal();
+        Error::new(
+            ErrorKind::Full,
+            format!(
+                "loop {:?} is full: it holds {} calls not yet started (its queue_capacity); the call was refused and will not run (EventLoop::reserve waits for room)",
+                self.name(),
+                capacity.limit().unwrap_or(usize::MAX),
+            ),
+        )
+    }
+
+    /// Queues a job of the loop's own work (a loop-local state's init: user code,
+    /// timed in debug mode), which holds no place and is never refused for room (see
+    /// [`submit`](EventLoop::submit)).
+    #[track_caller]
+    pub(crate) fn submit_own(&self, job: Job, what: &'static str) -> Result<(), Error> {
+        self.submit(job, |job, _| Task::Own(job), what).map(drop)
     }
 
     /// Queues a boxed job (see [`submit`](EventLoop::submit)).
     #[track_caller]
     pub(crate) fn submit_job(&self, job: Job, what: &'static str) -> Result<(), Error> {
-        self.submit(job, |job, _| Task::Job(job), what).map(drop)
+        self.submit(job, |job, _| Task::Job(job), what)
+            .map(drop)
+            .inspect_err(|_| self.give_place_back())
     }
 
     /// Queues a call that shares its promise's allocation (see
@@ -511,6 +566,7 @@ impl EventLoop {
     pub(crate) fn submit_call(&self, call: CallTask, what: &'static str) -> Result<(), Error> {
         self.submit(call, |call, _| Task::Call(call), what)
             .map(drop)
+            .inspect_err(|_| self.give_place_back())
     }
 
     /// The one route of work into the loop from any thread: queues `item` as
@@ -578,6 +634,7 @@ impl EventLoop {
         if !self.shared.takes_local_work() {
             return Err(ErrorKind::LoopClosed.into());
         }
+        self.admit()?;
         let (call, handle) = match self.shared.origin(std::any::type_name_of_val(&f)) {
             None => handle::LocalCall::with_handle(f),
             Some(origin) => handle::LocalCall::with_handle(move || origin.time(f)),
@@ -690,6 +747,23 @@ impl EventLoop {
         F: Future<Output = Result<T, Error>> + 'static,
         T: Send + 'static,
     {
+        if let Err(refused) = self.admit() {
+            // Refused before anything was made: `make` is dropped here.
+            panic::run_guarded(move || drop(make), "dropping a call refused by a full loop");
+            return Promise::settled_in(Err(refused), Some(self.scheduler()));
+        }
+        self.spawn_admitted(what, make)
+    }
+
+    /// [`spawn_settling`](EventLoop::spawn_settling) once the task has its place on
+    /// the loop (a [`Permit`]'s, or one just taken).
+    #[track_caller]
+    pub(crate) fn spawn_admitted<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = Result<T, Error>> + 'static,
+        T: Send + 'static,
+    {
         let span = tracing::Span::current();
         if span.is_none() {
             return self.spawn_made(what, make);
@@ -700,7 +774,7 @@ impl EventLoop {
         })
     }
 
-    /// [`spawn_settling`](EventLoop::spawn_settling), without a span.
+    /// [`spawn_admitted`](EventLoop::spawn_admitted), without a span.
     #[track_caller]
     fn spawn_made<M, F, T>(&self, what: &'static str, make: M) -> Promise<T>
     where

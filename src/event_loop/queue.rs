@@ -10,12 +10,16 @@ use crate::loom::{lock, AtomicBool, Mutex, Ordering};
 use crate::promise::CallTask;
 use crate::schedule::Job;
 
+use super::capacity::Capacity;
 use super::state::Lifecycle;
 
 /// What a loop runs: a boxed job, or a call that shares its promise's allocation;
 /// either one timed, in debug mode.
 pub(crate) enum Task {
     Job(Job),
+    /// Work the loop gives itself (a promise's callbacks, a loop-local state's init
+    /// and release): never refused for room, and holds no place on a bounded loop.
+    Own(Job),
     Call(CallTask),
     /// A task submitted in debug mode: timed where it runs, reported with where it
     /// came from if it is slow.
@@ -35,7 +39,7 @@ impl Task {
     /// it, is dropped unrun).
     pub(crate) fn run(self) {
         match self {
-            Task::Job(job) => job(),
+            Task::Job(job) | Task::Own(job) => job(),
             Task::Call(call) => call.run(),
             Task::Timed(timed) => {
                 let Timed { origin, task } = *timed;
@@ -49,6 +53,17 @@ impl Task {
     #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         matches!(self, Task::Cancelled)
+    }
+
+    /// `true` for a task that holds a place on its loop (see `capacity.rs`): all but
+    /// the loop's own work. A cancelled task keeps the place of the call it was.
+    #[inline]
+    pub(crate) fn holds_place(&self) -> bool {
+        match self {
+            Task::Own(_) => false,
+            Task::Timed(timed) => timed.task.holds_place(),
+            _ => true,
+        }
     }
 
     /// What takes the place of a cancelled task in a queue, so that the positions of
@@ -81,6 +96,8 @@ pub(crate) struct Injector {
     /// How many tasks were pushed so far: the sequence number of the next push,
     /// stored under the lock by every push, read without it by the loop's metrics.
     pushed: std::sync::atomic::AtomicU64,
+    /// The bound on the loop's queued calls (all its queues), and who waits for room.
+    capacity: Capacity,
 }
 
 struct State {
@@ -97,7 +114,7 @@ struct State {
 }
 
 impl Injector {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
         Injector {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
@@ -107,7 +124,14 @@ impl Injector {
             }),
             has_jobs: AtomicBool::new(false),
             pushed: std::sync::atomic::AtomicU64::new(0),
+            capacity: Capacity::new(capacity),
         }
+    }
+
+    /// The bound on the loop's queued calls.
+    #[inline]
+    pub(crate) fn capacity(&self) -> &Capacity {
+        &self.capacity
     }
 
     /// Queues `item` as `wrap(item, seq)` while `life` takes work, and gives its
@@ -186,7 +210,8 @@ impl Injector {
     }
 
     /// Makes the transition `change` of the lifecycle under the lock, so that no push
-    /// slips past it, and wakes the loop so that it sees it. With `cut`, takes the
+    /// slips past it, and wakes the loop so that it sees it, and those waiting for
+    /// room (a loop that stops taking work fails them). With `cut`, takes the
     /// tasks still queued, for the caller to drop outside any lock (which fails their
     /// promises with loop-closed). Returns what `change` returned.
     pub(crate) fn transition<R>(
@@ -207,6 +232,7 @@ impl Injector {
         if let Some(waker) = waker {
             waker.wake();
         }
+        self.capacity.wake_all();
         out
     }
 
@@ -317,7 +343,7 @@ mod loom_tests {
     #[test]
     fn a_call_racing_a_close_runs_or_fails_with_loop_closed() {
         ::loom::model(|| {
-            let q = Arc::new(Injector::new());
+            let q = Arc::new(Injector::new(None));
             let life = Arc::new(Lifecycle::new());
             let (p, call) = Promise::for_call(std::sync::Arc::new(NoLoop), || Ok(1usize));
             let submitter = {
@@ -374,7 +400,7 @@ mod loom_tests {
     #[test]
     fn a_push_after_the_loop_went_idle_wakes_it() {
         ::loom::model(|| {
-            let q = Arc::new(Injector::new());
+            let q = Arc::new(Injector::new(None));
             let life = Arc::new(Lifecycle::new());
             let done = Promise::<u8>::new();
             let pusher = {
