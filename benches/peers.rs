@@ -152,6 +152,13 @@ fn burst(c: &mut Criterion) {
         });
     }
     {
+        // What a bound costs per call: a loop bounded at BURST, never full.
+        let lp = our_loop_bounded(BURST);
+        g.bench_function("run_in_loop_bounded_never_full", |b| {
+            b.iter(|| black_box(our_burst(&lp)))
+        });
+    }
+    {
         let rt = TokioThread::new(false);
         g.bench_function("tokio_handle_spawn", |b| b.iter(|| black_box(rt.burst())));
     }

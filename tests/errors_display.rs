@@ -153,6 +153,7 @@ fn kinds_without_a_cause_print_the_kind_and_message_and_have_no_source() {
     let cases = [
         (Error::from(ErrorKind::Cancelled), "cancelled"),
         (Error::from(ErrorKind::LoopClosed), "event loop closed"),
+        (Error::from(ErrorKind::Full), "event loop full"),
         (
             Error::new(ErrorKind::Timeout, "no answer within 5s"),
             "timed out: no answer within 5s",
@@ -307,6 +308,7 @@ fn every_error_of_the_crate_prints_each_message_once() {
             ErrorKind::InvalidState,
             ErrorKind::InvalidInput,
             ErrorKind::LoopClosed,
+            ErrorKind::Full,
             ErrorKind::Panicked,
             ErrorKind::WouldDeadlock,
             ErrorKind::WrongThread,

@@ -96,6 +96,12 @@ pub fn our_loop_default() -> EventLoop {
     EventLoop::new().unwrap()
 }
 
+/// A loop bounded at `calls` queued calls (`Builder::queue_capacity`): with `BURST`,
+/// never full in the burst rows, so the row is the cost of counting the bound.
+pub fn our_loop_bounded(calls: usize) -> EventLoop {
+    EventLoop::builder().queue_capacity(calls).spawn().unwrap()
+}
+
 /// One call into the loop, waited for from this thread.
 pub fn our_round_trip(lp: &EventLoop) -> u64 {
     run_in_loop(lp, || 1u64).wait().unwrap()
