@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | the key is not in its shard | the user's [`StoreError::NotFound`], by [`Error::downcast_ref`] | 404 |
 //! | the service is shutting down | [`ErrorKind::LoopClosed`] | 503 |
+//! | the key's shard holds [`QUEUE_CAPACITY`] calls not yet started (overload) | [`ErrorKind::Full`]: the call was refused and never runs | 503, `Retry-After: 1` |
 //! | the call panicked on its loop | [`ErrorKind::Panicked`] (the loop lives on) | 500 |
 //!
 //! Endpoints: `PUT`/`GET`/`DELETE /kv/{key}`, `GET /many?keys=a,b,c` (one gather over
@@ -31,7 +32,9 @@
 //! cargo run --release --example service -- --compare       # the same load, plain tokio beside
 //! ```
 //!
-//! `--check` starts the service on `127.0.0.1:0`, drives a fixed number of requests
+//! `--check` first overloads a one-shard store bounded at one call and checks that a
+//! request is shed with 503 and `Retry-After` (the refused call never runs), then
+//! served once the shard is free. It then starts the service on `127.0.0.1:0`, drives a fixed number of requests
 //! over 64 connections from hyper's client and, with requests in flight, sends the
 //! process SIGTERM. It then verifies that every request got a correct answer or a clean
 //! refusal once the shutdown began, that every acknowledged write reads back, and that
@@ -59,7 +62,9 @@ use axum::Router;
 use pulsar_async::pool::PoolLocal;
 use pulsar_async::{multi_async, Error, ErrorKind, EventLoop, LoopPool, Promise};
 
-/// The bound of each plain tokio actor's channel (`--compare`).
+/// The bound of each shard's queue (`Builder::queue_capacity`: a call past it is
+/// refused with `ErrorKind::Full`, shed as a 503), and of each plain tokio actor's
+/// channel (`--compare`).
 const QUEUE_CAPACITY: usize = 4096;
 /// How long the pool may drain once the HTTP server has stopped.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -119,7 +124,15 @@ struct PoolStore {
 impl PoolStore {
     fn start() -> Result<PoolStore, Error> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let pool = EventLoop::builder().name("shard").pool(cores)?;
+        PoolStore::with(cores, QUEUE_CAPACITY)
+    }
+
+    /// A store of `shards` loops, each holding at most `capacity` calls not started.
+    fn with(shards: usize, capacity: usize) -> Result<PoolStore, Error> {
+        let pool = EventLoop::builder()
+            .name("shard")
+            .queue_capacity(capacity)
+            .pool(shards)?;
         let shards = pool.local(|_| Shard::default());
         Ok(PoolStore { shards })
     }
@@ -208,13 +221,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match (self.0.downcast_ref::<StoreError>(), self.0.kind()) {
             (Some(StoreError::NotFound { .. }), _) => StatusCode::NOT_FOUND,
-            (None, ErrorKind::LoopClosed) => StatusCode::SERVICE_UNAVAILABLE,
+            (None, ErrorKind::LoopClosed | ErrorKind::Full) => StatusCode::SERVICE_UNAVAILABLE,
             (None, _) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // `{:#}`-style: the crate's context, then the cause, each once.
         let mut message = self.0.to_string();
         if let Some(cause) = std::error::Error::source(&self.0) {
             message = format!("{message}: {cause}");
+        }
+        if self.0.kind() == ErrorKind::Full {
+            // Overload, not an outage: the client may try again shortly.
+            return (status, [("retry-after", "1")], message + "\n").into_response();
         }
         (status, message + "\n").into_response()
     }
@@ -717,8 +734,75 @@ fn start_pool() -> Result<PoolStore, String> {
     PoolStore::start().map_err(|e| format!("cannot start the pool: {e}"))
 }
 
+/// `--check`, first: an overloaded shard sheds load. On a store of one shard bounded
+/// at one call, the shard is held busy and its one place taken; a request then gets
+/// 503 with `Retry-After` at once (the refused call never runs), and once the shard is
+/// free the same request is served.
+async fn check_overload() -> Result<(), String> {
+    let store = PoolStore::with(1, 1).map_err(|e| format!("cannot start the pool: {e}"))?;
+    let running = start_service(store.clone()).await?;
+    let lp = store.pool().loop_at(0).map_err(|e| e.to_string())?.clone();
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let (started, running_now) = tokio::sync::oneshot::channel::<()>();
+    let busy = pulsar_async::run_in_loop(&lp, move || {
+        let _ = started.send(());
+        let _ = hold.recv_timeout(Duration::from_secs(10));
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(10), running_now).await;
+    let queued = pulsar_async::run_in_loop(&lp, || ()); // the one place
+    let shed = raw_get(running.addr, "/kv/overload").await?;
+    let _ = release.send(());
+    let _ = busy.await;
+    let _ = queued.await;
+    let served = raw_get(running.addr, "/kv/overload").await?;
+    let _ = running.stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), running.server).await;
+    store.pool().close();
+    let (shed_status, served_status) = (status_of(&shed), status_of(&served));
+    println!(
+        "overload: a full shard answers {shed_status} ({}), then {served_status} once free; {} refused",
+        if shed.to_ascii_lowercase().contains("retry-after: 1") { "Retry-After: 1" } else { "no Retry-After" },
+        lp.metrics().calls_refused,
+    );
+    if shed_status != 503 || !shed.to_ascii_lowercase().contains("retry-after: 1") {
+        return Err(format!("a full shard answered:\n{shed}"));
+    }
+    if served_status != 404 {
+        return Err(format!("a free shard answered:\n{served}"));
+    }
+    Ok(())
+}
+
+/// One `GET` over a fresh connection; the whole response as text.
+async fn raw_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nhost: check\r\nconnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(format!("GET {path}: {e}")),
+        Err(_) => Err(format!("GET {path}: no answer within 10 s")),
+    }
+}
+
+/// The status code of a raw HTTP response (0 if there is none).
+fn status_of(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `--check`: load, SIGTERM with requests in flight, verify, drain.
 async fn check() -> Result<(), String> {
+    check_overload().await?;
     let store = start_pool()?;
     // `_stop` is held to the end: only the signal stops this server.
     let Running {
