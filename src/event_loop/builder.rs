@@ -98,8 +98,9 @@ impl Builder {
     /// wait for room instead, [`EventLoop::reserve`] a place and run the call
     /// through its [`Permit`](super::Permit), as tokio's bounded `Sender::reserve`.
     /// Refusals are counted in [`LoopMetrics::calls_refused`](super::LoopMetrics).
-    /// Work the loop gives itself (a promise's callbacks, a loop-local state's
-    /// release) is never refused, and takes its place like any call.
+    /// Work the loop gives itself (a promise's callbacks, a loop-local state's init
+    /// and release) is never refused and holds no place. A call cancelled by its
+    /// handle keeps its place until the loop passes it (at its next iteration).
     ///
     /// # Errors
     ///
