@@ -21,7 +21,7 @@ fn stop_lets_the_current_callback_finish() {
     let f = finished.clone();
     let running = run_in_loop(&lp, move || {
         s.set_result(()).unwrap();
-        g.recv().unwrap();
+        g.recv_timeout(LIMIT).unwrap();
         f.store(true, Ordering::SeqCst);
         "finished"
     });

@@ -246,8 +246,11 @@ fn the_last_reader_waits_for_callbacks_still_to_run_before_moving_the_value_out(
     let s = seen.clone();
     // Keep the loop busy so that the callbacks' runner waits there.
     let (release, busy) = std::sync::mpsc::channel::<()>();
-    lp.call_soon_threadsafe(move || busy.recv().unwrap())
-        .unwrap();
+    lp.call_soon_threadsafe(move || {
+        busy.recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap()
+    })
+    .unwrap();
     p.add_done_callback(move |r| *s.lock().unwrap() = Some(r.as_ref().unwrap().clone()));
     p.set_result(vec![9]).unwrap();
     let mut p = p;

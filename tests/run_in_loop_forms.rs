@@ -26,7 +26,9 @@ fn the_promise_is_returned_at_once_while_the_loop_is_busy() {
     // A blocking wait on a promise inside a loop call is refused (the loop is a tokio
     // runtime): a std channel keeps the loop busy instead.
     let (gate, g) = std::sync::mpsc::channel::<()>();
-    let busy = run_in_loop(&lp, move || g.recv().unwrap());
+    let busy = run_in_loop(&lp, move || {
+        g.recv_timeout(std::time::Duration::from_secs(20)).unwrap()
+    });
     let queued = run_in_loop(&lp, || 1);
     assert!(!queued.is_done());
     gate.send(()).unwrap();
@@ -126,7 +128,9 @@ fn a_closed_loop_gives_the_loop_closed_error_at_once() {
 fn cancelling_the_promise_before_the_call_starts_skips_the_call() {
     let lp = EventLoop::new().unwrap();
     let (gate, g) = std::sync::mpsc::channel::<()>();
-    let _busy = run_in_loop(&lp, move || g.recv().unwrap());
+    let _busy = run_in_loop(&lp, move || {
+        let _ = g.recv_timeout(std::time::Duration::from_secs(20));
+    });
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     let p = run_in_loop(&lp, move || r.store(true, Ordering::SeqCst));
