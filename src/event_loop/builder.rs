@@ -343,7 +343,6 @@ impl Builder {
                 tokio: runtime.map(|rt| rt.handle().clone()),
             },
         ));
-        driver::register(&shared);
         shared
     }
 

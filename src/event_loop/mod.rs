@@ -179,7 +179,7 @@ impl EventLoop {
     }
 
     pub(crate) fn scheduler(&self) -> Scheduler {
-        self.shared.clone()
+        self.shared.scheduler()
     }
 
     /// The loop's id, unique in the process.
@@ -212,10 +212,8 @@ impl EventLoop {
     /// assert_eq!(name.as_deref(), Some("rt"));
     /// ```
     pub fn tokio_handle(&self) -> tokio::runtime::Handle {
-        match &self.shared.tokio {
-            Some(handle) => handle.clone(),
-            None => unreachable!("only the loom models make loops without a runtime"),
-        }
+        let handle = self.shared.tokio.get();
+        handle.expect("only the loom models make loops without a runtime")
     }
 
     /// What the loop is doing now: calls served, queue depth, tasks alive, time busy
@@ -240,10 +238,7 @@ impl EventLoop {
             true => 0,
             false => self.queue_depth(),
         };
-        let runtime_tasks = shared
-            .tokio
-            .as_ref()
-            .map_or(0, |rt| rt.metrics().num_alive_tasks());
+        let runtime_tasks = shared.tokio.alive_tasks();
         shared.metrics.snapshot(&shared.name, depth, runtime_tasks)
     }
 
@@ -437,7 +432,11 @@ impl EventLoop {
     /// ```
     pub fn time(&self) -> tokio::time::Instant {
         #[cfg(feature = "test-util")]
-        let _clock = self.shared.tokio.as_ref().map(|rt| rt.enter());
+        #[cfg(feature = "test-util")]
+        if let Some(rt) = self.shared.tokio.get() {
+            let _clock = rt.enter();
+            return tokio::time::Instant::now();
+        }
         tokio::time::Instant::now()
     }
 
@@ -496,7 +495,7 @@ impl EventLoop {
             false => Box::new(move || span.in_scope(f)),
         };
         let seq = self.submit(job, |job, _| Task::Job(job), what)?;
-        Ok(CallHandle::new(self.shared.id, seq))
+        Ok(CallHandle::new(&self.shared, seq))
     }
 
     /// Queues a boxed job (see [`submit`](EventLoop::submit)).
