@@ -405,7 +405,6 @@ impl Builder {
                 tokio: runtime.map(|rt| rt.handle().clone()),
             },
         ));
-        driver::register(&shared);
         shared
     }
 

@@ -32,7 +32,7 @@ use crate::error::{Error, ErrorKind};
 use crate::loom::{AtomicBool, AtomicUsize, Ordering};
 use crate::panic::{self, run_guarded};
 use crate::promise::Promise;
-use crate::schedule::{Job, Schedule};
+use crate::schedule::{Job, Schedule, Scheduler};
 
 use super::close::ShutdownReport;
 use super::handle::RunLocal;
@@ -43,7 +43,7 @@ use super::spawn::Registry;
 use super::state::{CallsRunning, Lifecycle, LoopState};
 pub(crate) use super::threads::with_locals;
 pub(super) use super::threads::{
-    current_local, current_scheduler, is_driving, local_loop, register, take_queued,
+    current_local, current_scheduler, is_driving, local_loop, take_queued,
 };
 use super::threads::{owns_loops, OWNED, OWNED_COUNT, RUNNING};
 
@@ -87,9 +87,168 @@ pub(crate) struct LoopShared {
     pub(super) owner_queue: OwnerQueue,
     /// What the loop is doing: [`LoopMetrics`](super::LoopMetrics)' counters.
     pub(super) metrics: Arc<Counters>,
-    /// The loop's tokio runtime, for [`EventLoop::tokio_handle`](super::EventLoop::tokio_handle)
-    /// (every loop has one, but those of the loom models).
-    pub(super) tokio: Option<tokio::runtime::Handle>,
+    /// The handle of the loop's tokio runtime, for
+    /// [`EventLoop::tokio_handle`](super::EventLoop::tokio_handle) (every loop has one,
+    /// but those of the loom models), until the loop is torn down.
+    pub(super) tokio: TokioHandle,
+    /// What the loop's promises hold of it (see [`LoopLink`]).
+    link: Arc<LoopLink>,
+}
+
+/// What a promise bound to a loop (or a call's handle) holds of it: the loop until it
+/// is torn down, then
+/// nothing but the debug flag it had. A promise may outlive its loop by any time (a
+/// cache of results); once the loop is closed, what the promise pins is this link and
+/// its own outcome, not the loop's state, queues, counters or runtime.
+///
+/// The link holds the loop from the first promise made (`arm`) to the end of the
+/// loop's teardown (`cut`); after the cut it is never armed again. The loop holds the
+/// link, so until the cut the two keep each other: a loop that hands out a promise is
+/// always torn down (its thread's end, its owner's close or exit).
+pub(crate) struct LoopLink {
+    state: Mutex<Link>,
+    /// Set once armed: a promise made after that takes the link as it is.
+    armed: std::sync::atomic::AtomicBool,
+    /// The loop's debug flag, as it was when the link was cut.
+    debug: std::sync::atomic::AtomicBool,
+}
+
+struct Link {
+    shared: Option<Arc<LoopShared>>,
+    cut: bool,
+}
+
+impl LoopLink {
+    fn new() -> Self {
+        LoopLink {
+            state: Mutex::new(Link {
+                shared: None,
+                cut: false,
+            }),
+            armed: std::sync::atomic::AtomicBool::new(false),
+            debug: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Link> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The loop, unless the link was cut (the loop is torn down).
+    #[inline]
+    pub(super) fn get(&self) -> Option<Arc<LoopShared>> {
+        self.lock().shared.clone()
+    }
+
+    /// Links `shared` to its promises, unless it is torn down already.
+    fn arm(&self, shared: &Arc<LoopShared>) {
+        let mut link = self.lock();
+        if !link.cut && link.shared.is_none() {
+            link.shared = Some(shared.clone());
+        }
+        self.armed.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Unlinks the loop from its promises for good (the end of its teardown).
+    fn cut(&self, debug: bool) {
+        self.debug
+            .store(debug, std::sync::atomic::Ordering::Relaxed);
+        let shared = {
+            let mut link = self.lock();
+            link.cut = true;
+            link.shared.take()
+        };
+        // Maybe the loop's last reference: its drop runs outside the lock.
+        drop(shared);
+    }
+}
+
+impl Schedule for LoopLink {
+    fn schedule(&self, job: Job) -> Result<(), Job> {
+        match self.get() {
+            Some(shared) => shared.schedule(job),
+            None => Err(job),
+        }
+    }
+
+    fn is_loop_thread(&self) -> bool {
+        self.get().is_some_and(|shared| shared.is_loop_thread())
+    }
+
+    fn is_debug(&self) -> bool {
+        match self.get() {
+            Some(shared) => shared.is_debug(),
+            None => self.debug.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.get().is_some_and(|shared| shared.is_running())
+    }
+
+    fn as_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.get()
+            .map(|shared| shared as Arc<dyn std::any::Any + Send + Sync>)
+    }
+}
+
+/// The handle of a loop's tokio runtime while the runtime lives. A handle keeps the
+/// runtime's drivers alive (the I/O driver's epoll descriptor and its waker's
+/// eventfd, the timer wheel) after the runtime itself is dropped, so teardown drops
+/// it too: once a loop is closed, nothing of its runtime is left, whatever still holds
+/// the loop (a promise, a handle). Readers then get the handle of a runtime that is
+/// shut down, on which a spawned task fails at once, as on the loop's own once closed.
+pub(crate) struct TokioHandle(Mutex<Option<tokio::runtime::Handle>>);
+
+impl TokioHandle {
+    fn new(handle: Option<tokio::runtime::Handle>) -> Self {
+        TokioHandle(Mutex::new(handle))
+    }
+
+    /// The handle: the loop's runtime's, or once the loop is torn down that of a
+    /// runtime that is shut down (`None` only for the loom models' loops).
+    pub(super) fn get(&self) -> Option<tokio::runtime::Handle> {
+        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*handle {
+            Some(handle) => Some(handle.clone()),
+            None if cfg!(loom) => None,
+            None => shut_down_runtime(),
+        }
+    }
+
+    /// How many tasks are alive on the runtime (0 once it is gone).
+    pub(super) fn alive_tasks(&self) -> usize {
+        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        handle
+            .as_ref()
+            .map_or(0, |rt| rt.metrics().num_alive_tasks())
+    }
+
+    /// Drops the handle (teardown, once the runtime is shut down).
+    fn release(&self) {
+        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        run_guarded(move || drop(handle), "dropping the loop's runtime handle");
+    }
+}
+
+/// The handle of one runtime of the process, built with a loop's drivers and shut
+/// down at once: what a closed loop's [`TokioHandle`] gives. `None` if it cannot be
+/// built (no descriptor left): then a runtime without drivers.
+fn shut_down_runtime() -> Option<tokio::runtime::Handle> {
+    static SHUT_DOWN: OnceLock<Option<tokio::runtime::Handle>> = OnceLock::new();
+    SHUT_DOWN
+        .get_or_init(|| {
+            let mut with_drivers = tokio::runtime::Builder::new_current_thread();
+            with_drivers.enable_io().enable_time();
+            let runtime = with_drivers
+                .build()
+                .or_else(|_| tokio::runtime::Builder::new_current_thread().build())
+                .ok()?;
+            let handle = runtime.handle().clone();
+            runtime.shutdown_background();
+            Some(handle)
+        })
+        .clone()
 }
 
 /// A panic on a thread that holds a loop's handle leaves the loop consistent: every
@@ -178,8 +337,25 @@ impl LoopShared {
             tasks: Registry::new(),
             owner_queue: OwnerQueue::new(),
             metrics: settings.metrics,
-            tokio: settings.tokio,
+            tokio: TokioHandle::new(settings.tokio),
+            link: Arc::new(LoopLink::new()),
         }
+    }
+
+    /// The loop as its promises hold it: through its [`LoopLink`], which lets go of
+    /// the loop once it is torn down.
+    #[inline]
+    pub(crate) fn scheduler(self: &Arc<Self>) -> Scheduler {
+        self.link()
+    }
+
+    /// The loop's [`LoopLink`], armed: what its promises and call handles hold.
+    #[inline]
+    pub(super) fn link(self: &Arc<Self>) -> Arc<LoopLink> {
+        if !self.link.armed.load(std::sync::atomic::Ordering::Acquire) {
+            self.link.arm(self);
+        }
+        self.link.clone()
     }
 
     /// Where work submitted now comes from, when debug mode is on.
@@ -226,11 +402,7 @@ impl LoopShared {
 
     /// Tasks alive on the loop now: this crate's and those of `tokio::spawn` inside it.
     pub(super) fn tasks_alive(&self) -> (usize, usize) {
-        let runtime = self
-            .tokio
-            .as_ref()
-            .map_or(0, |rt| rt.metrics().num_alive_tasks());
-        (self.metrics.tasks_alive(), runtime)
+        (self.metrics.tasks_alive(), self.tokio.alive_tasks())
     }
 
     /// Counts one more handle, cloned from a counted one.
@@ -740,10 +912,14 @@ impl LocalLoop {
                 },
                 "shutting the loop's runtime down",
             );
+            // Its drivers (descriptors, timer wheel) live as long as a handle does.
+            shared.tokio.release();
         }
         self.locals.clear();
         shared.finish_close();
         self.disown();
+        // Nothing of the loop runs any more: its promises let go of it.
+        shared.link.cut(shared.is_debug());
     }
 
     /// Makes this loop one of those this thread owns.

@@ -2,9 +2,11 @@
 //! [`CallHandle`] for [`call_soon_threadsafe`](super::EventLoop::call_soon_threadsafe)
 //! and [`LocalCallHandle`] for [`call_soon`](super::EventLoop::call_soon).
 //!
-//! Neither costs a caller that drops it anything measurable: a [`CallHandle`] is plain
-//! data (the loop's id and the call's sequence number, given out under the queue's
-//! lock that the push takes anyway), and cancelling looks the call up in the queue; a
+//! Neither costs a caller that drops it anything measurable: a [`CallHandle`] is its
+//! loop's link (what the loop's promises hold too: the loop until it is torn down,
+//! then nothing of it) and the call's sequence number (given out under the queue's
+//! lock that the push takes anyway), and cancelling finds the call in its loop's queue
+//! by that number, whatever the number of loops in the process; a
 //! [`LocalCallHandle`] shares, without atomics, the one allocation that also holds the
 //! call.
 
@@ -12,10 +14,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::panic;
 
-use super::driver;
+use super::driver::{self, LoopLink, LoopShared};
 
 /// Where a queued local call is: waiting with its closure, or gone one of two ways.
 enum Slot<F> {
@@ -66,8 +69,10 @@ pub(super) fn drop_cancelled<F>(f: F) {
 /// queued there (it waits in the loop's local queue). Once the loop has taken the call
 /// for an iteration, it runs.
 ///
-/// Dropping the handle does not cancel the call, and costs nothing: the handle is two
-/// numbers, and nothing is kept for it.
+/// Dropping the handle does not cancel the call, and costs next to nothing: the handle
+/// is a link to its loop (which lets go of the loop once it is closed: a handle kept
+/// longer pins none of its resources) and a number. Cancelling reaches that loop directly: its cost does not grow with the
+/// number of loops in the process.
 ///
 /// # Examples
 ///
@@ -85,15 +90,16 @@ pub(super) fn drop_cancelled<F>(f: F) {
 /// assert!(!ran.load(Ordering::SeqCst));
 /// ```
 pub struct CallHandle {
-    loop_id: u64,
+    /// The loop, reached directly by a cancel, until it is torn down.
+    link: Arc<LoopLink>,
     seq: u64,
     cancelled: AtomicBool,
 }
 
 impl CallHandle {
-    pub(super) fn new(loop_id: u64, seq: u64) -> Self {
+    pub(super) fn new(shared: &Arc<LoopShared>, seq: u64) -> Self {
         CallHandle {
-            loop_id,
+            link: shared.link(),
             seq,
             cancelled: AtomicBool::new(false),
         }
@@ -115,7 +121,11 @@ impl CallHandle {
         if self.cancelled.load(Ordering::Acquire) {
             return false;
         }
-        let Some(call) = driver::take_queued(self.loop_id, self.seq) else {
+        let Some(shared) = self.link.get() else {
+            // The loop is gone, and with it every call it held.
+            return false;
+        };
+        let Some(call) = driver::take_queued(&shared, self.seq) else {
             return false;
         };
         self.cancelled.store(true, Ordering::Release);

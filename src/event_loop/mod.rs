@@ -182,7 +182,7 @@ impl EventLoop {
     }
 
     pub(crate) fn scheduler(&self) -> Scheduler {
-        self.shared.clone()
+        self.shared.scheduler()
     }
 
     /// The loop's id, unique in the process.
@@ -215,10 +215,8 @@ impl EventLoop {
     /// assert_eq!(name.as_deref(), Some("rt"));
     /// ```
     pub fn tokio_handle(&self) -> tokio::runtime::Handle {
-        match &self.shared.tokio {
-            Some(handle) => handle.clone(),
-            None => unreachable!("only the loom models make loops without a runtime"),
-        }
+        let handle = self.shared.tokio.get();
+        handle.expect("only the loom models make loops without a runtime")
     }
 
     /// What the loop is doing now: calls served, queue depth, tasks alive, time busy
@@ -243,10 +241,7 @@ impl EventLoop {
             true => 0,
             false => self.queue_depth(),
         };
-        let runtime_tasks = shared
-            .tokio
-            .as_ref()
-            .map_or(0, |rt| rt.metrics().num_alive_tasks());
+        let runtime_tasks = shared.tokio.alive_tasks();
         let refused = shared.injector.capacity().refused();
         shared
             .metrics
@@ -443,7 +438,11 @@ impl EventLoop {
     /// ```
     pub fn time(&self) -> tokio::time::Instant {
         #[cfg(feature = "test-util")]
-        let _clock = self.shared.tokio.as_ref().map(|rt| rt.enter());
+        #[cfg(feature = "test-util")]
+        if let Some(rt) = self.shared.tokio.get() {
+            let _clock = rt.enter();
+            return tokio::time::Instant::now();
+        }
         tokio::time::Instant::now()
     }
 
@@ -505,7 +504,7 @@ impl EventLoop {
         let seq = self
             .submit(job, |job, _| Task::Job(job), what)
             .inspect_err(|_| self.give_place_back())?;
-        Ok(CallHandle::new(self.shared.id, seq))
+        Ok(CallHandle::new(&self.shared, seq))
     }
 
     /// Takes a place on the loop for a call from user code, before the call is made

@@ -1,11 +1,10 @@
 //! Which loops a thread runs: the thread-locals that list the loops this thread owns
-//! or drives (a loop's own thread, a caller-driven loop's owner), and the process's
-//! list of live loops that a `call_soon_threadsafe` handle's cancel looks its loop up
-//! in. Lookups by loop id, for the loop side (`driver.rs`) and the handle (`mod.rs`).
+//! or drives (a loop's own thread, a caller-driven loop's owner), and the take of a
+//! `call_soon_threadsafe` handle's cancel. No list of every loop in the process: a
+//! handle reaches its loop directly, and a loop's drop touches no other loop.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, Weak};
 
 use crate::schedule::Scheduler;
 
@@ -83,41 +82,21 @@ pub(super) fn is_driving(id: u64) -> bool {
         .unwrap_or(false)
 }
 
-/// Every loop by id, so that a [`CallHandle`](super::CallHandle), which is two
-/// numbers, can reach its loop when it cancels (and only then).
-static LOOPS: Mutex<Vec<(u64, Weak<LoopShared>)>> = Mutex::new(Vec::new());
-
-/// Lists a new loop for [`take_queued`].
-pub(super) fn register(shared: &Arc<LoopShared>) {
-    let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-    loops.push((shared.id, Arc::downgrade(shared)));
-}
-
-impl Drop for LoopShared {
-    fn drop(&mut self) {
-        let mut loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-        loops.retain(|(id, _)| *id != self.id);
-    }
-}
-
-/// Takes the task `seq` of loop `id` out of the queue where it waits (leaving a
-/// no-op in its place): the injector, or the local queue when this is the loop's
-/// thread.
-pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
+/// Takes the task `seq` of `shared`'s loop out of the queue where it waits (leaving
+/// a no-op in its place): the injector, or, on this thread when it owns the loop, the
+/// local queue or the owner queue. The handle holds its loop, so nothing here looks
+/// at any other loop.
+pub(super) fn take_queued(shared: &LoopShared, seq: u64) -> Option<Task> {
     if seq & OWNER_SEQ != 0 {
-        let local = local_loop(id)?;
-        return local
-            .shared
+        // Only the owner queued it; only the owner may take it.
+        local_loop(shared.id)?;
+        return shared
             .owner_queue
             .take_queued(seq & !(LOCAL_SEQ | OWNER_SEQ));
     }
     if seq & LOCAL_SEQ != 0 {
-        return local_loop(id)?.take_local(seq & !LOCAL_SEQ);
+        return local_loop(shared.id)?.take_local(seq & !LOCAL_SEQ);
     }
-    let shared = {
-        let loops = LOOPS.lock().unwrap_or_else(|e| e.into_inner());
-        loops.iter().find(|(i, _)| *i == id)?.1.upgrade()?
-    };
     shared.injector.take_queued(seq)
 }
 
@@ -125,6 +104,8 @@ pub(super) fn take_queued(id: u64, seq: u64) -> Option<Task> {
 /// [`crate::schedule::current`].
 pub(super) fn current_scheduler() -> Option<Scheduler> {
     let local = current_local()?;
-    let shared: Scheduler = local.shared.clone();
-    local.shared.takes_local_work().then_some(shared)
+    local
+        .shared
+        .takes_local_work()
+        .then(|| local.shared.scheduler())
 }
