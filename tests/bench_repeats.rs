@@ -151,7 +151,10 @@ fn each_round_has_its_own_figures_and_the_bench_pools_them() {
     assert_eq!(bench.taken(), ms(60));
     assert_eq!(bench.throughput(), Some(500.0)); // 30 calls in 60 ms
     let (low, high) = bench.throughput_range().unwrap();
-    assert!((low - 1000.0 / 3.0).abs() < 1e-9 && high == 1000.0, "{low} {high}");
+    assert!(
+        (low - 1000.0 / 3.0).abs() < 1e-9 && high == 1000.0,
+        "{low} {high}"
+    );
     let pooled = bench.latency().unwrap();
     assert_eq!((pooled.min, pooled.p50, pooled.max), (ms(1), ms(2), ms(3)));
     assert_eq!(bench.start(), bench.repeats()[0].start());
@@ -196,8 +199,14 @@ fn benches_whose_ranges_overlap_are_within_noise() {
     assert!(cmp.within_noise());
     let text = cmp.to_string();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[2], "calls/s           333          250   within noise", "{text}");
-    assert_eq!(lines.last(), Some(&"a and b are within noise (calls per second)"));
+    assert_eq!(
+        lines[2], "calls/s           333          250   within noise",
+        "{text}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"a and b are within noise (calls per second)")
+    );
 }
 
 #[test]
@@ -223,7 +232,9 @@ fn benches_whose_ranges_do_not_overlap_give_the_ratio_with_its_range() {
     assert_eq!(cmp.to_string(), expected.join("\n"));
     let back = slow.compare(&fast).to_string();
     assert!(
-        back.ends_with("this is 4.00x slower than other (calls per second; 2.00x .. 8.00x across rounds)"),
+        back.ends_with(
+            "this is 4.00x slower than other (calls per second; 2.00x .. 8.00x across rounds)"
+        ),
         "{back}"
     );
 }

@@ -196,8 +196,7 @@ impl Builder {
         Fut: Future<Output = Result<T, E>>,
         E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     {
-        BenchFuture::new(call, self.times, self.concurrency)
-            .rounds(self.warm_up, self.repeats)
+        BenchFuture::new(call, self.times, self.concurrency).rounds(self.warm_up, self.repeats)
     }
 
     /// Runs the bench on `lp` as a task and returns at once a promise of it. `call`

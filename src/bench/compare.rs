@@ -302,7 +302,11 @@ impl Comparison {
     /// The verdict of the calls/s row.
     fn throughput_verdict(&self) -> Option<String> {
         let ratio = self.throughput_ratio()?;
-        match (self.ranged(), self.throughput_ratio_range(), self.throughput_range) {
+        match (
+            self.ranged(),
+            self.throughput_ratio_range(),
+            self.throughput_range,
+        ) {
             (true, Some(range), [Some(a), Some(b)]) => {
                 Some(ranged_verdict(ratio, range, overlap(a, b)))
             }
@@ -460,7 +464,10 @@ mod tests {
             ranged_verdict(0.5, (0.25, 0.8), false),
             "2.00x slower (1.25x .. 4.00x)"
         );
-        assert_eq!(ranged_verdict(2.0, (1.0, f64::INFINITY), false), "2.00x faster");
+        assert_eq!(
+            ranged_verdict(2.0, (1.0, f64::INFINITY), false),
+            "2.00x faster"
+        );
     }
 
     #[test]

@@ -468,7 +468,9 @@ where
             let round = match self.run.take().map(Run::into_round) {
                 Some(Ok(round)) => round,
                 Some(Err(error)) => return Poll::Ready(Err(error)),
-                None => return Poll::Ready(Err(Error::new(ErrorKind::InvalidState, "bench: no run"))),
+                None => {
+                    return Poll::Ready(Err(Error::new(ErrorKind::InvalidState, "bench: no run")))
+                }
             };
             if let Some(bench) = rounds.end(round, &shape) {
                 return Poll::Ready(Ok(bench));

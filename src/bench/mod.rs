@@ -443,13 +443,28 @@ impl<T> fmt::Display for Bench<T> {
             for (name, taken, rate, latency) in rows {
                 f.write_str("\n")?;
                 let cells = [&calls, &limit, &dur(taken), &per_second(rate)];
-                table_line(f, Some(name), cells.map(String::as_str), &latency_cols(latency))?;
+                table_line(
+                    f,
+                    Some(name),
+                    cells.map(String::as_str),
+                    &latency_cols(latency),
+                )?;
             }
         } else {
             table_line(f, None, header, &header_cols)?;
             f.write_str("\n")?;
-            let cells = [&calls, &limit, &dur(self.taken()), &per_second(self.throughput())];
-            table_line(f, None, cells.map(String::as_str), &latency_cols(self.latency))?;
+            let cells = [
+                &calls,
+                &limit,
+                &dur(self.taken()),
+                &per_second(self.throughput()),
+            ];
+            table_line(
+                f,
+                None,
+                cells.map(String::as_str),
+                &latency_cols(self.latency),
+            )?;
         }
         if self.warm_up > 0 {
             let s = if self.warm_up == 1 { "" } else { "s" };

@@ -52,7 +52,12 @@ pub struct Repeat {
 }
 
 impl Repeat {
-    pub(super) fn new(calls: usize, start: Instant, finish: Instant, latency: Option<Latency>) -> Self {
+    pub(super) fn new(
+        calls: usize,
+        start: Instant,
+        finish: Instant,
+        latency: Option<Latency>,
+    ) -> Self {
         Repeat {
             calls,
             start,
