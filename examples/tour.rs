@@ -268,7 +268,7 @@ fn main() -> Result<(), Error> {
     println!("   poll_until(never Some) for 50 ms -> {timed_out}");
     assert_eq!(timed_out.kind(), ErrorKind::Timeout);
 
-    section("10. Bench: percentiles, a histogram you can look at, two ways compared");
+    section("10. Bench: percentiles, a histogram you can look at, two ways compared, repeats");
     let bench = store.timeit(2_000, |s| s.get(1)).wait()?;
     println!("   store.timeit(2000, |s| s.get(1)), all at once:");
     for line in bench.to_string().lines() {
@@ -316,6 +316,38 @@ fn main() -> Result<(), Error> {
     }
     let verdict = cmp.to_string();
     assert!(verdict.contains("than one by one") || verdict.contains("are as fast"));
+    // How sure is a figure? The same job twice, in 5 rounds each after a warm-up
+    // round: the table shows the mean round and each column's low and high, and the
+    // comparison says "within noise" when the rounds' ranges overlap.
+    let repeated = || {
+        let s = store.clone();
+        Bench::builder(500)
+            .repeats(5)
+            .warm_up(1)
+            .spawn(&store.lp, move |_| s.get(1))
+    };
+    let (first, second) = (repeated().wait()?, repeated().wait()?);
+    println!("   Bench::builder(500).repeats(5).warm_up(1), twice:");
+    for line in first.to_string().lines() {
+        println!("     {line}");
+    }
+    assert_eq!(first.repeats().len(), 5);
+    assert_eq!(first.latencies().len(), 5 * 500); // the warm-up's 500 not counted
+    let table = first.to_string();
+    let labels: Vec<_> = table
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(labels, ["5", "mean", "low", "high", "(after"], "{table}");
+    let again = first.compare(&second).labels("first", "second");
+    let headline = again.to_string();
+    let headline = headline.lines().last().unwrap_or("");
+    println!("   first.compare(&second) -> {headline}");
+    assert!(
+        headline == "first and second are within noise (calls per second)"
+            || headline.ends_with("across rounds)"),
+        "{headline}"
+    );
 
     section("11. A caller-driven loop: run_until_complete on this thread");
     let driven = EventLoop::builder().name("driven").build_driven()?;

@@ -32,6 +32,8 @@ impl Bench<()> {
         Builder {
             times,
             concurrency: None,
+            repeats: 1,
+            warm_up: 0,
         }
     }
 }
@@ -52,6 +54,8 @@ impl Bench<()> {
 pub struct Builder {
     times: usize,
     concurrency: Option<usize>,
+    repeats: usize,
+    warm_up: usize,
 }
 
 impl Builder {
@@ -78,6 +82,80 @@ impl Builder {
     /// ```
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = Some(limit);
+        self
+    }
+
+    /// Runs the `times` calls in `k` measured rounds, one after another (1 by
+    /// default), so that the bench says how far apart identical rounds came out: each
+    /// round's figures are in [`Bench::repeats`], the table shows the mean round and
+    /// each column's lowest and highest, and [`Bench::compare`] says `within noise`
+    /// when two benches' ranges of calls per second overlap. `call` is called
+    /// `times * k` times (plus the [`warm_up`](Builder::warm_up) rounds'), with `i`
+    /// in `0..times` in each round. `k == 0` makes the bench fail with
+    /// [`ErrorKind::InvalidInput`], and no call is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error};
+    /// use std::cell::Cell;
+    ///
+    /// # futures::executor::block_on(async {
+    /// let made = Cell::new(0);
+    /// let bench = Bench::builder(100)
+    ///     .repeats(5)
+    ///     .run(|i| {
+    ///         made.set(made.get() + 1);
+    ///         async move { Ok::<_, Error>(i) }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(made.get(), 500);
+    /// assert_eq!(bench.repeats().len(), 5);
+    /// assert_eq!(bench.latencies().len(), 500); // every measured call
+    /// assert_eq!(bench.results().len(), 100); // the last round's
+    /// println!("{bench}"); // a mean row, then each column's low and high
+    /// # });
+    /// ```
+    pub fn repeats(mut self, k: usize) -> Self {
+        self.repeats = k;
+        self
+    }
+
+    /// Runs `rounds` whole rounds of the `times` calls first (same calls, same
+    /// concurrency limit), to warm caches, allocators and the loop up; their calls
+    /// are counted nowhere in the bench's figures, and their results are dropped. A
+    /// warm-up call that fails fails the bench, as a measured one does. `0`, the
+    /// default, runs no warm-up round.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error};
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let mut cold = true;
+    /// let bench = Bench::builder(10)
+    ///     .warm_up(1)
+    ///     .run(|i| {
+    ///         // The first round's calls are slow: the cache is cold.
+    ///         let ms = if cold { 100 } else { 1 };
+    ///         if i == 9 { cold = false }
+    ///         async move {
+    ///             tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///             Ok::<_, Error>(())
+    ///         }
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(bench.warm_up(), 1);
+    /// assert_eq!(bench.latency().unwrap().max, Duration::from_millis(1)); // warm only
+    /// assert_eq!(bench.taken(), Duration::from_millis(1));
+    /// # });
+    /// ```
+    pub fn warm_up(mut self, rounds: usize) -> Self {
+        self.warm_up = rounds;
         self
     }
 
@@ -118,7 +196,7 @@ impl Builder {
         Fut: Future<Output = Result<T, E>>,
         E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     {
-        BenchFuture::new(call, self.times, self.concurrency)
+        BenchFuture::new(call, self.times, self.concurrency).rounds(self.warm_up, self.repeats)
     }
 
     /// Runs the bench on `lp` as a task and returns at once a promise of it. `call`

@@ -10,6 +10,12 @@ use super::{Bench, Latency};
 /// Made by [`Bench::compare`]; `Display` prints the table and a verdict, so a
 /// program can compare two implementations of the same job as it runs.
 ///
+/// When either bench ran more than one round ([`Builder::repeats`](super::Builder::repeats)),
+/// each row is judged by the rounds' ranges: where the two ranges overlap, the row
+/// says `within noise` instead of a ratio; elsewhere it gives the ratio with the
+/// lowest and highest ratio the rounds allow, as in `2.50x faster (2.10x .. 2.95x)`.
+/// Two benches of one round each have no spread to judge by, and give plain ratios.
+///
 /// # Examples
 ///
 /// ```
@@ -37,6 +43,12 @@ pub struct Comparison {
     calls: [usize; 2],
     throughput: [Option<f64>; 2],
     latency: [Option<Latency>; 2],
+    /// How many measured rounds each bench ran.
+    rounds: [usize; 2],
+    /// Each bench's lowest and highest calls per second across its rounds.
+    throughput_range: [Option<(f64, f64)>; 2],
+    /// Each bench's lowest and highest of each latency statistic across its rounds.
+    latency_range: [Option<(Latency, Latency)>; 2],
 }
 
 /// How many times faster the first bench of a [`Comparison`] is at each latency
@@ -87,11 +99,18 @@ impl<T> Bench<T> {
     /// # });
     /// ```
     pub fn compare<U>(&self, other: &Bench<U>) -> Comparison {
+        let latency_range = |spread: Option<[Latency; 3]>| spread.map(|[low, _, high]| (low, high));
         Comparison {
             labels: ["this".to_owned(), "other".to_owned()],
             calls: [self.times(), other.times()],
             throughput: [self.throughput(), other.throughput()],
             latency: [self.latency(), other.latency()],
+            rounds: [self.repeats().len(), other.repeats().len()],
+            throughput_range: [self.throughput_range(), other.throughput_range()],
+            latency_range: [
+                latency_range(self.latency_spread()),
+                latency_range(other.latency_spread()),
+            ],
         }
     }
 }
@@ -103,6 +122,44 @@ fn speedup(this: Duration, other: Duration) -> f64 {
         (true, true) => 1.0,
         (true, false) => f64::INFINITY,
         _ => other.as_secs_f64() / this.as_secs_f64(),
+    }
+}
+
+/// Whether the ranges `a` and `b` share a point.
+fn overlap<V: PartialOrd>(a: (V, V), b: (V, V)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// The ratio and its range in words, as (`2.50x faster`, `2.10x .. 2.95x`) or
+/// (`1.25x slower`, `1.10x .. 1.40x`); `None` unless all three are finite and
+/// positive.
+fn ratio_with_range(ratio: f64, (low, high): (f64, f64)) -> Option<(String, String)> {
+    let finite = |r: f64| r.is_finite() && r > 0.0;
+    if !(finite(ratio) && finite(low) && finite(high)) {
+        return None;
+    }
+    Some(if ratio >= 1.0 {
+        (
+            format!("{ratio:.2}x faster"),
+            format!("{low:.2}x .. {high:.2}x"),
+        )
+    } else {
+        (
+            format!("{:.2}x slower", 1.0 / ratio),
+            format!("{:.2}x .. {:.2}x", 1.0 / high, 1.0 / low),
+        )
+    })
+}
+
+/// `within noise` when the ranges overlapped, else the ratio and its range:
+/// `2.50x faster (2.10x .. 2.95x)`.
+fn ranged_verdict(ratio: f64, range: (f64, f64), overlapped: bool) -> String {
+    if overlapped {
+        return "within noise".to_owned();
+    }
+    match ratio_with_range(ratio, range) {
+        Some((v, range)) => format!("{v} ({range})"),
+        None => verdict(ratio),
     }
 }
 
@@ -160,6 +217,115 @@ impl Comparison {
         }
     }
 
+    /// Whether the two benches are within noise of each other: either ran more than
+    /// one round, and their ranges across rounds overlap, in calls per second (or in
+    /// median latency when either has no throughput, as the closing line judges).
+    /// `false` for two benches of one round each: they have no spread to judge by.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error};
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// // Rounds of calls sleeping `ms[round]` milliseconds, one call at a time.
+    /// async fn rounds(ms: [u64; 3]) -> Bench<()> {
+    ///     let mut call = 0;
+    ///     Bench::builder(10).concurrency(1).repeats(3).run(|_| {
+    ///         let d = Duration::from_millis(ms[call / 10]);
+    ///         call += 1;
+    ///         async move { tokio::time::sleep(d).await; Ok::<_, Error>(()) }
+    ///     }).await.unwrap()
+    /// }
+    /// let a = rounds([2, 3, 4]).await;
+    /// let b = rounds([3, 4, 5]).await; // overlaps a's rounds
+    /// let c = rounds([8, 9, 10]).await; // far slower than a's
+    /// assert!(a.compare(&b).within_noise());
+    /// assert!(a.compare(&b).to_string().ends_with("this and other are within noise (calls per second)"));
+    /// assert!(!a.compare(&c).within_noise());
+    /// println!("{}", a.compare(&c));
+    /// # });
+    /// ```
+    pub fn within_noise(&self) -> bool {
+        if self.rounds.iter().all(|&k| k <= 1) {
+            return false;
+        }
+        match (self.throughput_range, self.latency_range) {
+            ([Some(a), Some(b)], _) => overlap(a, b),
+            (_, [Some((a_low, a_high)), Some((b_low, b_high))]) => {
+                overlap((a_low.p50, a_high.p50), (b_low.p50, b_high.p50))
+            }
+            _ => false,
+        }
+    }
+
+    /// The lowest and highest [`throughput_ratio`](Comparison::throughput_ratio) the
+    /// rounds allow: this bench's slowest round over the other's fastest, and this
+    /// one's fastest over the other's slowest. For two benches of one round each,
+    /// the ratio twice. `None` when either has no throughput.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{Bench, Error};
+    /// use std::time::Duration;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let mut call = 0;
+    /// let a = Bench::builder(10).concurrency(1).repeats(2).run(|_| {
+    ///     let ms = if call < 10 { 1 } else { 2 }; // a round of 1000/s, one of 500/s
+    ///     call += 1;
+    ///     async move { tokio::time::sleep(Duration::from_millis(ms)).await; Ok::<_, Error>(()) }
+    /// }).await.unwrap();
+    /// let b = Bench::builder(10).concurrency(1).run(|_| async {
+    ///     tokio::time::sleep(Duration::from_millis(4)).await; // 250/s
+    ///     Ok::<_, Error>(())
+    /// }).await.unwrap();
+    /// assert_eq!(a.compare(&b).throughput_ratio_range(), Some((2.0, 4.0)));
+    /// # });
+    /// ```
+    pub fn throughput_ratio_range(&self) -> Option<(f64, f64)> {
+        match self.throughput_range {
+            [Some((a_low, a_high)), Some((b_low, b_high))] if b_low > 0.0 && b_high > 0.0 => {
+                Some((a_low / b_high, a_high / b_low))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether either bench ran more than one round: then rows are judged by ranges.
+    fn ranged(&self) -> bool {
+        self.rounds.iter().any(|&k| k > 1)
+    }
+
+    /// The verdict of the calls/s row.
+    fn throughput_verdict(&self) -> Option<String> {
+        let ratio = self.throughput_ratio()?;
+        match (
+            self.ranged(),
+            self.throughput_ratio_range(),
+            self.throughput_range,
+        ) {
+            (true, Some(range), [Some(a), Some(b)]) => {
+                Some(ranged_verdict(ratio, range, overlap(a, b)))
+            }
+            _ => Some(verdict(ratio)),
+        }
+    }
+
+    /// The verdict of a latency row: `pick` chooses the statistic.
+    fn latency_verdict(&self, ratio: f64, pick: fn(&Latency) -> Duration) -> String {
+        match (self.ranged(), self.latency_range) {
+            (true, [Some((a_low, a_high)), Some((b_low, b_high))]) => {
+                let (a, b) = ((pick(&a_low), pick(&a_high)), (pick(&b_low), pick(&b_high)));
+                let range = (speedup(a.1, b.0), speedup(a.0, b.1));
+                ranged_verdict(ratio, range, overlap(a, b))
+            }
+            _ => verdict(ratio),
+        }
+    }
+
     /// How many times faster this bench is at each latency statistic; `None` when
     /// either bench made no calls.
     ///
@@ -204,6 +370,24 @@ impl Comparison {
             };
             return format!("{zero} is faster than {slower} ({by}: {zero}'s is 0, so no ratio)");
         }
+        if self.ranged() {
+            if self.within_noise() {
+                return format!("{this} and {other} are within noise ({by})");
+            }
+            let range = match by {
+                "calls per second" => self.throughput_ratio_range(),
+                _ => match self.latency_range {
+                    [Some((a_low, a_high)), Some((b_low, b_high))] => Some((
+                        speedup(a_high.p50, b_low.p50),
+                        speedup(a_low.p50, b_high.p50),
+                    )),
+                    _ => None,
+                },
+            };
+            if let Some((v, range)) = range.and_then(|range| ratio_with_range(ratio, range)) {
+                return format!("{this} is {v} than {other} ({by}; {range} across rounds)");
+            }
+        }
         match verdict(ratio).as_str() {
             "same" => format!("{this} and {other} are as fast ({by})"),
             v => format!("{this} is {v} than {other} ({by})"),
@@ -228,25 +412,26 @@ impl fmt::Display for Comparison {
             "calls/s",
             rate(self.throughput[0]),
             rate(self.throughput[1]),
-            self.throughput_ratio().map_or_else(dash, verdict)
+            self.throughput_verdict().unwrap_or_else(dash)
         )?;
         if let ([Some(a), Some(b)], Some(r)) = (self.latency, self.latency_ratios()) {
-            let rows = [
-                ("min", a.min, b.min, r.min),
-                ("mean", a.mean, b.mean, r.mean),
-                ("p50", a.p50, b.p50, r.p50),
-                ("p90", a.p90, b.p90, r.p90),
-                ("p99", a.p99, b.p99, r.p99),
-                ("max", a.max, b.max, r.max),
+            type Pick = fn(&Latency) -> Duration;
+            let rows: [(&str, f64, Pick); 6] = [
+                ("min", r.min, |l| l.min),
+                ("mean", r.mean, |l| l.mean),
+                ("p50", r.p50, |l| l.p50),
+                ("p90", r.p90, |l| l.p90),
+                ("p99", r.p99, |l| l.p99),
+                ("max", r.max, |l| l.max),
             ];
-            for (name, a, b, ratio) in rows {
+            for (name, ratio, pick) in rows {
                 writeln!(
                     f,
                     "{:<8} {:>12} {:>12}   {}",
                     name,
-                    format!("{a:.1?}"),
-                    format!("{b:.1?}"),
-                    verdict(ratio)
+                    format!("{:.1?}", pick(&a)),
+                    format!("{:.1?}", pick(&b)),
+                    self.latency_verdict(ratio, pick)
                 )?;
             }
         }
@@ -266,6 +451,31 @@ mod tests {
         assert_eq!(verdict(f64::INFINITY), "faster (this: 0)");
         assert_eq!(verdict(0.0), "slower (other: 0)");
         assert_eq!(verdict(f64::NAN), "-");
+    }
+
+    #[test]
+    fn ranged_verdicts_say_within_noise_or_give_the_ratio_and_its_range() {
+        assert_eq!(ranged_verdict(2.5, (2.0, 3.0), true), "within noise");
+        assert_eq!(
+            ranged_verdict(2.5, (2.0, 3.0), false),
+            "2.50x faster (2.00x .. 3.00x)"
+        );
+        assert_eq!(
+            ranged_verdict(0.5, (0.25, 0.8), false),
+            "2.00x slower (1.25x .. 4.00x)"
+        );
+        assert_eq!(
+            ranged_verdict(2.0, (1.0, f64::INFINITY), false),
+            "2.00x faster"
+        );
+    }
+
+    #[test]
+    fn ranges_overlap_when_they_share_a_point() {
+        assert!(overlap((1.0, 2.0), (2.0, 3.0)));
+        assert!(overlap((1.0, 5.0), (2.0, 3.0)));
+        assert!(!overlap((1.0, 1.9), (2.0, 3.0)));
+        assert!(!overlap((3.5, 4.0), (2.0, 3.0)));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::panic;
 use crate::ready::{ReadyQueue, Slot};
 
 use super::error::CallError;
-use super::{Bench, Latency};
+use super::{Bench, Latency, Repeat};
 
 /// The future of a [`Bench`], made by [`Builder::run`](super::Builder::run). The
 /// calls start on its first poll.
@@ -27,8 +27,9 @@ use super::{Bench, Latency};
 /// # Cancel safety
 ///
 /// Not cancel safe: dropping a `BenchFuture` before it completes drops the calls still
-/// running and the results gathered so far. Nothing else is cancelled, and nothing of
-/// the bench can be resumed.
+/// running and the results and figures gathered so far (of every round, with
+/// [`repeats`](super::Builder::repeats)). Nothing else is cancelled, and nothing of the
+/// bench can be resumed.
 ///
 /// # Examples
 ///
@@ -47,7 +48,13 @@ pub struct BenchFuture<F, Fut, T> {
     call: F,
     times: usize,
     concurrency: Option<usize>,
+    /// Warm-up rounds, run first and counted nowhere.
+    warm_up: usize,
+    /// Measured rounds.
+    repeats: usize,
     run: Option<Run<Fut, T>>,
+    /// What the rounds finished so far leave for the bench; made on the first poll.
+    rounds: Option<Rounds>,
     finished: bool,
 }
 
@@ -62,10 +69,115 @@ impl<F, Fut, T> BenchFuture<F, Fut, T> {
             call,
             times,
             concurrency,
+            warm_up: 0,
+            repeats: 1,
             run: None,
+            rounds: None,
             finished: false,
         }
     }
+
+    /// Runs `warm_up` uncounted rounds, then `repeats` measured ones.
+    pub(super) fn rounds(mut self, warm_up: usize, repeats: usize) -> Self {
+        self.warm_up = warm_up;
+        self.repeats = repeats;
+        self
+    }
+}
+
+/// The rounds of a bench finished so far: when the next one starts, and what the
+/// measured ones leave for the [`Bench`].
+struct Rounds {
+    /// Rounds finished, warm-up ones included.
+    done: usize,
+    /// When the last round finished: the next one starts then, so that rounds follow
+    /// one another with no gap and their times add up to the bench's.
+    next_start: Option<Instant>,
+    /// When the first measured round started.
+    start: Option<Instant>,
+    repeats: Vec<Repeat>,
+    /// Every measured call's latency, round after round.
+    latencies: Vec<Duration>,
+}
+
+impl Rounds {
+    /// Room for `repeats` rounds of `times` calls, or an [`ErrorKind::InvalidInput`].
+    fn new(times: usize, repeats: usize) -> Result<Self, Error> {
+        let too_many = || {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("bench: cannot allocate the figures of {repeats} rounds of {times} calls"),
+            )
+        };
+        let mut rounds = Vec::new();
+        rounds.try_reserve_exact(repeats).map_err(|_| too_many())?;
+        let mut latencies = Vec::new();
+        if repeats > 1 {
+            // One round's latencies are moved in, not copied (see `end`).
+            let all = times.checked_mul(repeats).ok_or_else(too_many)?;
+            latencies.try_reserve_exact(all).map_err(|_| too_many())?;
+        }
+        Ok(Rounds {
+            done: 0,
+            next_start: None,
+            start: None,
+            repeats: rounds,
+            latencies,
+        })
+    }
+
+    /// Counts a finished round; gives the bench after the last measured one.
+    fn end<T>(&mut self, round: Round<T>, bench: &Shape) -> Option<Bench<T>> {
+        self.done += 1;
+        self.next_start = Some(round.finish);
+        if self.done <= bench.warm_up {
+            return None; // a warm-up round: counted nowhere
+        }
+        let latency = Latency::of(&round.latencies);
+        self.start.get_or_insert(round.start);
+        self.repeats
+            .push(Repeat::new(bench.times, round.start, round.finish, latency));
+        if bench.repeats == 1 {
+            self.latencies = round.latencies;
+        } else {
+            self.latencies.extend_from_slice(&round.latencies);
+        }
+        if self.repeats.len() < bench.repeats {
+            return None;
+        }
+        let latency = if self.repeats.len() == 1 {
+            latency
+        } else {
+            Latency::of(&self.latencies)
+        };
+        Some(Bench {
+            times: bench.times,
+            concurrency: bench.concurrency,
+            start: self.start.unwrap_or(round.start),
+            finish: round.finish,
+            results: round.results,
+            latencies: std::mem::take(&mut self.latencies),
+            latency,
+            warm_up: bench.warm_up,
+            repeats: std::mem::take(&mut self.repeats),
+        })
+    }
+}
+
+/// What a bench is asked for: its calls, limit and rounds.
+struct Shape {
+    times: usize,
+    concurrency: Option<usize>,
+    warm_up: usize,
+    repeats: usize,
+}
+
+/// One finished round of calls.
+struct Round<T> {
+    start: Instant,
+    finish: Instant,
+    results: Vec<T>,
+    latencies: Vec<Duration>,
 }
 
 /// The calls of a bench under way.
@@ -132,7 +244,8 @@ where
 }
 
 impl<Fut, T> Run<Fut, T> {
-    fn new(times: usize) -> Result<Self, Error> {
+    /// A round of `times` calls, starting at `start` (or now).
+    fn new(times: usize, start: Option<Instant>) -> Result<Self, Error> {
         let too_many = |_| {
             Error::new(
                 ErrorKind::InvalidInput,
@@ -146,7 +259,7 @@ impl<Fut, T> Run<Fut, T> {
         latencies.try_reserve_exact(times).map_err(too_many)?;
         latencies.resize(times, Duration::ZERO);
         Ok(Run {
-            start: Instant::now(),
+            start: start.unwrap_or_else(Instant::now),
             next: 0,
             done: 0,
             in_flight: 0,
@@ -273,7 +386,8 @@ impl<Fut, T> Run<Fut, T> {
         Ok(())
     }
 
-    fn into_bench(self, times: usize, concurrency: Option<usize>) -> Result<Bench<T>, Error> {
+    /// The finished round: its results in call order, its latencies and times.
+    fn into_round(self) -> Result<Round<T>, Error> {
         let finish = Instant::now();
         let results: Option<Vec<T>> = self.results.into_iter().collect();
         let results = results.ok_or_else(|| {
@@ -282,15 +396,11 @@ impl<Fut, T> Run<Fut, T> {
                 "bench: a call finished without a result",
             )
         })?;
-        let latency = Latency::of(&self.latencies);
-        Ok(Bench {
-            times,
-            concurrency,
+        Ok(Round {
             start: self.start,
             finish,
             results,
             latencies: self.latencies,
-            latency,
         })
     }
 }
@@ -312,32 +422,60 @@ where
             Some(limit) => limit,
             None => usize::MAX,
         };
-        let run = match &mut self.run {
-            Some(run) => run,
-            None => match Run::new(self.times) {
-                Ok(run) => self.run.insert(run),
+        if self.repeats == 0 {
+            return Poll::Ready(Err(Error::new(
+                ErrorKind::InvalidInput,
+                "bench: the number of repeats must be at least 1",
+            )));
+        }
+        let rounds = match &mut self.rounds {
+            Some(rounds) => rounds,
+            None => match Rounds::new(self.times, self.repeats) {
+                Ok(rounds) => self.rounds.insert(rounds),
                 Err(error) => return Poll::Ready(Err(error)),
             },
         };
-        run.queue.register(cx.waker());
-        if let Err(error) = run.poll_woken() {
-            return Poll::Ready(Err(error));
-        }
-        if let Err(error) = run.start_calls(&mut self.call, self.times, limit) {
-            return Poll::Ready(Err(error));
-        }
-        if run.done == self.times {
-            return match self.run.take() {
-                Some(run) => Poll::Ready(run.into_bench(self.times, self.concurrency)),
-                None => Poll::Ready(Err(Error::new(ErrorKind::InvalidState, "bench: no run"))),
+        let shape = Shape {
+            times: self.times,
+            concurrency: self.concurrency,
+            warm_up: self.warm_up,
+            repeats: self.repeats,
+        };
+        // One round after another in this poll, until one waits for its calls.
+        loop {
+            let run = match &mut self.run {
+                Some(run) => run,
+                None => match Run::new(self.times, rounds.next_start) {
+                    Ok(run) => self.run.insert(run),
+                    Err(error) => return Poll::Ready(Err(error)),
+                },
             };
+            run.queue.register(cx.waker());
+            if let Err(error) = run.poll_woken() {
+                return Poll::Ready(Err(error));
+            }
+            if let Err(error) = run.start_calls(&mut self.call, self.times, limit) {
+                return Poll::Ready(Err(error));
+            }
+            if run.done < self.times {
+                if run.queue.has_ready() {
+                    // Calls woke while this poll ran: come back for them, after
+                    // letting others run.
+                    cx.waker().wake_by_ref();
+                }
+                return Poll::Pending;
+            }
+            let round = match self.run.take().map(Run::into_round) {
+                Some(Ok(round)) => round,
+                Some(Err(error)) => return Poll::Ready(Err(error)),
+                None => {
+                    return Poll::Ready(Err(Error::new(ErrorKind::InvalidState, "bench: no run")))
+                }
+            };
+            if let Some(bench) = rounds.end(round, &shape) {
+                return Poll::Ready(Ok(bench));
+            }
         }
-        if run.queue.has_ready() {
-            // Calls woke while this poll ran: come back for them, after letting
-            // others run.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
     }
 }
 
@@ -369,6 +507,7 @@ where
             this.finished = true;
             // Calls still running when a call failed are dropped here.
             this.run = None;
+            this.rounds = None;
         }
         out
     }
@@ -377,9 +516,13 @@ where
 impl<F, Fut, T> fmt::Debug for BenchFuture<F, Fut, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (started, done) = self.run.as_ref().map_or((0, 0), |r| (r.next, r.done));
+        let rounds_done = self.rounds.as_ref().map_or(0, |r| r.done);
         f.debug_struct("BenchFuture")
             .field("times", &self.times)
             .field("concurrency", &self.concurrency)
+            .field("warm_up", &self.warm_up)
+            .field("repeats", &self.repeats)
+            .field("rounds_done", &rounds_done)
             .field("started", &started)
             .field("done", &done)
             .field("finished", &self.finished)

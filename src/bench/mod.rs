@@ -14,7 +14,8 @@
 //! The concept has a file per part: the report types here ([`Bench`], [`Latency`],
 //! the table), `histogram.rs` ([`Histogram`]: the latencies in log-scale buckets,
 //! drawn with bars), `compare.rs` ([`Comparison`]: two benches as ratios),
-//! `builder.rs` ([`Builder`]: how a bench is configured and started), `error.rs`
+//! `builder.rs` ([`Builder`]: how a bench is configured and started), `repeat.rs`
+//! ([`Repeat`]: one measured round, and the spread across rounds), `error.rs`
 //! ([`CallError`]), `driver.rs` ([`BenchFuture`] and the call driver behind it, on
 //! `crate::loom` primitives and model-checked).
 
@@ -28,12 +29,14 @@ mod compare;
 mod driver;
 mod error;
 mod histogram;
+mod repeat;
 
 pub use builder::Builder;
 pub use compare::{Comparison, LatencyRatios};
 pub use driver::BenchFuture;
 pub use error::CallError;
 pub use histogram::{Bucket, Histogram};
+pub use repeat::Repeat;
 
 /// The outcome of a benchmark: `times` calls of an async function, all started before
 /// any was awaited, their results in call order, and how long they took.
@@ -48,6 +51,50 @@ pub use histogram::{Bucket, Histogram};
 /// second, and the latency percentiles. The alternate form, `{:#}`, adds the
 /// latencies' [`Histogram`] under it, with bars. [`compare`](Bench::compare) sets two
 /// benches side by side, as ratios.
+///
+/// # Repeats and warm-up
+///
+/// A bench made with [`Builder::repeats(k)`](Builder::repeats) runs its `times` calls
+/// in `k` measured rounds, one after another, after
+/// [`Builder::warm_up(w)`](Builder::warm_up) rounds whose calls are counted nowhere.
+/// Each round's figures are in [`repeats`](Bench::repeats); the bench's own figures
+/// pool the measured rounds: [`latencies`](Bench::latencies) holds every measured
+/// call, [`taken`](Bench::taken) runs from the first round's start to the last one's
+/// finish, [`throughput`](Bench::throughput) is all the measured calls over that
+/// time, and [`results`](Bench::results) are the last round's. With more than one
+/// round the table has three rows: `mean` (the mean round: its time, the bench's
+/// calls per second, the mean of each latency statistic), then `low` and `high`, each
+/// column's lowest and highest across the rounds, so it shows how sure the figures
+/// are:
+///
+/// ```
+/// use pulsar_async::{Bench, Error};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let mut round = 0;
+/// let bench = Bench::builder(10)
+///     .concurrency(1)
+///     .repeats(2)
+///     .run(|i| {
+///         let ms = 1 + round; // the second round's calls take 2 ms, the first's 1 ms
+///         if i == 9 { round += 1 }
+///         async move {
+///             tokio::time::sleep(Duration::from_millis(ms)).await;
+///             Ok::<_, Error>(())
+///         }
+///     })
+///     .await
+///     .unwrap();
+/// let table = bench.to_string();
+/// let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+/// assert_eq!(rows[0][..3], ["2", "repeats", "calls"]);
+/// assert_eq!(rows[1][..6], ["mean", "10", "1", "15.0ms", "667", "1.5ms"]);
+/// assert_eq!(rows[2][..6], ["low", "10", "1", "10.0ms", "500", "1.0ms"]);
+/// assert_eq!(rows[3][..6], ["high", "10", "1", "20.0ms", "1000", "2.0ms"]);
+/// println!("{bench}");
+/// # });
+/// ```
 ///
 /// # Examples
 ///
@@ -80,6 +127,8 @@ pub struct Bench<T> {
     results: Vec<T>,
     latencies: Vec<Duration>,
     latency: Option<Latency>,
+    warm_up: usize,
+    repeats: Vec<Repeat>,
 }
 
 /// Summary of per-call latencies: a call's latency runs from when it was started to
@@ -154,7 +203,8 @@ impl Latency {
 }
 
 impl<T> Bench<T> {
-    /// The number of calls made.
+    /// The number of calls made (in each round, for a bench of
+    /// [`repeats`](Builder::repeats)).
     ///
     /// # Examples
     ///
@@ -184,7 +234,8 @@ impl<T> Bench<T> {
         self.concurrency
     }
 
-    /// When the bench started its first call (on tokio's clock).
+    /// When the bench started its first call (on tokio's clock); with repeats, its
+    /// first measured call (warm-up rounds ran before it).
     ///
     /// # Examples
     ///
@@ -215,7 +266,8 @@ impl<T> Bench<T> {
         self.finish
     }
 
-    /// `finish - start`: the time all the calls took together.
+    /// `finish - start`: the time all the calls took together (all the measured
+    /// rounds', which follow one another with no gap).
     ///
     /// # Examples
     ///
@@ -230,7 +282,7 @@ impl<T> Bench<T> {
         self.finish.saturating_duration_since(self.start)
     }
 
-    /// The calls' results, in call order.
+    /// The calls' results, in call order (the last round's, for a bench of repeats).
     ///
     /// # Examples
     ///
@@ -260,7 +312,8 @@ impl<T> Bench<T> {
         self.results
     }
 
-    /// Each call's latency, in call order.
+    /// Each call's latency, in call order; with repeats, every measured round's in
+    /// turn (`times * k` of them).
     ///
     /// # Examples
     ///
@@ -282,8 +335,8 @@ impl<T> Bench<T> {
         &self.latencies
     }
 
-    /// The latency summary: min, mean, p50, p90, p99, max. `None` for a bench of
-    /// zero calls.
+    /// The latency summary: min, mean, p50, p90, p99, max, over all the measured
+    /// calls. `None` for a bench of zero calls.
     ///
     /// # Examples
     ///
@@ -299,8 +352,9 @@ impl<T> Bench<T> {
         self.latency
     }
 
-    /// Calls per second over the whole bench; `None` for zero calls or when no time
-    /// passed (as under a paused clock with calls that never sleep).
+    /// Calls per second over the whole bench (all the measured rounds' calls over
+    /// [`taken`](Bench::taken)); `None` for zero calls or when no time passed (as
+    /// under a paused clock with calls that never sleep).
     ///
     /// # Examples
     ///
@@ -320,42 +374,106 @@ impl<T> Bench<T> {
     /// # });
     /// ```
     pub fn throughput(&self) -> Option<f64> {
-        let secs = self.taken().as_secs_f64();
-        (self.times > 0 && secs > 0.0).then(|| self.times as f64 / secs)
+        let rounds = self.repeats.len().max(1);
+        repeat::rate(self.times.saturating_mul(rounds), self.taken())
     }
+}
+
+/// A duration in the table: one decimal.
+fn dur(d: Duration) -> String {
+    format!("{d:.1?}")
+}
+
+/// A rate in the table: whole calls per second, or `-`.
+fn per_second(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "-".to_owned(), |r| format!("{r:.0}"))
+}
+
+/// The five latency columns of the table, or dashes.
+fn latency_cols(latency: Option<Latency>) -> [String; 5] {
+    match latency {
+        Some(l) => [l.min, l.p50, l.p90, l.p99, l.max].map(dur),
+        None => std::array::from_fn(|_| "-".to_owned()),
+    }
+}
+
+/// One line of the table: an optional first column naming the row, then the nine.
+fn table_line(
+    f: &mut fmt::Formatter<'_>,
+    first: Option<&str>,
+    cells: [&str; 4],
+    cols: &[String; 5],
+) -> fmt::Result {
+    if let Some(first) = first {
+        write!(f, "{first:>10} ")?;
+    }
+    write!(
+        f,
+        "{:>10} {:>6} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        cells[0], cells[1], cells[2], cells[3], cols[0], cols[1], cols[2], cols[3], cols[4]
+    )
 }
 
 impl<T> fmt::Display for Bench<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dur = |d: Duration| format!("{d:.1?}");
         let limit = self
             .concurrency
             .map_or_else(|| "-".to_owned(), |n| n.to_string());
-        let rate = self
-            .throughput()
-            .map_or_else(|| "-".to_owned(), |r| format!("{r:.0}"));
-        let cols = match self.latency {
-            Some(l) => [l.min, l.p50, l.p90, l.p99, l.max].map(dur),
-            None => std::array::from_fn(|_| "-".to_owned()),
-        };
-        writeln!(
-            f,
-            "{:>10} {:>6} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            "calls", "limit", "taken", "calls/s", "min", "p50", "p90", "p99", "max"
-        )?;
-        write!(
-            f,
-            "{:>10} {:>6} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            self.times,
-            limit,
-            dur(self.taken()),
-            rate,
-            cols[0],
-            cols[1],
-            cols[2],
-            cols[3],
-            cols[4]
-        )?;
+        let calls = self.times.to_string();
+        let header = ["calls", "limit", "taken", "calls/s"];
+        let header_cols = ["min", "p50", "p90", "p99", "max"].map(str::to_owned);
+        let rounds = self.repeats.len();
+        if rounds > 1 {
+            let first = format!("{rounds} repeats");
+            table_line(f, Some(&first), header, &header_cols)?;
+            let [low, mean, high] = match self.latency_spread() {
+                Some(spread) => spread.map(Some),
+                None => [None; 3],
+            };
+            let (taken_low, taken_high) = self.taken_range();
+            let (rate_low, rate_high) = match self.throughput_range() {
+                Some((low, high)) => (Some(low), Some(high)),
+                None => (None, None),
+            };
+            let rows = [
+                ("mean", self.mean_taken(), self.throughput(), mean),
+                ("low", taken_low, rate_low, low),
+                ("high", taken_high, rate_high, high),
+            ];
+            for (name, taken, rate, latency) in rows {
+                f.write_str("\n")?;
+                let cells = [&calls, &limit, &dur(taken), &per_second(rate)];
+                table_line(
+                    f,
+                    Some(name),
+                    cells.map(String::as_str),
+                    &latency_cols(latency),
+                )?;
+            }
+        } else {
+            table_line(f, None, header, &header_cols)?;
+            f.write_str("\n")?;
+            let cells = [
+                &calls,
+                &limit,
+                &dur(self.taken()),
+                &per_second(self.throughput()),
+            ];
+            table_line(
+                f,
+                None,
+                cells.map(String::as_str),
+                &latency_cols(self.latency),
+            )?;
+        }
+        if self.warm_up > 0 {
+            let s = if self.warm_up == 1 { "" } else { "s" };
+            write!(
+                f,
+                "\n(after {} warm-up round{s} of {} calls, not counted)",
+                self.warm_up, self.times
+            )?;
+        }
         if f.alternate() {
             write!(f, "\n\n{}", self.histogram())?;
         }
@@ -370,6 +488,8 @@ impl<T> fmt::Debug for Bench<T> {
             .field("concurrency", &self.concurrency)
             .field("taken", &self.taken())
             .field("latency", &self.latency)
+            .field("warm_up", &self.warm_up)
+            .field("repeats", &self.repeats.len())
             .finish_non_exhaustive()
     }
 }
