@@ -180,8 +180,14 @@ fn a_close_cuts_the_live_tasks_and_its_report_counts_them() {
 
 #[test]
 fn new_work_from_other_threads_is_refused_while_the_loop_drains() {
-    let lp = paused_loop();
-    let _sleeper = lp.spawn(async { tokio::time::sleep(Duration::from_secs(1)).await });
+    // The real clock: on a paused one an idle loop jumps to the next timer, the sleep
+    // of a task or the drain's deadline, and either could come first. No real wait:
+    // the task alive when the shutdown begins ends when told, at once.
+    let lp = EventLoop::new().unwrap();
+    let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+    let _alive = lp.spawn(async move {
+        let _ = finished.await;
+    });
     settle(&lp);
     lp.shutdown_background(Duration::from_secs(5));
     let refused = lp.spawn(async { 1 });
@@ -189,6 +195,7 @@ fn new_work_from_other_threads_is_refused_while_the_loop_drains() {
         refused.wait_timeout(LIMIT).unwrap_err().kind(),
         ErrorKind::LoopClosed
     );
+    finish.send(()).unwrap();
     let report = within(LIMIT, move || futures::executor::block_on(lp.closed())).unwrap();
     assert_eq!((report.tasks_finished, report.tasks_cut), (1, 0));
 }
