@@ -1,4 +1,4 @@
-//! `Bench` with repeats and warm-up (issue 21, "benches that say how sure they are"):
+//! `Bench` with repeats and warm-up, so that a bench says how sure it is:
 //!
 //! - `Builder::repeats(k)` runs the calls in `k` measured rounds, one after another
 //!   with no gap; `warm_up(w)` runs `w` rounds first, counted in no figure; `warm_up(0)`

@@ -262,6 +262,10 @@ mod tests {
         let c = Arc::new(Count(Default::default()));
         (c.clone(), Waker::from(c))
     }
+    /// One poll of a waiter on an open loop.
+    fn poll(c: &Capacity, ticket: &mut Option<u64>, waker: &Waker) -> Poll<Result<(), ()>> {
+        c.poll_take(ticket, &mut Context::from_waker(waker), || true)
+    }
     fn wakes(c: &Count) -> usize {
         c.0.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -296,18 +300,11 @@ mod tests {
         let (a, wa) = counting();
         let (b, wb) = counting();
         let (mut ta, mut tb) = (None, None);
-        assert!(c
-            .poll_take(&mut ta, &mut Context::from_waker(&wa), || true)
-            .is_pending());
-        assert!(c
-            .poll_take(&mut tb, &mut Context::from_waker(&wb), || true)
-            .is_pending());
+        assert!(poll(&c, &mut ta, &wa).is_pending());
+        assert!(poll(&c, &mut tb, &wb).is_pending());
         c.give_back();
         assert_eq!((wakes(&a), wakes(&b)), (1, 0), "first come, first served");
-        assert_eq!(
-            c.poll_take(&mut ta, &mut Context::from_waker(&wa), || true),
-            Poll::Ready(Ok(()))
-        );
+        assert_eq!(poll(&c, &mut ta, &wa), Poll::Ready(Ok(())));
         assert!(!c.try_take(), "the waiter took the place");
         assert_eq!(wakes(&b), 0);
     }
@@ -319,15 +316,12 @@ mod tests {
         let (_a, wa) = counting();
         let (b, wb) = counting();
         let (mut ta, mut tb) = (None, None);
-        let _ = c.poll_take(&mut ta, &mut Context::from_waker(&wa), || true);
-        let _ = c.poll_take(&mut tb, &mut Context::from_waker(&wb), || true);
+        let _ = poll(&c, &mut ta, &wa);
+        let _ = poll(&c, &mut tb, &wb);
         c.give_back(); // wakes a
         c.leave(&mut ta); // a goes without taking it
         assert_eq!(wakes(&b), 1, "the wake-up passed on");
-        assert_eq!(
-            c.poll_take(&mut tb, &mut Context::from_waker(&wb), || true),
-            Poll::Ready(Ok(()))
-        );
+        assert_eq!(poll(&c, &mut tb, &wb), Poll::Ready(Ok(())));
     }
 
     #[test]
@@ -337,8 +331,8 @@ mod tests {
         let (_a, wa) = counting();
         let (b, wb) = counting();
         let (mut ta, mut tb) = (None, None);
-        let _ = c.poll_take(&mut ta, &mut Context::from_waker(&wa), || true);
-        let _ = c.poll_take(&mut tb, &mut Context::from_waker(&wb), || true);
+        let _ = poll(&c, &mut ta, &wa);
+        let _ = poll(&c, &mut tb, &wb);
         c.leave(&mut ta);
         assert_eq!(wakes(&b), 0);
         c.give_back();
@@ -351,7 +345,7 @@ mod tests {
         assert!(c.try_take());
         let (a, wa) = counting();
         let mut ta = None;
-        let _ = c.poll_take(&mut ta, &mut Context::from_waker(&wa), || true);
+        let _ = poll(&c, &mut ta, &wa);
         c.wake_all();
         assert_eq!(wakes(&a), 1);
         assert_eq!(
