@@ -21,7 +21,6 @@ use crate::error::{Error, ErrorKind};
 use crate::event_loop::{EventLoop, Slot};
 use crate::panic;
 use crate::promise::Promise;
-use crate::run::submit_call;
 
 /// State of type `T` that lives on one loop's thread: built there by its init, used
 /// there by every call, dropped there. `T` may be `!Send` (`Rc`, `RefCell`, a
@@ -245,7 +244,7 @@ impl<T: 'static> LoopLocal<T> {
     {
         let (lp, id) = (&self.inner.lp, self.inner.id);
         let loop_id = lp.id();
-        submit_call(lp, what, move || {
+        lp.call_settling(what, move || {
             let cell = state_here::<T>(loop_id, id)?;
             let mut state = cell.try_borrow_mut().map_err(|_| borrowed())?;
             f(&mut state)

@@ -42,7 +42,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    submit_call(lp, std::any::type_name::<F>(), move || Ok(f()))
+    lp.call_settling(std::any::type_name::<F>(), move || Ok(f()))
 }
 
 /// Like [`run_in_loop`], for a callable that returns a `Result`: an `Err` becomes the
@@ -69,9 +69,7 @@ where
     E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     T: Send + 'static,
 {
-    submit_call(lp, std::any::type_name::<F>(), move || {
-        f().map_err(Error::user)
-    })
+    lp.call_settling(std::any::type_name::<F>(), move || f().map_err(Error::user))
 }
 
 /// Like [`run_in_loop`], for a callable that returns a future: `f` runs on the loop's
@@ -132,42 +130,6 @@ where
         let future = f();
         async move { future.await.map_err(Error::user) }
     })
-}
-
-/// Queues a call that settles a loop-bound promise with `f`'s outcome: the call and
-/// its promise in one allocation, timed by the loop in debug mode.
-#[track_caller]
-pub(crate) fn submit_call<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
-where
-    F: FnOnce() -> Result<T, Error> + Send + 'static,
-    T: Send + 'static,
-{
-    if let Err(refused) = lp.admit() {
-        // Refused before anything was made: `f` is dropped here, on the caller's thread.
-        panic::run_guarded(move || drop(f), "dropping a call refused by a full loop");
-        return Promise::settled_in(Err(refused), Some(lp.scheduler()));
-    }
-    submit_admitted(lp, what, f)
-}
-
-/// [`submit_call`] once the call has its place on the loop (a
-/// [`Permit`](crate::event_loop::Permit)'s, or one just taken).
-#[track_caller]
-pub(crate) fn submit_admitted<T, F>(lp: &EventLoop, what: &'static str, f: F) -> Promise<T>
-where
-    F: FnOnce() -> Result<T, Error> + Send + 'static,
-    T: Send + 'static,
-{
-    // The call runs inside the caller's span, if it is in one that a subscriber
-    // records (no capture otherwise: one thread-local read).
-    let span = tracing::Span::current();
-    let (promise, call) = match span.is_none() {
-        true => Promise::for_call(lp.scheduler(), f),
-        false => Promise::for_call(lp.scheduler(), move || span.in_scope(f)),
-    };
-    // A refused call is dropped, failing the promise with loop-closed.
-    let _ = lp.submit_call(call, what);
-    promise
 }
 
 /// Handles a possibly asynchronous value: a future ready at once gives a ready

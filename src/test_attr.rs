@@ -6,7 +6,7 @@ pub mod runtime {
     use std::future::Future;
 
     use crate::event_loop::Builder;
-    use crate::EventLoop;
+    use crate::event_loop::EventLoop;
 
     /// The builder of a test's loop, named `name`.
     pub fn builder(name: &str) -> Builder {

@@ -11,8 +11,9 @@ use tokio::task::LocalSet;
 
 use crate::error::{Error, ErrorKind};
 
-use super::driver::{self, LocalLoop, LoopShared, Settings, DEFAULT_SPIN};
+use super::driver::{self, LocalLoop, LoopShared, Settings};
 use super::metrics::Counters;
+use super::spin::DEFAULT_SPIN;
 use super::EventLoop;
 
 /// A hook run on a loop's threads.
@@ -206,7 +207,7 @@ impl Builder {
     /// The bound on waiting for a closing loop: its teardown waits at most this long
     /// for tokio's blocking pool (`spawn_blocking`, `tokio::fs`, `tokio::io::stdin`:
     /// work still running there is left to finish on its own threads), and the last
-    /// handle's drop waits at most this long for a call still running on the loop
+    /// handle's drop waits at most this long (and a grace of 200 ms) for that teardown
     /// (see [the lifecycle](EventLoop#lifecycle)). The default is 1 s.
     ///
     /// # Examples

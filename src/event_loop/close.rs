@@ -1,7 +1,7 @@
 //! The close protocol, one for every path: begin (refuse work, cut what is queued),
 //! let the thread that owns the runtime tear it down, finish (mark closed, settle the
 //! report), and wait for it where waiting cannot hang; and what it gives back:
-//! [`ShutdownReport`], the [`Closed`] future, [`Deadline`].
+//! the [`Closed`] future (of a [`ShutdownReport`]), [`Deadline`].
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -15,46 +15,9 @@ use std::sync::Arc;
 use crate::loom::Ordering;
 use crate::promise::Promise;
 
-use super::driver::{self, LoopShared};
-
-/// How a loop's close went: of the calls queued on it, how many ran while it drained
-/// for a [`shutdown`](super::EventLoop::shutdown), and how many were cut (failed with
-/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running); of its tasks, how
-/// many finished while it drained, and how many were cut (dropped when it closed,
-/// their promises failed with `LoopClosed`).
-///
-/// Calls are what `call_soon`, `call_soon_threadsafe`, `run_in_loop` and the `spawn`
-/// family queue; tasks are what runs on the loop's task set: `spawn`, `spawn_local`,
-/// `run_in_loop_async`, `call_later` (a timer is a task), `LoopLocal::call_async`, and
-/// `tokio::spawn` inside the loop.
-///
-/// More fields may come (`#[non_exhaustive]`): read them by name.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// // A caller-driven loop runs nothing until driven: the three calls wait in its queue.
-/// let lp = pulsar_async::EventLoop::builder().build_driven().unwrap();
-/// for i in 0..3 {
-///     let _ = pulsar_async::run_in_loop(&lp, move || i);
-/// }
-/// let report = lp.shutdown(Duration::from_secs(5)).unwrap();
-/// assert_eq!((report.ran, report.cut), (3, 0));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Calls that ran while the loop drained for a shutdown.
-    pub ran: usize,
-    /// Calls cut: queued but never started, each failed with `LoopClosed`.
-    pub cut: usize,
-    /// Tasks that ended while the loop drained for a shutdown.
-    pub tasks_finished: usize,
-    /// Tasks alive when the loop closed: dropped, their promises failed with
-    /// `LoopClosed`.
-    pub tasks_cut: usize,
-}
+use super::driver::LoopShared;
+use super::state::ShutdownReport;
+use super::threads::{is_driving, local_loop};
 
 /// When a [`shutdown`](super::EventLoop::shutdown) stops draining: a point in time, or
 /// a timeout from now. Made from a [`Duration`], a [`std::time::Instant`] or a
@@ -214,10 +177,6 @@ impl std::fmt::Debug for LoopShared {
 /// drop the loop's tasks and exit its thread.
 const TEARDOWN_GRACE: Duration = Duration::from_millis(200);
 
-/// How long a call must sleep (neither run nor wait for a CPU) before the last drop
-/// takes it as blocked (waiting for something, maybe for the dropping thread itself).
-const BLOCKED_AFTER: Duration = Duration::from_millis(10);
-
 impl LoopShared {
     /// Begins the close: `CLOSING` (under the injector's lock, so that no push slips
     /// past it), then cuts the calls still queued there and, on a caller-driven loop,
@@ -284,7 +243,7 @@ impl LoopShared {
     /// for itself. A caller-driven loop whose owning thread does not drive it through
     /// the drain is closed at the deadline by a watchdog thread.
     pub(super) fn shutdown_waitable(self: &Arc<Self>, deadline: Deadline) -> Result<(), Error> {
-        if driver::is_driving(self.id) || (self.owns_thread && self.is_current_thread()) {
+        if is_driving(self.id) || (self.owns_thread && self.is_current_thread()) {
             return Err(Error::new(
                 ErrorKind::WouldDeadlock,
                 "a loop cannot wait for its own shutdown: call shutdown_background(deadline) here \
@@ -334,10 +293,10 @@ impl LoopShared {
     ///   `block_on` future; not `spawn_blocking` or `block_in_place`): waiting would
     ///   block that runtime's thread.
     pub(super) fn settle_close(&self) -> bool {
-        if driver::is_driving(self.id) {
+        if is_driving(self.id) {
             return false;
         }
-        if let Some(local) = driver::local_loop(self.id) {
+        if let Some(local) = local_loop(self.id) {
             if !self.owns_thread {
                 local.teardown(&mut VecDeque::new());
             }
@@ -358,24 +317,19 @@ impl LoopShared {
         self.join_thread();
     }
 
-    /// The last drop's wait: as [`wait_closed`](LoopShared::wait_closed), but it waits
-    /// for a call running now at most `shutdown_timeout`, and not at all once that
-    /// call is blocked (it may be waiting for the dropping thread); then for the
-    /// teardown at most `shutdown_timeout` (the blocking pool) and a grace.
+    /// The last drop's wait: as [`wait_closed`](LoopShared::wait_closed) when no call
+    /// is running, bounded by `shutdown_timeout` (tokio's blocking pool) and a grace;
+    /// not at all while a call runs (it may be waiting for the dropping thread): the
+    /// loop then closes when that call returns, and [`close`](super::EventLoop::close)
+    /// is the way to wait for it.
     pub(super) fn wait_closed_bounded(&self) {
-        let give_up = Instant::now() + self.shutdown_timeout;
-        let mut progress = CpuProgress::default();
-        while self.calls_running.get() && !self.life.is_closed() {
-            if Instant::now() >= give_up || progress.stalled(self.tid.get().copied()) {
-                tracing::debug!(
-                    target: "pulsar_async",
-                    loop_name = &*self.name,
-                    "the last handle is gone while a call runs on the loop and does not return; \
-                     the loop closes when it does"
-                );
-                return;
-            }
-            let _ = self.closed.wait_timeout(Duration::from_millis(1));
+        if self.calls_running.get() && !self.life.is_closed() {
+            tracing::debug!(
+                target: "pulsar_async",
+                loop_name = &*self.name,
+                "the last handle is gone while a call runs on the loop; the loop closes when it returns"
+            );
+            return;
         }
         if self
             .closed
@@ -427,75 +381,4 @@ pub(crate) fn blocking_allowed() -> bool {
         Err(e) => e.kind() != ErrorKind::WouldDeadlock,
         Ok(()) => true,
     }
-}
-
-/// Watches a loop's thread, to tell a call that computes (or waits for a CPU) from
-/// one that sleeps, blocked on something. Linux only (`/proc`); elsewhere a call is
-/// never taken as blocked, and the last drop waits for it up to `shutdown_timeout`.
-#[derive(Default)]
-struct CpuProgress {
-    /// The thread's time on a CPU plus its time waiting for one, at the last sign of
-    /// life, and when that sign was seen.
-    last: Option<(u64, Instant)>,
-}
-
-impl CpuProgress {
-    /// `true` once the thread has been seen asleep, with no time run or waited to
-    /// run, for [`BLOCKED_AFTER`].
-    ///
-    /// The kernel adds to a thread's times only when it is switched in or out (or at
-    /// a tick), so a thread that waits its turn for a CPU shows no progress for as
-    /// long as it waits: on a loaded machine, longer than `BLOCKED_AFTER`. Its state
-    /// tells it apart: `R` while it runs or waits to run, `S` or `D` while it sleeps.
-    /// Each sample in which the thread is runnable counts as a sign of life.
-    fn stalled(&mut self, tid: Option<u64>) -> bool {
-        let Some(sample) = tid.and_then(thread_sample) else {
-            return false;
-        };
-        let now = Instant::now();
-        match self.last {
-            Some((seen, since)) if seen == sample.busy && !sample.runnable => {
-                now.duration_since(since) >= BLOCKED_AFTER
-            }
-            _ => {
-                self.last = Some((sample.busy, now));
-                false
-            }
-        }
-    }
-}
-
-/// What `/proc` says of a thread at one moment.
-struct ThreadSample {
-    /// Its time on a CPU plus its time runnable, waiting for one (the first two
-    /// fields of its `schedstat`): it grows unless the thread sleeps.
-    busy: u64,
-    /// Its state is `R`: it runs, or waits for a CPU.
-    runnable: bool,
-}
-
-/// Samples thread `tid` of this process; `None` off Linux or once it is gone.
-fn thread_sample(tid: u64) -> Option<ThreadSample> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    // `pid (comm) state ...`: the name may hold spaces and parentheses, the state
-    // follows the last `)`.
-    let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
-    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    let mut fields = sched.split_whitespace().map(str::parse::<u64>);
-    Some(ThreadSample {
-        busy: fields.next()?.ok()? + fields.next()?.ok()?,
-        runnable: state == "R",
-    })
-}
-
-/// The kernel's id of the current thread (Linux), for [`thread_sample`].
-pub(super) fn kernel_thread_id() -> Option<u64> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    link.file_name()?.to_str()?.parse().ok()
 }

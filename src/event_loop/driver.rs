@@ -34,13 +34,13 @@ use crate::panic::{self, run_guarded};
 use crate::promise::Promise;
 use crate::schedule::{Job, Schedule, Scheduler};
 
-use super::close::ShutdownReport;
-use super::handle::RunLocal;
+use super::link::{LoopLink, TokioHandle};
 pub(crate) use super::locals::Slots;
 use super::metrics::{Counters, PUBLISH_EVERY};
-use super::queue::{position, Injector, OwnerQueue, Task};
+use super::queue::{position, Injector, OwnerQueue, Ready, Task, LOCAL_SEQ, OWNER_SEQ};
 use super::spawn::Registry;
-use super::state::{CallsRunning, Lifecycle, LoopState};
+use super::spin::{Spin, Spun};
+use super::state::{CallsRunning, Lifecycle, LoopState, ShutdownReport};
 pub(crate) use super::threads::with_locals;
 pub(super) use super::threads::{
     current_local, current_scheduler, is_driving, local_loop, take_queued,
@@ -60,8 +60,6 @@ pub(crate) struct LoopShared {
     pub(super) slow_callback: Duration,
     pub(super) owns_thread: bool,
     pub(super) thread: OnceLock<ThreadId>,
-    /// The loop thread's id in the kernel (Linux), to see whether it is blocked.
-    pub(super) tid: OnceLock<u64>,
     pub(super) life: Lifecycle,
     pub(super) calls_running: CallsRunning,
     pub(super) injector: Injector,
@@ -93,162 +91,6 @@ pub(crate) struct LoopShared {
     pub(super) tokio: TokioHandle,
     /// What the loop's promises hold of it (see [`LoopLink`]).
     link: Arc<LoopLink>,
-}
-
-/// What a promise bound to a loop (or a call's handle) holds of it: the loop until it
-/// is torn down, then
-/// nothing but the debug flag it had. A promise may outlive its loop by any time (a
-/// cache of results); once the loop is closed, what the promise pins is this link and
-/// its own outcome, not the loop's state, queues, counters or runtime.
-///
-/// The link holds the loop from the first promise made (`arm`) to the end of the
-/// loop's teardown (`cut`); after the cut it is never armed again. The loop holds the
-/// link, so until the cut the two keep each other: a loop that hands out a promise is
-/// always torn down (its thread's end, its owner's close or exit).
-pub(crate) struct LoopLink {
-    state: Mutex<Link>,
-    /// Set once armed: a promise made after that takes the link as it is.
-    armed: std::sync::atomic::AtomicBool,
-    /// The loop's debug flag, as it was when the link was cut.
-    debug: std::sync::atomic::AtomicBool,
-}
-
-struct Link {
-    shared: Option<Arc<LoopShared>>,
-    cut: bool,
-}
-
-impl LoopLink {
-    fn new() -> Self {
-        LoopLink {
-            state: Mutex::new(Link {
-                shared: None,
-                cut: false,
-            }),
-            armed: std::sync::atomic::AtomicBool::new(false),
-            debug: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Link> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The loop, unless the link was cut (the loop is torn down).
-    #[inline]
-    pub(super) fn get(&self) -> Option<Arc<LoopShared>> {
-        self.lock().shared.clone()
-    }
-
-    /// Links `shared` to its promises, unless it is torn down already.
-    fn arm(&self, shared: &Arc<LoopShared>) {
-        let mut link = self.lock();
-        if !link.cut && link.shared.is_none() {
-            link.shared = Some(shared.clone());
-        }
-        self.armed.store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Unlinks the loop from its promises for good (the end of its teardown).
-    fn cut(&self, debug: bool) {
-        self.debug
-            .store(debug, std::sync::atomic::Ordering::Relaxed);
-        let shared = {
-            let mut link = self.lock();
-            link.cut = true;
-            link.shared.take()
-        };
-        // Maybe the loop's last reference: its drop runs outside the lock.
-        drop(shared);
-    }
-}
-
-impl Schedule for LoopLink {
-    fn schedule(&self, job: Job) -> Result<(), Job> {
-        match self.get() {
-            Some(shared) => shared.schedule(job),
-            None => Err(job),
-        }
-    }
-
-    fn is_loop_thread(&self) -> bool {
-        self.get().is_some_and(|shared| shared.is_loop_thread())
-    }
-
-    fn is_debug(&self) -> bool {
-        match self.get() {
-            Some(shared) => shared.is_debug(),
-            None => self.debug.load(std::sync::atomic::Ordering::Relaxed),
-        }
-    }
-
-    fn is_running(&self) -> bool {
-        self.get().is_some_and(|shared| shared.is_running())
-    }
-
-    fn as_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        self.get()
-            .map(|shared| shared as Arc<dyn std::any::Any + Send + Sync>)
-    }
-}
-
-/// The handle of a loop's tokio runtime while the runtime lives. A handle keeps the
-/// runtime's drivers alive (the I/O driver's epoll descriptor and its waker's
-/// eventfd, the timer wheel) after the runtime itself is dropped, so teardown drops
-/// it too: once a loop is closed, nothing of its runtime is left, whatever still holds
-/// the loop (a promise, a handle). Readers then get the handle of a runtime that is
-/// shut down, on which a spawned task fails at once, as on the loop's own once closed.
-pub(crate) struct TokioHandle(Mutex<Option<tokio::runtime::Handle>>);
-
-impl TokioHandle {
-    fn new(handle: Option<tokio::runtime::Handle>) -> Self {
-        TokioHandle(Mutex::new(handle))
-    }
-
-    /// The handle: the loop's runtime's, or once the loop is torn down that of a
-    /// runtime that is shut down (`None` only for the loom models' loops).
-    pub(super) fn get(&self) -> Option<tokio::runtime::Handle> {
-        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match &*handle {
-            Some(handle) => Some(handle.clone()),
-            None if cfg!(loom) => None,
-            None => shut_down_runtime(),
-        }
-    }
-
-    /// How many tasks are alive on the runtime (0 once it is gone).
-    pub(super) fn alive_tasks(&self) -> usize {
-        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        handle
-            .as_ref()
-            .map_or(0, |rt| rt.metrics().num_alive_tasks())
-    }
-
-    /// Drops the handle (teardown, once the runtime is shut down).
-    fn release(&self) {
-        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        run_guarded(move || drop(handle), "dropping the loop's runtime handle");
-    }
-}
-
-/// The handle of one runtime of the process, built with a loop's drivers and shut
-/// down at once: what a closed loop's [`TokioHandle`] gives. `None` if it cannot be
-/// built (no descriptor left): then a runtime without drivers.
-fn shut_down_runtime() -> Option<tokio::runtime::Handle> {
-    static SHUT_DOWN: OnceLock<Option<tokio::runtime::Handle>> = OnceLock::new();
-    SHUT_DOWN
-        .get_or_init(|| {
-            let mut with_drivers = tokio::runtime::Builder::new_current_thread();
-            with_drivers.enable_io().enable_time();
-            let runtime = with_drivers
-                .build()
-                .or_else(|_| tokio::runtime::Builder::new_current_thread().build())
-                .ok()?;
-            let handle = runtime.handle().clone();
-            runtime.shutdown_background();
-            Some(handle)
-        })
-        .clone()
 }
 
 /// A panic on a thread that holds a loop's handle leaves the loop consistent: every
@@ -321,7 +163,6 @@ impl LoopShared {
             slow_callback: settings.slow_callback,
             owns_thread,
             thread: OnceLock::new(),
-            tid: OnceLock::new(),
             life: Lifecycle::new(),
             calls_running: CallsRunning::new(),
             injector: Injector::new(settings.queue_capacity),
@@ -352,9 +193,7 @@ impl LoopShared {
     /// The loop's [`LoopLink`], armed: what its promises and call handles hold.
     #[inline]
     pub(super) fn link(self: &Arc<Self>) -> Arc<LoopLink> {
-        if !self.link.armed.load(std::sync::atomic::Ordering::Acquire) {
-            self.link.arm(self);
-        }
+        self.link.arm(self);
         self.link.clone()
     }
 
@@ -437,59 +276,6 @@ impl LoopShared {
     }
 }
 
-/// Set in the sequence numbers of tasks queued on the loop's own thread, so that
-/// they never equal those of the injector.
-pub(super) const LOCAL_SEQ: u64 = 1 << 63;
-
-/// Set, beside [`LOCAL_SEQ`], in those of a caller-driven loop's owner queue.
-pub(super) const OWNER_SEQ: u64 = 1 << 62;
-
-/// An entry of the local queue: a `call_soon` call, any task queued from the loop's
-/// own thread, or, on a caller-driven loop, the place of a task in its owner queue.
-pub(super) enum Ready {
-    Local(Rc<dyn RunLocal>),
-    Task(Task),
-    Owned,
-}
-
-impl Ready {
-    /// Runs the entry, giving back its place on the loop first (see `capacity.rs`):
-    /// once started, a call holds none.
-    fn run(self, shared: &LoopShared) {
-        let capacity = shared.injector.capacity();
-        match self {
-            Ready::Local(call) => {
-                capacity.give_back();
-                call.run()
-            }
-            Ready::Task(task) => {
-                if task.holds_place() {
-                    capacity.give_back();
-                }
-                task.run()
-            }
-            Ready::Owned => {
-                if let Some(task) = shared.owner_queue.pop_front() {
-                    if task.holds_place() {
-                        capacity.give_back();
-                    }
-                    task.run();
-                }
-            }
-        }
-    }
-
-    /// `true` for a call cancelled before it ran: it is counted nowhere.
-    #[inline]
-    fn is_cancelled(&self) -> bool {
-        match self {
-            Ready::Local(call) => call.is_cancelled(),
-            Ready::Task(task) => task.is_cancelled(),
-            Ready::Owned => false,
-        }
-    }
-}
-
 /// A loop's state that only its own thread touches.
 pub(super) struct LocalLoop {
     pub(super) shared: Arc<LoopShared>,
@@ -497,13 +283,8 @@ pub(super) struct LocalLoop {
     /// The sequence number of the next task queued here.
     next_seq: Cell<u64>,
     waker: RefCell<Option<Waker>>,
-    /// The end of the current spin window, while the loop spins for new calls.
-    spin_until: Cell<Option<Instant>>,
-    /// When the drive last parked, until it runs again; and whether the spin window
-    /// is worth spinning (not after a park much longer than the window: the next call
-    /// is not coming soon either).
-    parked_at: Cell<Option<Instant>>,
-    spin_pays: Cell<bool>,
+    /// The idle spin: its window, and whether it pays now.
+    spin: Spin,
     /// The deadline of a shutdown's drain as a timer of the loop's runtime, while the
     /// drive waits for tasks.
     drain_timer: RefCell<Option<Pin<Box<tokio::time::Sleep>>>>,
@@ -516,13 +297,11 @@ pub(super) struct LocalLoop {
 impl LocalLoop {
     pub(super) fn new(shared: Arc<LoopShared>, parts: Option<(Runtime, LocalSet)>) -> Self {
         LocalLoop {
+            spin: Spin::new(shared.spin),
             shared,
             local: RefCell::new(VecDeque::new()),
             next_seq: Cell::new(0),
             waker: RefCell::new(None),
-            spin_until: Cell::new(None),
-            parked_at: Cell::new(None),
-            spin_pays: Cell::new(true),
             drain_timer: RefCell::new(None),
             parts: RefCell::new(parts),
             locals: Slots::default(),
@@ -541,10 +320,7 @@ impl LocalLoop {
         let life = &self.shared.life;
         // Being polled again, the drive had returned `Pending`: the runtime had its turn.
         let mut turn_owed = false;
-        if let Some(parked_at) = self.parked_at.take() {
-            self.spin_pays
-                .set(parked_at.elapsed() < self.shared.spin * SPIN_PAYS_WITHIN);
-        }
+        self.spin.woken();
         loop {
             if life.is_closing() || (!self.shared.owns_thread && life.take_stop()) {
                 return Poll::Ready(());
@@ -571,7 +347,7 @@ impl LocalLoop {
             }
             // One iteration: what is ready now, and nothing queued after this point.
             self.shared.injector.take_batch(batch);
-            self.spin_until.set(None);
+            self.spin.found_work();
             self.run_iteration(queued_here, batch);
             turn_owed = true;
         }
@@ -599,7 +375,10 @@ impl LocalLoop {
                 break;
             }
             ran += u64::from(counts);
-            run_guarded(|| call.run(&self.shared), "callback");
+            run_guarded(
+                || call.run(self.shared.injector.capacity(), &self.shared.owner_queue),
+                "callback",
+            );
         }
         let mut unpublished = 0;
         if open {
@@ -705,16 +484,17 @@ impl LocalLoop {
     }
 
     /// Out of work: spins for new calls for up to the builder's `spin` window, in
-    /// slices of at most [`SPIN_SLICE`] with the loop's tasks, timers and I/O run
+    /// slices (see `spin.rs`) with the loop's tasks, timers and I/O run
     /// between slices; then parks. `None` when there may be work now.
     fn idle(&self, cx: &mut Context<'_>) -> Option<Poll<()>> {
-        match self.spin_for_jobs() {
-            Spin::Found => return None,
-            Spin::SliceOver => {
+        let has_work = || self.shared.injector.may_have_jobs() || !self.local.borrow().is_empty();
+        match self.spin.spin(has_work) {
+            Spun::Found => return None,
+            Spun::SliceOver => {
                 cx.waker().wake_by_ref();
                 return Some(Poll::Pending);
             }
-            Spin::WindowOver => {}
+            Spun::WindowOver => {}
         }
         let life = &self.shared.life;
         // A drain waits for its tasks; a loop that had not seen the shutdown begin
@@ -730,43 +510,9 @@ impl LocalLoop {
         {
             return None;
         }
-        self.spin_until.set(None);
         *self.waker.borrow_mut() = Some(cx.waker().clone());
-        if !self.shared.spin.is_zero() {
-            self.parked_at.set(Some(Instant::now()));
-        }
+        self.spin.parks();
         Some(Poll::Pending)
-    }
-
-    /// Spins while the queues look empty, up to the end of the spin window or of the
-    /// current slice.
-    fn spin_for_jobs(&self) -> Spin {
-        let window = self.shared.spin;
-        if window.is_zero() || !self.spin_pays.get() {
-            return Spin::WindowOver;
-        }
-        let now = Instant::now();
-        let until = *self.spin_until.get().get_or_insert(now + window);
-        self.spin_until.set(Some(until));
-        let slice_end = until.min(now + SPIN_SLICE);
-        loop {
-            for _ in 0..SPIN_CHECKS {
-                if self.shared.injector.may_have_jobs() || !self.local.borrow().is_empty() {
-                    return Spin::Found;
-                }
-                std::hint::spin_loop();
-            }
-            let now = Instant::now();
-            if now >= until {
-                return Spin::WindowOver;
-            }
-            if now >= slice_end {
-                return Spin::SliceOver;
-            }
-            // Give the CPU to any other thread that is ready: on a busy machine the
-            // thread that will call next may be waiting for it.
-            std::thread::yield_now();
-        }
     }
 
     /// Queues a task from the owning thread of a caller-driven loop: in the owner
@@ -976,35 +722,8 @@ fn already_running() -> Error {
     Error::new(ErrorKind::InvalidState, "the loop is already running")
 }
 
-/// What a spin for new calls found.
-enum Spin {
-    /// Work may be queued.
-    Found,
-    /// The slice is over but the window is not: let the tasks run, then spin again.
-    SliceOver,
-    /// The window is over: park.
-    WindowOver,
-}
-
-/// A spin window pays while the loop's parks last less than this many windows: calls
-/// come back to back, and spinning catches the next one without a wake-up. After a
-/// longer park, the loop parks at once when it runs out of work (and spins again
-/// after a short park).
-const SPIN_PAYS_WITHIN: u32 = 4;
-
 /// How often a drain looks whether the tasks of `tokio::spawn` on the loop ended.
 const RECHECK_TOKIO_TASKS: Duration = Duration::from_millis(1);
-
-/// The longest a loop spins without letting its tasks run.
-const SPIN_SLICE: Duration = Duration::from_micros(50);
-
-/// How many times a spinning loop looks at its queue between two reads of the clock.
-const SPIN_CHECKS: u32 = 16;
-
-/// The default spin window ([`Builder::spin`](super::Builder::spin)): long enough to
-/// catch the next call of a caller that submits calls back to back, short enough to
-/// cost little CPU.
-pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(10);
 
 /// The body of a loop's own thread: drive the loop until it is closing, then tear it
 /// down. Whatever way the drive ends (even by a panic that escaped every guard), the
@@ -1020,9 +739,6 @@ fn run_thread(
     mut drive: impl FnMut(&LocalLoop, &mut Context<'_>, &mut VecDeque<Task>) -> Poll<()>,
 ) {
     let _ = shared.thread.set(std::thread::current().id());
-    if let Some(tid) = super::close::kernel_thread_id() {
-        let _ = shared.tid.set(tid);
-    }
     let local = Rc::new(LocalLoop::new(
         shared.clone(),
         Some((runtime, LocalSet::new())),
@@ -1088,18 +804,19 @@ mod tests {
         let task = handle.spawn(std::future::pending::<u8>());
         let timer = handle.call_later(std::time::Duration::from_secs(3600), || 1u8);
         let limit = std::time::Duration::from_secs(5);
-        crate::run::run_in_loop(&handle, || ())
+        handle
+            .call_settling("a call", || Ok(()))
             .wait_timeout(limit)
             .unwrap();
         die.store(true, std::sync::atomic::Ordering::SeqCst);
-        let queued = crate::run::run_in_loop(&handle, || 2u8);
+        let queued = handle.call_settling("a call", || Ok(2u8));
         thread.join().unwrap();
         assert_eq!(handle.state(), LoopState::Closed);
         for p in [task, timer, queued] {
             let err = p.wait_timeout(limit).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::LoopClosed);
         }
-        let later = crate::run::run_in_loop(&handle, || 3u8);
+        let later = handle.call_settling("a call", || Ok(3u8));
         assert_eq!(
             later.try_result().unwrap_err().kind(),
             ErrorKind::LoopClosed

@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use crate::panic;
 
-use super::driver::{self, LoopLink, LoopShared};
+use super::driver::{self, LoopShared};
+use super::link::LoopLink;
+use super::queue::RunLocal;
 
 /// Where a queued local call is: waiting with its closure, or gone one of two ways.
 enum Slot<F> {
@@ -161,13 +163,6 @@ impl fmt::Debug for CallHandle {
 /// A call queued by `call_soon` on the loop's thread, shared with its
 /// [`LocalCallHandle`].
 pub(crate) struct LocalCall<F>(RefCell<Slot<F>>);
-
-/// What the loop does with a queued [`LocalCall`].
-pub(crate) trait RunLocal {
-    fn run(&self);
-    /// `true` once cancelled by its handle: it runs nothing and counts nowhere.
-    fn is_cancelled(&self) -> bool;
-}
 
 trait CancelLocal {
     fn cancel(&self) -> bool;

@@ -30,6 +30,7 @@ mod capacity;
 mod close;
 mod driver;
 mod handle;
+mod link;
 mod locals;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -37,12 +38,13 @@ mod metrics;
 mod permit;
 mod queue;
 mod spawn;
+mod spin;
 mod state;
 mod threads;
 
 pub use builder::Builder;
 pub(crate) use close::blocking_allowed;
-pub use close::{Closed, Deadline, ShutdownAsync, ShutdownReport};
+pub use close::{Closed, Deadline, ShutdownAsync};
 pub(crate) use driver::with_locals;
 use driver::{LocalLoop, LoopShared};
 pub use handle::{CallHandle, LocalCallHandle};
@@ -51,7 +53,7 @@ pub use metrics::LoopMetrics;
 pub use permit::{Permit, Reserve};
 use queue::{Task, Timed};
 use spawn::{abort_hook, run_task, spawn_listed};
-pub use state::LoopState;
+pub use state::{LoopState, ShutdownReport};
 
 /// A handle to an event loop: a tokio current-thread runtime plus a
 /// [`LocalSet`](tokio::task::LocalSet), so work on the loop may be `!Send` and keep
@@ -123,12 +125,12 @@ pub use state::LoopState;
 ///   close completes when the call returns), and inside a tokio runtime (it would
 ///   block that runtime's thread; await [`closed`](EventLoop::closed) there, or use
 ///   [`close_background`](EventLoop::close_background)).
-/// - The last handle's `Drop` closes the loop and waits as `close` does, bounded: for
-///   a call still running, at most [`Builder::shutdown_timeout`], and not at all once
-///   the loop's thread has slept 10 ms in that call, neither running nor waiting for
-///   a CPU (Linux; it may be waiting for the dropping thread); then for the teardown
-///   at most `shutdown_timeout` and a grace of 200 ms.
-///   Past either bound it returns, and the loop finishes closing on its own thread.
+/// - The last handle's `Drop` closes the loop and, the std `JoinHandle` way, never
+///   waits for a call: while a call runs on the loop (it may be waiting for the
+///   dropping thread) it returns at once, and the loop closes, and its thread exits,
+///   when that call returns. Otherwise it waits for the teardown as `close` does, at
+///   most [`Builder::shutdown_timeout`] and a grace of 200 ms; past that it returns,
+///   and the loop finishes closing on its own thread. `close()` is the wait.
 ///
 /// **What keeps a loop alive**: its user handles. A handle from
 /// [`EventLoop::current`] does not count, so code on the loop that captures it (a
@@ -638,7 +640,7 @@ impl EventLoop {
             None => handle::LocalCall::with_handle(f),
             Some(origin) => handle::LocalCall::with_handle(move || origin.time(f)),
         };
-        local.push(driver::Ready::Local(call));
+        local.push(queue::Ready::Local(call));
         Ok(handle)
     }
 
@@ -736,6 +738,48 @@ impl EventLoop {
         })
     }
 
+    /// Queues a call that settles a loop-bound promise with `f`'s outcome: the call
+    /// and its promise in one allocation, timed by the loop in debug mode. A full loop
+    /// refuses it at once (`f` dropped here, the promise failed with `Full`).
+    #[track_caller]
+    pub(crate) fn call_settling<T, F>(&self, what: &'static str, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.admit() {
+            Ok(()) => self.call_admitted(what, f),
+            Err(refused) => self.refuse(refused, f),
+        }
+    }
+
+    /// [`call_settling`](EventLoop::call_settling) once the call has its place on the
+    /// loop (a [`Permit`]'s, or one just taken).
+    #[track_caller]
+    pub(crate) fn call_admitted<T, F>(&self, what: &'static str, f: F) -> Promise<T>
+    where
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        // The call runs inside the caller's span, if it is in one that a subscriber
+        // records (no capture otherwise: one thread-local read).
+        let span = tracing::Span::current();
+        let (promise, call) = match span.is_none() {
+            true => Promise::for_call(self.scheduler(), f),
+            false => Promise::for_call(self.scheduler(), move || span.in_scope(f)),
+        };
+        // A refused call is dropped, failing the promise with loop-closed.
+        let _ = self.submit_call(call, what);
+        promise
+    }
+
+    /// The promise of work a full loop refused before anything was made of it: the
+    /// work is dropped here, on the caller's thread, under a panic guard.
+    fn refuse<T, W>(&self, refused: Error, work: W) -> Promise<T> {
+        panic::run_guarded(move || drop(work), "dropping a call refused by a full loop");
+        Promise::settled_in(Err(refused), Some(self.scheduler()))
+    }
+
     /// Runs the future made by `make` on the loop; its `Result` settles the promise.
     /// `make` and the future run inside the caller's span, if it is in one that a
     /// subscriber records.
@@ -746,12 +790,10 @@ impl EventLoop {
         F: Future<Output = Result<T, Error>> + 'static,
         T: Send + 'static,
     {
-        if let Err(refused) = self.admit() {
-            // Refused before anything was made: `make` is dropped here.
-            panic::run_guarded(move || drop(make), "dropping a call refused by a full loop");
-            return Promise::settled_in(Err(refused), Some(self.scheduler()));
+        match self.admit() {
+            Ok(()) => self.spawn_admitted(what, make),
+            Err(refused) => self.refuse(refused, make),
         }
-        self.spawn_admitted(what, make)
     }
 
     /// [`spawn_settling`](EventLoop::spawn_settling) once the task has its place on

@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
 use crate::promise::Promise;
-use crate::run::submit_admitted;
 
 use super::EventLoop;
 
@@ -213,9 +212,8 @@ impl Permit {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        submit_admitted(&self.into_loop(), std::any::type_name::<F>(), move || {
-            Ok(f())
-        })
+        self.into_loop()
+            .call_admitted(std::any::type_name::<F>(), move || Ok(f()))
     }
 
     /// Like [`run`](Permit::run), for a callable that returns a `Result`: as
@@ -235,9 +233,8 @@ impl Permit {
         E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
         T: Send + 'static,
     {
-        submit_admitted(&self.into_loop(), std::any::type_name::<F>(), move || {
-            f().map_err(Error::user)
-        })
+        self.into_loop()
+            .call_admitted(std::any::type_name::<F>(), move || f().map_err(Error::user))
     }
 
     /// Like [`run`](Permit::run), for a callable that returns a future, run as a task

@@ -3,6 +3,7 @@
 //! and [`Task`], what a loop runs.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::debug::Origin;
@@ -258,7 +259,7 @@ impl Injector {
 /// `run_in_loop` call, a `spawn` job: [`Task`]s, which are `Send`), kept where any
 /// thread can reach them, so that a close from another thread settles their promises
 /// at once: the owner may never drive the loop again. The owner's local queue holds a
-/// placeholder for each, in order ([`Ready::Owned`](super::driver::Ready)); running a
+/// placeholder for each, in order ([`Ready::Owned`]); running a
 /// placeholder runs the front task here. Tasks leave from the front (or all at once,
 /// cut), so the task `seq` is found by [`position`].
 pub(crate) struct OwnerQueue(Mutex<Owned>);
@@ -420,4 +421,63 @@ mod loom_tests {
             assert_eq!(done.try_result().unwrap(), 1);
         });
     }
+}
+
+/// Set in the sequence numbers of tasks queued on the loop's own thread, so that
+/// they never equal those of the injector.
+pub(super) const LOCAL_SEQ: u64 = 1 << 63;
+
+/// Set, beside [`LOCAL_SEQ`], in those of a caller-driven loop's owner queue.
+pub(super) const OWNER_SEQ: u64 = 1 << 62;
+
+/// An entry of the local queue: a `call_soon` call, any task queued from the loop's
+/// own thread, or, on a caller-driven loop, the place of a task in its owner queue.
+pub(super) enum Ready {
+    Local(Rc<dyn RunLocal>),
+    Task(Task),
+    Owned,
+}
+
+impl Ready {
+    /// Runs the entry, giving back its place on the loop first (see `capacity.rs`):
+    /// once started, a call holds none.
+    pub(super) fn run(self, capacity: &Capacity, owner_queue: &OwnerQueue) {
+        match self {
+            Ready::Local(call) => {
+                capacity.give_back();
+                call.run()
+            }
+            Ready::Task(task) => {
+                if task.holds_place() {
+                    capacity.give_back();
+                }
+                task.run()
+            }
+            Ready::Owned => {
+                if let Some(task) = owner_queue.pop_front() {
+                    if task.holds_place() {
+                        capacity.give_back();
+                    }
+                    task.run();
+                }
+            }
+        }
+    }
+
+    /// `true` for a call cancelled before it ran: it is counted nowhere.
+    #[inline]
+    pub(super) fn is_cancelled(&self) -> bool {
+        match self {
+            Ready::Local(call) => call.is_cancelled(),
+            Ready::Task(task) => task.is_cancelled(),
+            Ready::Owned => false,
+        }
+    }
+}
+
+/// What the loop does with a queued `call_soon` call (a `LocalCall`, `handle.rs`).
+pub(crate) trait RunLocal {
+    fn run(&self);
+    /// `true` once cancelled by its handle: it runs nothing and counts nowhere.
+    fn is_cancelled(&self) -> bool;
 }

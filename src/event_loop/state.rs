@@ -1,5 +1,5 @@
-//! The lifecycle of a loop in one atomic word ([`Lifecycle`]), and its public view
-//! ([`LoopState`]).
+//! The lifecycle of a loop in one atomic word ([`Lifecycle`]), its public view
+//! ([`LoopState`]), and what a close reports of the work it ended ([`ShutdownReport`]).
 //!
 //! | phase | takes new work | runs queued calls | entered by |
 //! |---|---|---|---|
@@ -232,4 +232,43 @@ mod tests {
         assert!(l.take_stop());
         assert!(!l.take_stop());
     }
+}
+
+/// How a loop's close went: of the calls queued on it, how many ran while it drained
+/// for a [`shutdown`](super::EventLoop::shutdown), and how many were cut (failed with
+/// [`LoopClosed`](crate::ErrorKind::LoopClosed) without running); of its tasks, how
+/// many finished while it drained, and how many were cut (dropped when it closed,
+/// their promises failed with `LoopClosed`).
+///
+/// Calls are what `call_soon`, `call_soon_threadsafe`, `run_in_loop` and the `spawn`
+/// family queue; tasks are what runs on the loop's task set: `spawn`, `spawn_local`,
+/// `run_in_loop_async`, `call_later` (a timer is a task), `LoopLocal::call_async`, and
+/// `tokio::spawn` inside the loop.
+///
+/// More fields may come (`#[non_exhaustive]`): read them by name.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// // A caller-driven loop runs nothing until driven: the three calls wait in its queue.
+/// let lp = pulsar_async::EventLoop::builder().build_driven().unwrap();
+/// for i in 0..3 {
+///     let _ = pulsar_async::run_in_loop(&lp, move || i);
+/// }
+/// let report = lp.shutdown(Duration::from_secs(5)).unwrap();
+/// assert_eq!((report.ran, report.cut), (3, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Calls that ran while the loop drained for a shutdown.
+    pub ran: usize,
+    /// Calls cut: queued but never started, each failed with `LoopClosed`.
+    pub cut: usize,
+    /// Tasks that ended while the loop drained for a shutdown.
+    pub tasks_finished: usize,
+    /// Tasks alive when the loop closed: dropped, their promises failed with
+    /// `LoopClosed`.
+    pub tasks_cut: usize,
 }

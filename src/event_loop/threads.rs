@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use crate::schedule::Scheduler;
 
-use super::driver::{LocalLoop, LoopShared, LOCAL_SEQ, OWNER_SEQ};
+use super::driver::{LocalLoop, LoopShared};
 use super::locals::Slots;
-use super::queue::Task;
+use super::queue::{Task, LOCAL_SEQ, OWNER_SEQ};
 
 thread_local! {
     /// The loops this thread runs or owns: a thread loop's own, or the caller-driven

@@ -1,7 +1,11 @@
-//! The promise's core: the state word and the write-once outcome cell, and the only
-//! `unsafe` code of the crate.
+//! The promise's core: the state word, the write-once outcome cell, the core's own
+//! reference count and the reading handles.
 //!
-//! Everything that makes the cell sound lives here, so that no other file can break it:
+//! # Safety
+//!
+//! The first of the two files with `unsafe` (the second, `call.rs`, keeps work in a
+//! promise's allocation and follows this protocol). Everything that makes the cell
+//! sound lives here, so that no other file can break it:
 //!
 //! - **Writing.** The cell is written once, by the thread whose CAS *claims* the
 //!   promise (KIND from 0 to a kind: [`Core::settle`]); COMPLETE is set with `Release`
@@ -43,7 +47,7 @@ use crate::loom::{fence, lock, AtomicUsize, Mutex, Ordering, UnsafeCell};
 use crate::schedule::Scheduler;
 
 /// What a [`Core`] may carry besides the promise: nothing, or a pending call that
-/// shares the promise's allocation ([`call`](super::call)).
+/// shares the promise's allocation (`CallCell`, [`call`](super::call)).
 pub(crate) trait CallSlot: Send + Sync {}
 
 impl CallSlot for () {}
@@ -55,9 +59,9 @@ pub(crate) struct Core<T, C: ?Sized = dyn CallSlot> {
     state: AtomicUsize,
     /// Weak handles, plus one held by all the counted references together (as std's
     /// `Arc`): the allocation is freed when it drops to 0.
-    weak: AtomicUsize,
+    pub(super) weak: AtomicUsize,
     /// The outcome: uninitialised until COMPLETE; moved out when TAKEN.
-    outcome: UnsafeCell<MaybeUninit<Result<T, Error>>>,
+    pub(super) outcome: UnsafeCell<MaybeUninit<Result<T, Error>>>,
     /// Wakers, internal consumers, done-callbacks ([`waiters`](super::waiters)).
     /// `ManuallyDrop` (as the other fields with drop glue): `destroy` drops them when
     /// the last reference goes, and keeps `weak` alive until the allocation is freed.
@@ -90,7 +94,7 @@ fn kind_of<T>(outcome: &Result<T, Error>) -> usize {
 
 impl<T, C> Core<T, C> {
     /// A core with the counts `counts`: pending, or born settled with `outcome`.
-    fn build(
+    pub(super) fn build(
         outcome: Option<Result<T, Error>>,
         scheduler: Option<Scheduler>,
         call: C,
@@ -418,7 +422,7 @@ unsafe fn last_ref<T>(ptr: NonNull<Core<T>>) {
 /// # Safety
 ///
 /// Nobody can reach the allocation any more and its contents were destroyed.
-unsafe fn free(ptr: NonNull<u8>, layout: Layout) {
+pub(super) unsafe fn free(ptr: NonNull<u8>, layout: Layout) {
     // SAFETY: the caller's contract; the layout is the one `Box` allocated with.
     unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
 }
@@ -426,7 +430,7 @@ unsafe fn free(ptr: NonNull<u8>, layout: Layout) {
 /// A counted reference to a core: this crate's `Arc<Core<T>>`, with the count in the
 /// state word.
 pub(crate) struct Shared<T> {
-    ptr: NonNull<Core<T>>,
+    pub(super) ptr: NonNull<Core<T>>,
     _owns: PhantomData<Core<T>>,
 }
 
@@ -437,9 +441,22 @@ unsafe impl<T> Send for Shared<T> where Core<T>: Send + Sync {}
 unsafe impl<T> Sync for Shared<T> where Core<T>: Send + Sync {}
 
 impl<T> Shared<T> {
+    /// The counted reference that `ptr` stands for (an erased call task's REF).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to a live core whose REF the caller owns and hands over.
+    #[inline]
+    pub(super) unsafe fn from_raw(ptr: NonNull<Core<T>>) -> Self {
+        Shared {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
     /// Allocates `core`, whose state word already counts the references the caller
     /// makes from the returned pointer.
-    fn allocate<C: CallSlot + 'static>(core: Core<T, C>) -> NonNull<Core<T>> {
+    pub(super) fn allocate<C: CallSlot + 'static>(core: Core<T, C>) -> NonNull<Core<T>> {
         let core: Box<Core<T>> = Box::new(core);
         NonNull::from(Box::leak(core))
     }
@@ -581,12 +598,12 @@ pub(crate) enum Read<T> {
 /// handle's waker slot in the waiters (0 while it has none), given back on drop.
 pub(crate) struct Reader<T> {
     /// `ManuallyDrop`: the reader gives back its READER and REF with one `fetch_sub`.
-    core: ManuallyDrop<Shared<T>>,
-    slot: usize,
+    pub(super) core: ManuallyDrop<Shared<T>>,
+    pub(super) slot: usize,
 }
 
 impl<T> Reader<T> {
-    fn from_ptr(ptr: NonNull<Core<T>>) -> Self {
+    pub(super) fn from_ptr(ptr: NonNull<Core<T>>) -> Self {
         Reader {
             core: ManuallyDrop::new(Shared {
                 ptr,
@@ -605,31 +622,6 @@ impl<T> Reader<T> {
     ) -> Self {
         let core = Core::build(outcome, scheduler, (), created_at, READER | REF);
         Reader::from_ptr(Shared::allocate(core))
-    }
-
-    /// A new pending promise sharing its allocation with `call`: the task that runs the
-    /// call (one REF) and the first reader.
-    pub(crate) fn with_call<C: Call<T>>(
-        scheduler: Option<Scheduler>,
-        call: C,
-        created_at: &'static Location<'static>,
-    ) -> (CallTask, Self)
-    where
-        T: Send + 'static,
-    {
-        let core = Core::build(
-            None,
-            scheduler,
-            CallCell::new(call),
-            created_at,
-            READER | (2 * REF),
-        );
-        let typed: NonNull<Core<T, CallCell<C>>> = NonNull::from(Box::leak(Box::new(core)));
-        let task = CallTask {
-            ptr: typed.cast(),
-            vtable: CallVTable::of::<T, C>(),
-        };
-        (task, Reader::from_ptr(typed))
     }
 
     /// The shared core.
@@ -778,65 +770,6 @@ impl<T> Reader<T> {
         None
     }
 
-    /// For a chain on a done source: when this reader is the only reference to a core
-    /// that carries no call, was never waited on and holds a value nobody shared,
-    /// moves the value out and keeps the allocation for the chain's next promise
-    /// ([`Recycled`]): one allocation and one free fewer per link. Otherwise the
-    /// reader comes back.
-    #[cfg(not(loom))]
-    #[inline]
-    pub(crate) fn recycle(self) -> Result<(T, Recycled), Self> {
-        const ALL: usize = KIND | COMPLETE | TAKEN | HOLD | WAITERS | CLONER | CLONING;
-        let s = self.core.snapshot();
-        if s.0 & (ALL | READERS | REFS) != VALUE | COMPLETE | READER | REF
-            || self.slot != 0
-            || self.core.weak.load(Ordering::Relaxed) != 1
-        {
-            return Err(self);
-        }
-        let layout = Layout::for_value(&**self.core);
-        // Only a core without a call has the layout of `Core<T, ()>`: a call slot is
-        // never zero-sized.
-        if layout != Layout::new::<Core<T, ()>>() {
-            return Err(self);
-        }
-        std::sync::atomic::fence(Ordering::Acquire);
-        let this = ManuallyDrop::new(self);
-        let ptr = this.core.ptr;
-        // SAFETY: this reader is the only reference to the core (REFS = 1 and READERS =
-        // 1 are its own, no weak handle, checked above before an `Acquire` fence), it
-        // is consumed here, and nothing waits on the core (WAITERS was never set), so
-        // no other thread can reach the allocation: its contents are ours to take
-        // apart. The cell holds a complete value nobody moved out (VALUE, COMPLETE, not
-        // TAKEN): read once. The waiters are dropped once (the call slot is `()`, as
-        // the layout says: nothing to drop); the scheduler is moved out once;
-        // `outcome` is not touched again; the allocation is freed or reused by
-        // `Recycled`, never by a `Shared`.
-        let (outcome, scheduler) = unsafe {
-            let core = &mut *ptr.as_ptr();
-            let outcome = core
-                .outcome
-                .with_mut(|cell| std::ptr::read((*cell).as_ptr()));
-            ManuallyDrop::drop(&mut core.waiters);
-            (outcome, ManuallyDrop::take(&mut core.scheduler))
-        };
-        let recycled = Recycled {
-            ptr: ptr.cast(),
-            layout,
-            scheduler,
-        };
-        match outcome {
-            Ok(value) => Ok((value, recycled)),
-            // Unreachable (KIND = VALUE); the allocation is freed all the same.
-            Err(_) => unreachable!("a core of kind VALUE holds an error"),
-        }
-    }
-
-    #[cfg(loom)]
-    pub(crate) fn recycle(self) -> Result<(T, Recycled), Self> {
-        Err(self)
-    }
-
     #[inline(never)]
     fn read_slow(&mut self, consuming: bool) -> Read<T> {
         let core = &*self.core;
@@ -886,53 +819,6 @@ impl<T> Drop for Reader<T> {
     }
 }
 
-/// The allocation of a core taken apart by [`Reader::recycle`]: its contents are
-/// gone but for the loop it was bound to; it becomes the next promise, or is freed.
-pub(crate) struct Recycled {
-    ptr: NonNull<u8>,
-    layout: Layout,
-    scheduler: Option<Scheduler>,
-}
-
-// SAFETY: a `Recycled` owns a bare allocation (no contents) and a `Scheduler`, which
-// is `Send`.
-unsafe impl Send for Recycled {}
-
-impl Recycled {
-    /// A new promise born done with `outcome`, bound to the same loop: in this
-    /// allocation when `Core<U>` has its layout, else in a new one.
-    #[inline]
-    pub(crate) fn into_reader<U>(
-        self,
-        outcome: Result<U, Error>,
-        created_at: &'static Location<'static>,
-    ) -> Reader<U> {
-        let mut this = ManuallyDrop::new(self);
-        let scheduler = this.scheduler.take();
-        let core = Core::<U, ()>::build(Some(outcome), scheduler, (), created_at, READER | REF);
-        if this.layout != Layout::new::<Core<U, ()>>() {
-            // SAFETY: the allocation is ours (see `Reader::recycle`), with no contents,
-            // and made with `this.layout`; `this` is not used again.
-            unsafe { free(this.ptr, this.layout) };
-            return Reader::from_ptr(Shared::allocate(core));
-        }
-        let typed: NonNull<Core<U, ()>> = this.ptr.cast();
-        // SAFETY: the allocation is ours and empty, and has exactly the layout of
-        // `Core<U, ()>` (checked above), so writing one there is as `Box::new` would;
-        // the state word counts the one reader made from it. It is freed by the last
-        // reference with `Layout::for_value` of that core: the same layout.
-        unsafe { typed.as_ptr().write(core) };
-        Reader::from_ptr(typed)
-    }
-}
-
-impl Drop for Recycled {
-    fn drop(&mut self) {
-        // SAFETY: the allocation is ours, empty, made with `self.layout`; freed once.
-        unsafe { free(self.ptr, self.layout) };
-    }
-}
-
 /// What a read of state `s` finds when there is no value to read: pending, the
 /// error (marked read), or the taken error; `None` when a value is there.
 fn read_no_value<T>(core: &Core<T>, s: Snapshot) -> Option<Read<T>> {
@@ -964,143 +850,4 @@ pub(crate) fn attach<T>(core: &Shared<T>, detached: Detached) -> Reader<T> {
         core.add(READER | REF);
     }
     Reader::from_ptr(core.ptr)
-}
-
-/// What a call sharing its promise's allocation does ([`call`](super::call)).
-pub(crate) trait Call<T>: Send + 'static {
-    /// Runs the call and settles the promise.
-    fn run(self, core: &Shared<T>);
-    /// Drops the call unrun and fails the promise (its loop closed).
-    fn abandon(self, core: &Shared<T>);
-}
-
-/// The call slot of a core that shares its allocation with a call: the call, until
-/// the one [`CallTask`] of that core takes it out (to run it or abandon it). No lock:
-/// only that task ever takes it, once, and only the last reference's drop (which
-/// comes after the task's) drops what is left.
-pub(crate) struct CallCell<C>(UnsafeCell<Option<C>>);
-
-impl<C: Send> CallSlot for CallCell<C> {}
-
-// SAFETY: the cell is touched by one thread at a time: the thread that runs or drops
-// the core's one `CallTask` (which takes the call out, `CallCell::take`), then the
-// thread that drops the core's last reference (`Core::destroy`), ordered after the
-// task's REF was given back (`Release`, then `Acquire` before destroying). Moving a
-// `C: Send` between them is what `Send` allows.
-unsafe impl<C: Send> Sync for CallCell<C> {}
-
-impl<C> CallCell<C> {
-    fn new(call: C) -> Self {
-        CallCell(UnsafeCell::new(Some(call)))
-    }
-
-    /// Takes the call out.
-    ///
-    /// # Safety
-    ///
-    /// Called only by the core's one `CallTask`, while it holds its REF.
-    unsafe fn take(&self) -> Option<C> {
-        self.0.with_mut(|cell| {
-            // SAFETY: the caller's contract: the one task, once; nothing else touches
-            // the cell before the last reference goes, after this task's.
-            unsafe { (*cell).take() }
-        })
-    }
-}
-
-/// A call queued on a loop, sharing one allocation with the promise it settles: one
-/// REF on that core, with the types erased so that a loop's queue holds any call.
-/// Dropped without running, it abandons the call.
-pub(crate) struct CallTask {
-    /// The core, as a `Core<T, C>` with `T` and `C` erased.
-    ptr: NonNull<()>,
-    vtable: &'static CallVTable,
-}
-
-// SAFETY: a `CallTask` is a REF on a `Core<T, CallCell<C>>` with `T: Send` and
-// `C: Call<T>` (`Send`, so the cell is `Send + Sync`), which is `Send + Sync`: as
-// `Shared<T>`; and the right to take the call out, on whatever thread it is.
-unsafe impl Send for CallTask {}
-
-struct CallVTable {
-    run: unsafe fn(NonNull<()>),
-    abandon: unsafe fn(NonNull<()>),
-}
-
-impl CallVTable {
-    fn of<T: Send + 'static, C: Call<T>>() -> &'static CallVTable {
-        &CallVTableOf::<T, C>::VTABLE
-    }
-}
-
-struct CallVTableOf<T, C>(PhantomData<(T, C)>);
-
-impl<T: Send + 'static, C: Call<T>> CallVTableOf<T, C> {
-    const VTABLE: CallVTable = CallVTable {
-        run: run_call::<T, C>,
-        abandon: abandon_call::<T, C>,
-    };
-}
-
-/// The typed views of an erased call task's REF: the `Shared<T>` that owns the REF
-/// (dropped by the caller, after the call), and the call, taken out.
-///
-/// # Safety
-///
-/// `ptr` is a `CallTask`'s, made for these `T` and `C`, and its REF is consumed by
-/// the caller.
-unsafe fn call_parts<T: 'static, C: Call<T>>(ptr: NonNull<()>) -> (Shared<T>, Option<C>) {
-    let typed: NonNull<Core<T, CallCell<C>>> = ptr.cast();
-    // SAFETY: the task's REF keeps the core alive; this is that task (the caller's
-    // contract), taking its call out once.
-    let call = unsafe { (*typed.as_ptr()).call.take() };
-    let ptr: NonNull<Core<T>> = typed;
-    (
-        Shared {
-            ptr,
-            _owns: PhantomData,
-        },
-        call,
-    )
-}
-
-/// # Safety
-///
-/// `ptr` is a `CallTask`'s, made for these `T` and `C`, consumed by this call.
-unsafe fn run_call<T: 'static, C: Call<T>>(ptr: NonNull<()>) {
-    // SAFETY: the caller's contract.
-    let (core, call) = unsafe { call_parts::<T, C>(ptr) };
-    if let Some(call) = call {
-        call.run(&core);
-    }
-    drop(core);
-}
-
-/// # Safety
-///
-/// As [`run_call`].
-unsafe fn abandon_call<T: 'static, C: Call<T>>(ptr: NonNull<()>) {
-    // SAFETY: the caller's contract.
-    let (core, call) = unsafe { call_parts::<T, C>(ptr) };
-    if let Some(call) = call {
-        call.abandon(&core);
-    }
-    drop(core);
-}
-
-impl CallTask {
-    /// Runs the call (unless its promise is already done: then it is dropped unrun).
-    pub(crate) fn run(self) {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: the task's REF is consumed once, by this call; `this` is not
-        // dropped.
-        unsafe { (this.vtable.run)(this.ptr) };
-    }
-}
-
-impl Drop for CallTask {
-    fn drop(&mut self) {
-        // SAFETY: the task's REF is consumed once, here.
-        unsafe { (self.vtable.abandon)(self.ptr) };
-    }
 }

@@ -37,8 +37,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 pub use self::abort::AbortOnDrop;
-pub(crate) use self::call::{CallTask, Completer};
-pub(crate) use self::core::Recycled;
+pub(crate) use self::call::{CallTask, Completer, Recycled};
 use self::core::{Core, Read, Reader, Shared};
 pub use self::setter::Setter;
 use self::state::Kind;

@@ -300,8 +300,8 @@ pub(crate) fn cancel<T>(core: &Shared<T>, message: Option<String>) -> bool {
         return refused(core);
     }
     let error = match message {
-        Some(message) => Error::new(crate::ErrorKind::Cancelled, message),
-        None => Error::from(crate::ErrorKind::Cancelled),
+        Some(message) => Error::new(crate::error::ErrorKind::Cancelled, message),
+        None => Error::from(crate::error::ErrorKind::Cancelled),
     };
     match settle(core, Err(error)) {
         Ok(()) => true,
