@@ -3,6 +3,7 @@
 //! chain being configured, whose states [`Fresh`] and [`Configured`] make the
 //! callback come first; [`Passthrough`] and [`Propagate`], the defaults.
 
+use std::fmt;
 use std::future::IntoFuture;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -149,6 +150,17 @@ pub struct Chain<T, U, C, E, S = Configured> {
     _types: PhantomData<fn(T, S) -> U>,
 }
 
+/// Shows the chain's setup (its timeout, whether a next promise is set), not its
+/// callbacks, which are closures.
+impl<T, U, C, E, S> fmt::Debug for Chain<T, U, C, E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chain")
+            .field("timeout", &self.timeout)
+            .field("next", &self.next.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The state of a [`Chain`] with nothing set yet but maybe a timeout: its callback
 /// may still be set.
 ///
@@ -290,14 +302,12 @@ impl<T, U, C, E, S> Chain<T, U, C, E, S> {
     }
 }
 
-impl<T, U, C, E, S, RC, RE> Chain<T, U, C, E, S>
+impl<T, U, C, E, S> Chain<T, U, C, E, S>
 where
     T: Send + 'static,
     U: Send + 'static,
-    C: FnOnce(T) -> RC + Send + 'static,
-    E: FnOnce(Error) -> RE + Send + 'static,
-    RC: IntoMaybeAsync<Output = U>,
-    RE: IntoMaybeAsync<Output = U>,
+    C: Step<T, U>,
+    E: Step<Error, U>,
 {
     /// Starts the chain and returns next.
     ///
@@ -357,20 +367,65 @@ where
     }
 }
 
-impl<T, U, C, E, S, RC, RE> IntoFuture for Chain<T, U, C, E, S>
+impl<T, U, C, E, S> IntoFuture for Chain<T, U, C, E, S>
 where
     T: Send + 'static,
     U: Send + 'static,
-    C: FnOnce(T) -> RC + Send + 'static,
-    E: FnOnce(Error) -> RE + Send + 'static,
-    RC: IntoMaybeAsync<Output = U>,
-    RE: IntoMaybeAsync<Output = U>,
+    C: Step<T, U>,
+    E: Step<Error, U>,
 {
     type Output = Result<U, Error>;
     type IntoFuture = Promise<U>;
 
     fn into_future(self) -> Promise<U> {
         self.start()
+    }
+}
+
+/// A chain's callback or errback, as [`Chain::start`] and its `IntoFuture` take it:
+/// any `FnOnce(In) -> R + Send + 'static` whose `R` is a value or a promise of `U`
+/// ([`IntoMaybeAsync`]). Implemented for every such closure and for nothing else (it
+/// is sealed), so it only names the bound once.
+///
+/// # Examples
+///
+/// ```
+/// use pulsar_async::chain::Step;
+/// use pulsar_async::Error;
+/// fn takes<S: Step<u8, u16>>(_: S) {}
+/// takes(|v: u8| Ok::<u16, Error>(u16::from(v) * 300));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a chain step for `{In}` -> `{U}`",
+    label = "a chain step must be `FnOnce({In}) -> R + Send + 'static`",
+    note = "`R` is a `Result<{U}, Error>` or a promise of `{U}`; a step that captures a non-`Send` value or a borrow is refused"
+)]
+pub trait Step<In, U>: sealed::Sealed<In, U> + Send + 'static {
+    /// Runs the step on `input`.
+    #[doc(hidden)]
+    fn run(self, input: In) -> MaybeAsync<U>;
+}
+
+impl<In, U, F, R> Step<In, U> for F
+where
+    F: FnOnce(In) -> R + Send + 'static,
+    R: IntoMaybeAsync<Output = U>,
+{
+    #[inline]
+    fn run(self, input: In) -> MaybeAsync<U> {
+        self(input).into_maybe_async()
+    }
+}
+
+mod sealed {
+    /// Only closures are chain steps.
+    pub trait Sealed<In, U> {}
+
+    impl<In, U, F, R> Sealed<In, U> for F
+    where
+        F: FnOnce(In) -> R,
+        R: crate::maybe::IntoMaybeAsync<Output = U>,
+    {
     }
 }
 
@@ -390,18 +445,12 @@ fn dropped() -> Error {
 /// Settles `done` from `pending` once it is done: the source's promise is consumed as
 /// a reading handle (its value moved into the callback when this is its last reader,
 /// cloned otherwise).
-fn chain_pending<T, U, C, E, RC, RE>(
-    pending: MaybeAsync<T>,
-    callback: C,
-    errback: E,
-    done: Completer<U>,
-) where
+fn chain_pending<T, U, C, E>(pending: MaybeAsync<T>, callback: C, errback: E, done: Completer<U>)
+where
     T: Send + 'static,
     U: Send + 'static,
-    C: FnOnce(T) -> RC + Send + 'static,
-    E: FnOnce(Error) -> RE + Send + 'static,
-    RC: IntoMaybeAsync<Output = U>,
-    RE: IntoMaybeAsync<Output = U>,
+    C: Step<T, U>,
+    E: Step<Error, U>,
 {
     pending
         .into_promise()
@@ -411,17 +460,11 @@ fn chain_pending<T, U, C, E, RC, RE>(
 /// Runs the callback or errback on `outcome` and settles `done` with what it gives,
 /// chaining a returned promise in. Skipped when next is already done (cancelled, or
 /// timed out).
-fn settle<T, U, C, E, RC, RE>(
-    outcome: Result<T, Error>,
-    callback: C,
-    errback: E,
-    done: Completer<U>,
-) where
+fn settle<T, U, C, E>(outcome: Result<T, Error>, callback: C, errback: E, done: Completer<U>)
+where
     U: Send + 'static,
-    C: FnOnce(T) -> RC,
-    E: FnOnce(Error) -> RE,
-    RC: IntoMaybeAsync<Output = U>,
-    RE: IntoMaybeAsync<Output = U>,
+    C: Step<T, U>,
+    E: Step<Error, U>,
 {
     if done.is_done() {
         return;
@@ -432,16 +475,14 @@ fn settle<T, U, C, E, RC, RE>(
 /// Runs the callback on a value or the errback on an error; a panic becomes the
 /// step's error.
 #[inline]
-fn run_step<T, U, C, E, RC, RE>(outcome: Result<T, Error>, callback: C, errback: E) -> MaybeAsync<U>
+fn run_step<T, U, C, E>(outcome: Result<T, Error>, callback: C, errback: E) -> MaybeAsync<U>
 where
-    C: FnOnce(T) -> RC,
-    E: FnOnce(Error) -> RE,
-    RC: IntoMaybeAsync<Output = U>,
-    RE: IntoMaybeAsync<Output = U>,
+    C: Step<T, U>,
+    E: Step<Error, U>,
 {
     panic::catch(|| match outcome {
-        Ok(value) => callback(value).into_maybe_async(),
-        Err(error) => errback(error).into_maybe_async(),
+        Ok(value) => callback.run(value),
+        Err(error) => errback.run(error),
     })
     .unwrap_or_else(MaybeAsync::failed)
 }

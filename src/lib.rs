@@ -201,6 +201,7 @@
 //! jobs.logger().in_scope(|| tracing::info!("drained")); // tagged with the loop's name
 //! ```
 #![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
 #![warn(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 

@@ -83,6 +83,28 @@ pub(crate) struct Core<T, C: ?Sized = dyn CallSlot> {
 // at once. The other fields are `Sync` on their own for these bounds.
 unsafe impl<T: Send, C: ?Sized + Sync> Sync for Core<T, C> where Mutex<Waiters<T>>: Sync {}
 
+/// How a thread waits out a window another thread closes without user code (a claim
+/// before COMPLETE, a clone under CLONING): spins a little, then yields its CPU, so a
+/// busy machine still runs the thread it waits for (crossbeam's `Backoff::snooze`).
+#[derive(Default)]
+struct Backoff {
+    spins: u32,
+}
+
+impl Backoff {
+    /// Spins this many times before yielding on every round.
+    const SPINS: u32 = 64;
+
+    fn snooze(&mut self) {
+        if self.spins < Self::SPINS && cfg!(not(loom)) {
+            std::hint::spin_loop();
+            self.spins += 1;
+        } else {
+            crate::loom::yield_now();
+        }
+    }
+}
+
 /// The kind bits an outcome is stored under.
 fn kind_of<T>(outcome: &Result<T, Error>) -> usize {
     match outcome {
@@ -165,18 +187,13 @@ impl<T, C: ?Sized> Core<T, C> {
     /// Waits out the window between a claim and COMPLETE (a plain memory write by the
     /// claimer, no user code): the state as soon as it is complete, or pending.
     pub(crate) fn wait_complete(&self) -> Snapshot {
-        let mut spins = 0u32;
+        let mut backoff = Backoff::default();
         loop {
             let s = self.snapshot();
             if s.is_complete() || !s.is_done() {
                 return s;
             }
-            if spins < 64 && cfg!(not(loom)) {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                crate::loom::yield_now();
-            }
+            backoff.snooze();
         }
     }
 
@@ -230,14 +247,9 @@ impl<T, C: ?Sized> Core<T, C> {
                 "the promise's value is shared but no cloner was recorded",
             ));
         };
-        let mut spins = 0u32;
+        let mut backoff = Backoff::default();
         while self.state.fetch_or(CLONING, Ordering::Acquire) & CLONING != 0 {
-            if spins < 64 && cfg!(not(loom)) {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                crate::loom::yield_now();
-            }
+            backoff.snooze();
         }
         let result = self.outcome.with(|cell| {
             // SAFETY: the caller saw KIND = VALUE, COMPLETE and not TAKEN with
