@@ -43,6 +43,10 @@
 //! [`multi::AsCompleted`], [`async_while::Truthy`] and the other clause
 //! types, [`bench::Builder`] and [`bench::CallError`], [`object::Logger`].
 //!
+//! The [`guide`] says the rules the crate holds to, with examples: how a loop is fair
+//! and how every loop ends, the one rule for `Result`, which input of a gather
+//! failed, state on a loop and a pool of loops, benchmarks, debug mode, reliability.
+//!
 //! # A tour
 //!
 //! ```
@@ -428,6 +432,9 @@ pub use test_attr::runtime as __test;
 /// # fn main() {}
 /// ```
 pub use pulsar_async_macros::test;
+
+#[doc = include_str!("guide.md")]
+pub mod guide {}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
