@@ -262,7 +262,10 @@ fn gather(c: &mut Criterion) {
     let values = plain_values();
     let map = plain_map();
     let mut g = c.benchmark_group("gather_10k_plain");
-    g.bench_function("collect_vec", |b| {
+    g.bench_function("collect_results", |b| {
+        b.iter_batched(ready_values, collect_results, BatchSize::LargeInput)
+    });
+    g.bench_function("copy_plain_vec", |b| {
         b.iter(|| black_box(collect_plain(&values)))
     });
     g.bench_function("multi_async_vec", |b| {

@@ -111,3 +111,34 @@ fn a_queued_closure_whose_drop_panics_cut_by_close_fails_its_promise_and_close_d
         assert_eq!(err.kind(), ErrorKind::LoopClosed);
     }
 }
+
+/// A thread that owns many caller-driven loops reaches each one's own queue and
+/// state: calls issued on that thread to any of them run on that one loop, when
+/// it is driven, whichever order the loops were built or closed in.
+#[test]
+fn a_thread_owning_many_caller_driven_loops_runs_each_call_on_the_loop_it_was_sent_to() {
+    let loops: Vec<EventLoop> = (0..2_000)
+        .map(|_| EventLoop::builder().build_driven().unwrap())
+        .collect();
+    // Close every third loop, so the ones left are not contiguous.
+    for lp in loops.iter().step_by(3) {
+        lp.close();
+    }
+    for (i, lp) in loops.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        let promise = run_in_loop(lp, move || i);
+        assert!(
+            !promise.is_done(),
+            "queued on the owner's queue, not run inline"
+        );
+        let got = lp
+            .run_until_complete(async move { tokio::time::timeout(LIMIT, promise).await })
+            .unwrap()
+            .expect("the call ran on the loop it was sent to")
+            .unwrap();
+        assert_eq!(got, i);
+    }
+    for (i, lp) in loops.iter().enumerate().step_by(3) {
+        let err = run_in_loop(lp, move || i).wait_timeout(LIMIT).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LoopClosed);
+    }
+}

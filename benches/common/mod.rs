@@ -515,6 +515,16 @@ pub fn collect_plain(values: &[u64]) -> Vec<u64> {
     values.to_vec()
 }
 
+/// The same job as multi_async over ready `Result`s, the std way: the `Result`s
+/// moved in, collected into a `Vec` of the values (or the first error).
+pub fn collect_results(values: Vec<Result<u64, Error>>) -> usize {
+    values
+        .into_iter()
+        .collect::<Result<Vec<u64>, Error>>()
+        .unwrap()
+        .len()
+}
+
 /// A `GATHER`-entry map of plain values.
 pub fn plain_map() -> HashMap<u64, u64> {
     (0..GATHER as u64).map(|i| (i, i)).collect()

@@ -672,7 +672,7 @@ impl LocalLoop {
     pub(super) fn own(self: &Rc<Self>) {
         OWNED.with(|owned| {
             let mut owned = owned.borrow_mut();
-            owned.push(self.clone());
+            owned.insert(self.shared.id, self.clone());
             OWNED_COUNT.with(|n| n.set(owned.len()));
         });
     }
@@ -682,7 +682,12 @@ impl LocalLoop {
     fn disown(&self) {
         let _ = OWNED.try_with(|owned| {
             if let Ok(mut owned) = owned.try_borrow_mut() {
-                owned.retain(|l| !std::ptr::eq(&**l, self));
+                if owned
+                    .get(&self.shared.id)
+                    .is_some_and(|l| std::ptr::eq(&**l, self))
+                {
+                    owned.remove(&self.shared.id);
+                }
                 let _ = OWNED_COUNT.try_with(|n| n.set(owned.len()));
             }
         });

@@ -4,6 +4,7 @@
 //! handle reaches its loop directly, and a loop's drop touches no other loop.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::schedule::Scheduler;
@@ -13,10 +14,12 @@ use super::locals::Slots;
 use super::queue::{Task, LOCAL_SEQ, OWNER_SEQ};
 
 thread_local! {
-    /// The loops this thread runs or owns: a thread loop's own, or the caller-driven
-    /// loops built here. Destroyed when the thread exits, which closes the
+    /// The loops this thread runs or owns (a thread loop's own, or the caller-driven
+    /// loops built here), by id: ids grow with each loop built, so the last entry is
+    /// the loop built last, and finding one costs O(log n) in the loops this thread
+    /// owns, never a scan. Destroyed when the thread exits, which closes the
     /// caller-driven loops left open (see `LocalLoop`'s `Drop`).
-    pub(super) static OWNED: RefCell<Vec<Rc<LocalLoop>>> = const { RefCell::new(Vec::new()) };
+    pub(super) static OWNED: RefCell<BTreeMap<u64, Rc<LocalLoop>>> = const { RefCell::new(BTreeMap::new()) };
     /// The loop running on this thread right now, if any.
     pub(super) static RUNNING: RefCell<Option<Rc<LocalLoop>>> = const { RefCell::new(None) };
     /// How many loops `OWNED` lists: a thread that owns none (most threads that call
@@ -39,7 +42,7 @@ pub(super) fn local_loop(id: u64) -> Option<Rc<LocalLoop>> {
     OWNED
         .try_with(|owned| {
             let owned = owned.try_borrow().ok()?;
-            owned.iter().find(|l| l.shared.id == id).cloned()
+            owned.get(&id).cloned()
         })
         .ok()
         .flatten()
@@ -54,7 +57,7 @@ pub(super) fn current_local() -> Option<Rc<LocalLoop>> {
             .try_with(|owned| {
                 owned
                     .borrow()
-                    .iter()
+                    .values()
                     .rev()
                     .find(|l| !l.shared.life.is_closing())
                     .cloned()
