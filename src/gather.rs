@@ -128,10 +128,10 @@ macro_rules! gather_sequence {
     };
 }
 
-gather_sequence!(impl<V> for Vec<V>, std::vec::IntoIter<V> => Vec<W>, |len, values| {
-    let mut out = Vec::with_capacity(len);
-    out.extend(values);
-    Ok(out)
+// `collect`, not `extend` into a new `Vec`: the values are then written in place of
+// the entries, in the input's own allocation, when they fit (std's in-place collect).
+gather_sequence!(impl<V> for Vec<V>, std::vec::IntoIter<V> => Vec<W>, |_, values| {
+    Ok(values.collect())
 });
 gather_sequence!(
     impl<V> for VecDeque<V>, std::collections::vec_deque::IntoIter<V> => VecDeque<W>,

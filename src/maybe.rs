@@ -296,6 +296,62 @@ pub trait IntoMaybeAsync {
     fn is_ready(&self) -> bool {
         false
     }
+
+    /// `true` when a value (not an error) is there now and
+    /// [`into_outcome`](IntoMaybeAsync::into_outcome) gives it: an `Ok` `Result`, a
+    /// ready `MaybeAsync` of a value. A gather whose inputs all say so builds its
+    /// output as a plain collect. The default, `false`, is always correct; an
+    /// implementation that says `true` and then gives no value fails the gather with
+    /// [`ErrorKind::Panicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{maybe::IntoMaybeAsync, Error, ErrorKind};
+    /// assert!(Ok::<u8, Error>(1).is_value());
+    /// assert!(!Err::<u8, Error>(Error::from(ErrorKind::Timeout)).is_value());
+    /// ```
+    fn is_value(&self) -> bool {
+        false
+    }
+
+    /// The value, when [`is_value`](IntoMaybeAsync::is_value) said one is here;
+    /// `None` otherwise (the input dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{maybe::IntoMaybeAsync, Error, Promise};
+    /// assert_eq!(Ok::<u8, Error>(1).into_value(), Some(1));
+    /// assert_eq!(Promise::<u8>::new().into_value(), None);
+    /// ```
+    #[inline]
+    fn into_value(self) -> Option<Self::Output>
+    where
+        Self: Sized,
+    {
+        self.into_outcome().ok()?.ok()
+    }
+
+    /// The outcome now if there is one, else the [`MaybeAsync`] to wait on: what
+    /// `into_maybe_async().into_ready()` gives, without building a `MaybeAsync` for
+    /// an outcome that is already here (a gather of plain values is then a
+    /// conversion and a collect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulsar_async::{maybe::IntoMaybeAsync, Error, Promise};
+    /// assert_eq!(Ok::<_, Error>(1).into_outcome().ok().unwrap().unwrap(), 1);
+    /// assert!(Promise::<u8>::new().into_outcome().is_err());
+    /// ```
+    #[inline]
+    fn into_outcome(self) -> Result<Result<Self::Output, Error>, MaybeAsync<Self::Output>>
+    where
+        Self: Sized,
+    {
+        self.into_maybe_async().into_ready()
+    }
 }
 
 impl<U> IntoMaybeAsync for Result<U, Error> {
@@ -307,6 +363,18 @@ impl<U> IntoMaybeAsync for Result<U, Error> {
     #[inline]
     fn is_ready(&self) -> bool {
         true
+    }
+    #[inline]
+    fn is_value(&self) -> bool {
+        self.is_ok()
+    }
+    #[inline]
+    fn into_value(self) -> Option<U> {
+        self.ok()
+    }
+    #[inline]
+    fn into_outcome(self) -> Result<Result<U, Error>, MaybeAsync<U>> {
+        Ok(self)
     }
 }
 
@@ -329,5 +397,8 @@ impl<U> IntoMaybeAsync for MaybeAsync<U> {
     }
     fn is_ready(&self) -> bool {
         MaybeAsync::is_ready(self)
+    }
+    fn is_value(&self) -> bool {
+        matches!(self.state, State::Ready(Ok(_)))
     }
 }

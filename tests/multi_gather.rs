@@ -897,3 +897,53 @@ fn a_keyed_error_debugs_as_its_key_and_its_inputs_error() {
     assert!(shown.starts_with("KeyedError { key: 1, error: "), "{shown}");
     assert!(shown.contains("no"), "{shown}");
 }
+
+/// An input that says it holds a value and then gives none (a wrong `is_value`).
+struct ClaimsAValue;
+
+impl pulsar_async::maybe::IntoMaybeAsync for ClaimsAValue {
+    type Output = u8;
+    fn into_maybe_async(self) -> MaybeAsync<u8> {
+        MaybeAsync::failed(Error::user("no value after all"))
+    }
+    fn is_value(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn an_input_that_says_it_holds_a_value_and_gives_none_fails_the_gather_with_panicked() {
+    let all = multi_async(vec![ClaimsAValue, ClaimsAValue]);
+    let err = all.try_result().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Panicked);
+    assert!(err.to_string().contains("said it held a value"), "{err}");
+}
+
+#[test]
+fn a_gather_of_values_keeps_the_shape_and_order_of_every_container() {
+    let n = 10_000u64;
+    let v: Vec<u64> = multi_async((0..n).map(Ok).collect::<Vec<Result<u64, Error>>>())
+        .try_result()
+        .unwrap();
+    assert_eq!(v, (0..n).collect::<Vec<_>>());
+    let d = multi_async((0..n).map(Ok).collect::<VecDeque<Result<u64, Error>>>())
+        .try_result()
+        .unwrap();
+    assert!(d.iter().copied().eq(0..n));
+    let m = multi_async(
+        (0..n)
+            .map(|i| (i, Ok(i * 2)))
+            .collect::<HashMap<u64, Result<u64, Error>>>(),
+    )
+    .try_result()
+    .unwrap();
+    assert!(m.len() == n as usize && m.iter().all(|(k, v)| *v == k * 2));
+    let a = multi_async([Ok::<u8, Error>(1), Ok(2), Ok(3)])
+        .try_result()
+        .unwrap();
+    assert_eq!(a, [1, 2, 3]);
+    let settled = multi_async_settled(vec![MaybeAsync::ready(7u8), MaybeAsync::ready(8)])
+        .try_result()
+        .unwrap();
+    assert_eq!(*settled[1].as_ref().unwrap(), 8);
+}

@@ -446,6 +446,8 @@ impl<O, K> fmt::Debug for MultiFuture<O, K> {
 trait Mode {
     type Slot<T>;
     fn slot<T>(outcome: Result<T, Error>) -> Result<Self::Slot<T>, Error>;
+    /// The slot of an input that holds a value.
+    fn value<T>(value: T) -> Self::Slot<T>;
 }
 
 /// `raise_on_error = true`.
@@ -457,6 +459,10 @@ impl Mode for Raise {
     fn slot<T>(outcome: Result<T, Error>) -> Result<T, Error> {
         outcome
     }
+    #[inline]
+    fn value<T>(value: T) -> T {
+        value
+    }
 }
 
 /// `raise_on_error = false`.
@@ -467,6 +473,10 @@ impl Mode for Settle {
     #[inline]
     fn slot<T>(outcome: Result<T, Error>) -> Result<Result<T, Error>, Error> {
         Ok(outcome)
+    }
+    #[inline]
+    fn value<T>(value: T) -> Result<T, Error> {
+        Ok(value)
     }
 }
 
@@ -667,6 +677,9 @@ where
     C::Shape: Send + 'static,
     C::Output<M::Slot<Item<C>>>: Send + 'static,
 {
+    if data.all_values(IntoMaybeAsync::is_value) {
+        return gather_values::<C, M>(data);
+    }
     if data.all_values(IntoMaybeAsync::is_ready) {
         return gather_ready::<C, M>(data, raise);
     }
@@ -675,7 +688,7 @@ where
     let mut pending = Vec::new();
     let mut failures = Vec::new();
     for (key, value) in entries {
-        match value.into_maybe_async().into_ready() {
+        match value.into_outcome() {
             Ok(outcome) => {
                 if let Err(error) = &outcome {
                     let raised = match panic::catch(|| (key.clone(), raise.map(|_| key.clone()))) {
@@ -743,6 +756,29 @@ where
     }
 }
 
+/// A gather whose inputs all hold a value: a conversion and a collect, with no
+/// failure to record.
+fn gather_values<C, M>(data: C) -> Gathered<C, M>
+where
+    C: Gather,
+    M: Mode,
+    C::Value: IntoMaybeAsync,
+{
+    let (shape, entries) = data.into_entries();
+    let len = entries.size_hint().0;
+    let output = guarded(|| {
+        let slots = entries.map(|(key, value)| match value.into_value() {
+            Some(value) => (key, M::value(value)),
+            None => panic!("multi_async: an input said it held a value and did not"),
+        });
+        C::rebuild(shape, len, slots)
+    });
+    MultiFuture {
+        promise: settled(output),
+        log: None,
+    }
+}
+
 /// A gather whose inputs are all ready: the output is built straight from the
 /// entries, in one pass.
 fn gather_ready<C, M>(data: C, raise: RaiseWith<C::Key>) -> Gathered<C, M>
@@ -758,7 +794,7 @@ where
     let mut raised = None;
     let output = guarded(|| {
         let slots = entries.map_while(|(key, value)| {
-            let outcome = value.into_maybe_async().into_ready().unwrap_or_else(|_| {
+            let outcome = value.into_outcome().unwrap_or_else(|_| {
                 Err(Error::new(
                     ErrorKind::InvalidState,
                     "multi_async: an input said it was ready and was not",
