@@ -29,20 +29,17 @@
 //!   with.
 #![allow(unsafe_code)]
 
+use std::alloc::Layout;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
 
-use std::alloc::Layout;
-
 use super::core::{free, CallSlot, Core, Reader, Shared};
-use super::state::{CLONER, CLONING, COMPLETE, HOLD, KIND, READER, READERS, REF, REFS};
-use super::state::{TAKEN, VALUE, WAITERS};
+use super::state::{READER, REF};
 use super::waiters::settle;
 use super::{Promise, Setter};
 use crate::error::{Error, ErrorKind};
-use crate::loom::Ordering;
 use crate::loom::UnsafeCell;
 use crate::panic::run_guarded;
 use crate::schedule::Scheduler;
@@ -338,6 +335,9 @@ impl<T> Reader<T> {
     #[cfg(not(loom))]
     #[inline]
     pub(crate) fn recycle(self) -> Result<(T, Recycled), Self> {
+        use super::state::{CLONER, CLONING, COMPLETE, HOLD, KIND, READERS, REFS};
+        use super::state::{TAKEN, VALUE, WAITERS};
+        use crate::loom::Ordering;
         const ALL: usize = KIND | COMPLETE | TAKEN | HOLD | WAITERS | CLONER | CLONING;
         let s = self.core.snapshot();
         if s.0 & (ALL | READERS | REFS) != VALUE | COMPLETE | READER | REF

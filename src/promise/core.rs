@@ -39,8 +39,8 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::Location;
 use std::ptr::NonNull;
 
-use super::state::{Kind, Snapshot, CANCELLED, CLONER, CLONING, COMPLETE, ERROR, HOLD, KIND};
-use super::state::{READER, READERS, REF, REFS, RETRIEVED, TAKEN, VALUE, WAITERS};
+use super::state::{Backoff, Kind, Snapshot, StateWord, CANCELLED, COMPLETE, ERROR};
+use super::state::{READER, READERS, REF, REFS, RETRIEVED, VALUE};
 use super::waiters::{release_slot, wake_after_take, Waiters};
 use crate::error::{Error, ErrorKind};
 use crate::loom::{fence, lock, AtomicUsize, Mutex, Ordering, UnsafeCell};
@@ -56,7 +56,7 @@ impl CallSlot for () {}
 /// `run_in_loop`; handles see it as the `dyn CallSlot` default.
 pub(crate) struct Core<T, C: ?Sized = dyn CallSlot> {
     /// The state word ([`state`](super::state) documents it).
-    state: AtomicUsize,
+    state: StateWord,
     /// Weak handles, plus one held by all the counted references together (as std's
     /// `Arc`): the allocation is freed when it drops to 0.
     pub(super) weak: AtomicUsize,
@@ -82,28 +82,6 @@ pub(crate) struct Core<T, C: ?Sized = dyn CallSlot> {
 // are serialised by the CLONING bit, so a `T: Send` is never touched by two threads
 // at once. The other fields are `Sync` on their own for these bounds.
 unsafe impl<T: Send, C: ?Sized + Sync> Sync for Core<T, C> where Mutex<Waiters<T>>: Sync {}
-
-/// How a thread waits out a window another thread closes without user code (a claim
-/// before COMPLETE, a clone under CLONING): spins a little, then yields its CPU, so a
-/// busy machine still runs the thread it waits for (crossbeam's `Backoff::snooze`).
-#[derive(Default)]
-struct Backoff {
-    spins: u32,
-}
-
-impl Backoff {
-    /// Spins this many times before yielding on every round.
-    const SPINS: u32 = 64;
-
-    fn snooze(&mut self) {
-        if self.spins < Self::SPINS && cfg!(not(loom)) {
-            std::hint::spin_loop();
-            self.spins += 1;
-        } else {
-            crate::loom::yield_now();
-        }
-    }
-}
 
 /// The kind bits an outcome is stored under.
 fn kind_of<T>(outcome: &Result<T, Error>) -> usize {
@@ -131,7 +109,7 @@ impl<T, C> Core<T, C> {
             ),
         };
         Core {
-            state: AtomicUsize::new(state),
+            state: StateWord::new(state),
             weak: AtomicUsize::new(1),
             outcome: UnsafeCell::new(cell),
             waiters: ManuallyDrop::new(Mutex::new(Waiters::new())),
@@ -146,7 +124,7 @@ impl<T, C: ?Sized> Core<T, C> {
     /// The state word, read once (`Acquire`: an outcome seen COMPLETE is readable).
     #[inline]
     pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot(self.state.load(Ordering::Acquire))
+        self.state.load()
     }
 
     /// This core's address, which [`Hold`] and [`Detached`] tokens carry.
@@ -159,21 +137,8 @@ impl<T, C: ?Sized> Core<T, C> {
     /// if another settle claimed the promise first.
     #[inline]
     pub(crate) fn settle(&self, outcome: Result<T, Error>) -> Result<Snapshot, Result<T, Error>> {
-        let kind = kind_of(&outcome);
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s & KIND != 0 {
-                return Err(outcome);
-            }
-            match self.state.compare_exchange_weak(
-                s,
-                s | kind,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(actual) => s = actual,
-            }
+        if !self.state.claim(kind_of(&outcome)) {
+            return Err(outcome);
         }
         self.outcome.with_mut(|cell| {
             // SAFETY: the CAS above moved KIND from 0 and only one CAS can do that, so
@@ -181,7 +146,7 @@ impl<T, C: ?Sized> Core<T, C> {
             // published below with `Release`.
             unsafe { (*cell).write(outcome) };
         });
-        Ok(Snapshot(self.state.fetch_or(COMPLETE, Ordering::AcqRel)))
+        Ok(self.state.complete())
     }
 
     /// Waits out the window between a claim and COMPLETE (a plain memory write by the
@@ -197,23 +162,11 @@ impl<T, C: ?Sized> Core<T, C> {
         }
     }
 
-    /// Sets flag bits that carry no ownership (WAITERS, RETRIEVED); returns the state
-    /// word as it was before.
-    ///
-    /// When the bits are set already, a load stands in for the read-modify-write. For
-    /// WAITERS (always set under the waiters' lock) that is enough: if the WAITERS seen
-    /// came before a settle's COMPLETE in the word's order, that settle takes the lock
-    /// after it, and the lock orders this caller's reads; if it came after, the load
-    /// sees COMPLETE too.
+    /// Sets flag bits that carry no ownership (WAITERS, RETRIEVED): the **waiters**
+    /// and **retrieved** transitions; returns the state word as it was before.
     #[inline]
     pub(crate) fn mark(&self, bits: usize) -> Snapshot {
-        debug_assert_eq!(bits & !(WAITERS | RETRIEVED), 0);
-        let bits = bits & (WAITERS | RETRIEVED);
-        let s = self.snapshot();
-        if s.0 & bits == bits {
-            return s;
-        }
-        Snapshot(self.state.fetch_or(bits, Ordering::AcqRel))
+        self.state.mark(bits)
     }
 
     /// The error of a failed or cancelled promise (`None` while pending or for a
@@ -247,10 +200,7 @@ impl<T, C: ?Sized> Core<T, C> {
                 "the promise's value is shared but no cloner was recorded",
             ));
         };
-        let mut backoff = Backoff::default();
-        while self.state.fetch_or(CLONING, Ordering::Acquire) & CLONING != 0 {
-            backoff.snooze();
-        }
+        self.state.begin_cloning();
         let result = self.outcome.with(|cell| {
             // SAFETY: the caller saw KIND = VALUE, COMPLETE and not TAKEN with
             // `Acquire`, and holds a live reader (`&self` or `&mut self` of a
@@ -263,7 +213,7 @@ impl<T, C: ?Sized> Core<T, C> {
                 Err(error) => Err(error.clone()),
             }
         });
-        self.state.fetch_and(!CLONING, Ordering::Release);
+        self.state.end_cloning();
         result
     }
 
@@ -274,7 +224,7 @@ impl<T, C: ?Sized> Core<T, C> {
     {
         if !self.snapshot().has_cloner() {
             lock(&self.waiters).record_cloner(<T as Clone>::clone);
-            self.state.fetch_or(CLONER, Ordering::AcqRel);
+            self.state.set_cloner();
         }
     }
 
@@ -284,11 +234,9 @@ impl<T, C: ?Sized> Core<T, C> {
     /// state moved on meanwhile.
     #[inline]
     fn take(&self, s: Snapshot) -> Option<(Result<T, Error>, Snapshot)> {
-        debug_assert!(s.can_take());
-        let claimed = (s.0 | TAKEN) & !COMPLETE;
-        self.state
-            .compare_exchange(s.0, claimed, Ordering::AcqRel, Ordering::Acquire)
-            .ok()?;
+        if !self.state.take(s) {
+            return None;
+        }
         let outcome = self.outcome.with_mut(|cell| {
             // SAFETY: only `Reader::read` calls this, for a live reader that saw READERS
             // = 1 (itself), HOLD and TAKEN clear and the cell complete; the CAS moved the
@@ -298,15 +246,13 @@ impl<T, C: ?Sized> Core<T, C> {
             // once and the taken error written in its place, published below.
             unsafe { std::ptr::replace((*cell).as_mut_ptr(), Err(Error::taken())) }
         });
-        let before = Snapshot(self.state.fetch_or(COMPLETE, Ordering::AcqRel));
-        Some((outcome, before))
+        Some((outcome, self.state.complete()))
     }
 
     /// Acquires the HOLD: done-callbacks will read the outcome in place, so the take
     /// transition is off until the hold is released. `None` if already held.
     pub(crate) fn acquire_hold(&self) -> Option<Hold> {
-        let prev = self.state.fetch_or(HOLD, Ordering::AcqRel);
-        (prev & HOLD == 0).then(|| Hold { core: self.addr() })
+        self.state.hold().then(|| Hold { core: self.addr() })
     }
 
     /// Releases the HOLD that `hold` proves; returns the state word after.
@@ -316,7 +262,7 @@ impl<T, C: ?Sized> Core<T, C> {
             debug_assert!(false, "a hold released on the wrong promise");
             return self.snapshot();
         }
-        Snapshot(self.state.fetch_and(!HOLD, Ordering::AcqRel) & !HOLD)
+        self.state.release_hold()
     }
 
     /// The outcome in place, for done-callbacks (the taken error, when the value was
@@ -395,10 +341,8 @@ impl<T, C: ?Sized> Core<T, C> {
 #[inline]
 unsafe fn release<T>(ptr: NonNull<Core<T>>, counts: usize) {
     // SAFETY: the caller holds a reference, so the core is alive.
-    let prev = unsafe { ptr.as_ref() }
-        .state
-        .fetch_sub(counts, Ordering::Release);
-    if prev & REFS != REF {
+    let prev = unsafe { ptr.as_ref() }.state.sub(counts);
+    if prev.0 & REFS != REF {
         return;
     }
     fence(Ordering::Acquire);
@@ -476,7 +420,7 @@ impl<T> Shared<T> {
     /// Adds `counts` (REF, READER) to the state word.
     #[inline]
     fn add(&self, counts: usize) {
-        let prev = self.state.fetch_add(counts, Ordering::Relaxed);
+        let prev = self.state.add(counts).0;
         if prev & REFS == REFS || prev & READERS == READERS {
             // Hundreds of millions of handles to one promise: as `Arc`, abort rather
             // than wrap the count.
@@ -543,21 +487,12 @@ impl<T> WeakShared<T> {
     pub(crate) fn upgrade(&self) -> Option<Shared<T>> {
         // SAFETY: a weak handle keeps the allocation (and its `state`) alive.
         let state = unsafe { &self.ptr.as_ref().state };
-        let mut s = state.load(Ordering::Relaxed);
-        loop {
-            if s & REFS == 0 {
-                return None;
-            }
-            match state.compare_exchange_weak(s, s + REF, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => {
-                    return Some(Shared {
-                        ptr: self.ptr,
-                        _owns: PhantomData,
-                    })
-                }
-                Err(actual) => s = actual,
-            }
-        }
+        // `then`, not `then_some`: a `Shared` made for a failed upgrade would give
+        // back a REF it never had when dropped.
+        state.upgrade().then(|| Shared {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        })
     }
 }
 
@@ -765,7 +700,7 @@ impl<T> Reader<T> {
         std::sync::atomic::fence(Ordering::Acquire);
         let core = &*self.core;
         // Nobody else can reach the core, so the state is still `s`.
-        core.state.store(s.0 | TAKEN, Ordering::Relaxed);
+        core.state.take_alone(s);
         Some(core.outcome.with_mut(|cell| {
             // SAFETY: this reader is the only reference to the core (REFS = 1, no
             // weak, checked above with an `Acquire` fence after the loads) and is

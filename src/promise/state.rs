@@ -1,8 +1,8 @@
 //! The promise's state word: what each bit means, which transitions exist, and
 //! [`Snapshot`], the one type every view of a promise is derived from.
 //!
-//! One `AtomicUsize` per promise (it lives in [`core`](super::core), the only file
-//! that writes it). Every view — `is_done`, `is_cancelled`, `cancel`, `set*`, `wait`,
+//! One `AtomicUsize` per promise, a [`StateWord`]: the core holds it, and it changes
+//! only through the transition functions here, one per row of the table below. Every view — `is_done`, `is_cancelled`, `cancel`, `set*`, `wait`,
 //! `try_result`, `peek`, await, done-callbacks — reads this word; no view keeps a
 //! second flag.
 //!
@@ -36,18 +36,18 @@
 //!
 //! | transition | from | to | by | function |
 //! |---|---|---|---|---|
-//! | claim | KIND = 0 | KIND = k | the first `set`/`cancel` (CAS) | `Core::settle` |
-//! | complete | KIND = k, !COMPLETE | COMPLETE | the claimer, after writing the cell | `Core::settle` |
-//! | take | KIND = VALUE, COMPLETE, !TAKEN, !HOLD, READERS = 1 | TAKEN, !COMPLETE | the last reader (CAS) | `Core::take` |
-//! | rewrite | TAKEN, !COMPLETE | TAKEN, COMPLETE | the taker, after writing the taken error into the cell | `Core::take` |
-//! | hold | !HOLD | HOLD | the first done-callback (under the waiters' lock) | `Core::acquire_hold` |
-//! | release | HOLD | !HOLD | the callback runner, queue empty (under the lock) | `Core::release_hold` |
-//! | waiters | — | WAITERS | anyone registering a waiter (under the lock) | `Core::mark` |
-//! | retrieved | — | RETRIEVED | a read of an error; a refused `cancel` | `Core::mark` |
-//! | cloner | !CLONER | CLONER | the first `Promise::clone` | `Reader::clone_reader` |
-//! | cloning | !CLONING | CLONING, then back | a reader cloning the value | `Core::clone_value` |
-//! | reader +1 / −1 | READERS = n | n ± 1 | `Promise::clone` / drop | `Reader` |
-//! | ref +1 / −1 | REFS = n | n ± 1; at 0 the core is freed | any counted reference | `Shared` |
+//! | claim | KIND = 0 | KIND = k | the first `set`/`cancel` (CAS) | `StateWord::claim` |
+//! | complete | KIND = k, !COMPLETE | COMPLETE | the claimer, after writing the cell | `StateWord::complete` |
+//! | take | KIND = VALUE, COMPLETE, !TAKEN, !HOLD, READERS = 1 | TAKEN, !COMPLETE | the last reader (CAS; a plain store when it is the only reference) | `StateWord::take`, `StateWord::take_alone` |
+//! | rewrite | TAKEN, !COMPLETE | TAKEN, COMPLETE | the taker, after writing the taken error into the cell | `StateWord::complete` |
+//! | hold | !HOLD | HOLD | the first done-callback (under the waiters' lock) | `StateWord::hold` |
+//! | release | HOLD | !HOLD | the callback runner, queue empty (under the lock) | `StateWord::release_hold` |
+//! | waiters | — | WAITERS | anyone registering a waiter (under the lock) | `StateWord::mark` |
+//! | retrieved | — | RETRIEVED | a read of an error; a refused `cancel` | `StateWord::mark` |
+//! | cloner | !CLONER | CLONER | the first `Promise::clone` | `StateWord::set_cloner` |
+//! | cloning | !CLONING | CLONING, then back | a reader cloning the value | `StateWord::begin_cloning`, `end_cloning` |
+//! | reader +1 / −1 | READERS = n | n ± 1 | `Promise::clone` / drop | `StateWord::add`, `sub` |
+//! | ref +1 / −1 | REFS = n | n ± 1; at 0 the core is freed | any counted reference (a weak handle: only while REFS > 0) | `StateWord::add`, `sub`, `upgrade` |
 //!
 //! There is no way back to pending, and no second claim: a `set` or `cancel` that
 //! finds KIND ≠ 0 is refused (`set` returns [`SetError`](crate::error::SetError),
@@ -99,6 +99,8 @@ pub(crate) const READERS: usize = ((1 << 27) - 1) * READER;
 pub(crate) const REF: usize = 1 << 36;
 /// All the REFS bits (28 of them).
 pub(crate) const REFS: usize = !(REF - 1);
+
+use crate::loom::{AtomicUsize, Ordering};
 
 // The word holds two counts beside the flags: a 64-bit word is needed.
 const _: () = assert!(
@@ -233,6 +235,172 @@ impl std::fmt::Debug for Snapshot {
             .field("readers", &self.readers())
             .field("refs", &self.refs())
             .finish()
+    }
+}
+
+/// The state word itself. It changes only through the transitions below, one
+/// function each, named as in the table above and returning what happened (as
+/// tokio's task `State`); the orderings live here, next to the reasons for them.
+pub(crate) struct StateWord(AtomicUsize);
+
+impl StateWord {
+    pub(crate) fn new(word: usize) -> Self {
+        StateWord(AtomicUsize::new(word))
+    }
+
+    /// The word, read once (`Acquire`: an outcome seen COMPLETE is readable).
+    #[inline]
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// **claim**: KIND from 0 to `kind`. `true` for the one caller that wins the right
+    /// to write the outcome cell; `false` if another claim came first.
+    #[inline]
+    pub(crate) fn claim(&self, kind: usize) -> bool {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            if s & KIND != 0 {
+                return false;
+            }
+            match self
+                .0
+                .compare_exchange_weak(s, s | kind, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// **complete** (after a claim) and **rewrite** (after a take): sets COMPLETE,
+    /// publishing the cell (`Release`); the word as it was just before.
+    #[inline]
+    pub(crate) fn complete(&self) -> Snapshot {
+        Snapshot(self.0.fetch_or(COMPLETE, Ordering::AcqRel))
+    }
+
+    /// **take**: from `s` (a complete value, not taken, not held, one reader) to
+    /// TAKEN with COMPLETE cleared, by CAS; `false` if the word moved on.
+    #[inline]
+    pub(crate) fn take(&self, s: Snapshot) -> bool {
+        debug_assert!(s.can_take());
+        let taken = (s.0 | TAKEN) & !COMPLETE;
+        self.0
+            .compare_exchange(s.0, taken, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// **take**, by the only reference to the core (nobody else can change the word,
+    /// so it is still `s`): the value goes, COMPLETE stays. Not under loom, where the
+    /// single-owner fast path is off.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn take_alone(&self, s: Snapshot) {
+        self.0.store(s.0 | TAKEN, Ordering::Relaxed);
+    }
+
+    /// **waiters** and **retrieved**: sets flag bits that carry no ownership; returns
+    /// the word as it was before.
+    ///
+    /// When the bits are set already, a load stands in for the read-modify-write. For
+    /// WAITERS (always set under the waiters' lock) that is enough: if the WAITERS seen
+    /// came before a settle's COMPLETE in the word's order, that settle takes the lock
+    /// after it, and the lock orders this caller's reads; if it came after, the load
+    /// sees COMPLETE too.
+    #[inline]
+    pub(crate) fn mark(&self, bits: usize) -> Snapshot {
+        debug_assert_eq!(bits & !(WAITERS | RETRIEVED), 0);
+        let bits = bits & (WAITERS | RETRIEVED);
+        let s = self.load();
+        if s.0 & bits == bits {
+            return s;
+        }
+        Snapshot(self.0.fetch_or(bits, Ordering::AcqRel))
+    }
+
+    /// **hold**: `true` if this call set HOLD (it was clear).
+    #[inline]
+    pub(crate) fn hold(&self) -> bool {
+        self.0.fetch_or(HOLD, Ordering::AcqRel) & HOLD == 0
+    }
+
+    /// **release**: clears HOLD; the word after.
+    #[inline]
+    pub(crate) fn release_hold(&self) -> Snapshot {
+        Snapshot(self.0.fetch_and(!HOLD, Ordering::AcqRel) & !HOLD)
+    }
+
+    /// **cloner**: records that `<T as Clone>::clone` is kept in the waiters.
+    pub(crate) fn set_cloner(&self) {
+        self.0.fetch_or(CLONER, Ordering::AcqRel);
+    }
+
+    /// **cloning**, first half: waits until this thread is the one cloning.
+    pub(crate) fn begin_cloning(&self) {
+        let mut backoff = Backoff::default();
+        while self.0.fetch_or(CLONING, Ordering::Acquire) & CLONING != 0 {
+            backoff.snooze();
+        }
+    }
+
+    /// **cloning**, second half: the clone is made (`Release`: its reads come first).
+    pub(crate) fn end_cloning(&self) {
+        self.0.fetch_and(!CLONING, Ordering::Release);
+    }
+
+    /// **reader/ref +1**: adds `counts`; the word as it was before. `Relaxed`, as
+    /// `Arc::clone`: the caller already holds a reference.
+    #[inline]
+    pub(crate) fn add(&self, counts: usize) -> Snapshot {
+        Snapshot(self.0.fetch_add(counts, Ordering::Relaxed))
+    }
+
+    /// **reader/ref −1**: gives back `counts`; the word as it was before. `Release`:
+    /// this holder's uses come before the last one's `Acquire` fence.
+    #[inline]
+    pub(crate) fn sub(&self, counts: usize) -> Snapshot {
+        Snapshot(self.0.fetch_sub(counts, Ordering::Release))
+    }
+
+    /// **ref +1** by a weak handle: adds a REF unless REFS is 0 (the core is gone);
+    /// `true` if it did.
+    pub(crate) fn upgrade(&self) -> bool {
+        let mut s = self.0.load(Ordering::Relaxed);
+        loop {
+            if s & REFS == 0 {
+                return false;
+            }
+            match self
+                .0
+                .compare_exchange_weak(s, s + REF, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+}
+
+/// How a thread waits out a window another thread closes without user code (a claim
+/// before COMPLETE, a clone under CLONING): spins a little, then yields its CPU, so a
+/// busy machine still runs the thread it waits for (crossbeam's `Backoff::snooze`).
+#[derive(Default)]
+pub(crate) struct Backoff {
+    spins: u32,
+}
+
+impl Backoff {
+    /// Spins this many times before yielding on every round.
+    const SPINS: u32 = 64;
+
+    pub(crate) fn snooze(&mut self) {
+        if self.spins < Self::SPINS && cfg!(not(loom)) {
+            std::hint::spin_loop();
+            self.spins += 1;
+        } else {
+            crate::loom::yield_now();
+        }
     }
 }
 
