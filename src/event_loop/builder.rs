@@ -29,6 +29,8 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 /// assert_eq!(lp.name(), "io");
 /// assert!(lp.is_debug());
 /// ```
+// Methods of `Builder` in other rooms: `pool` (pool.rs: `LoopPool` sits above the
+// loop).
 #[derive(Clone)]
 pub struct Builder {
     pub(crate) name: Option<String>,

@@ -151,6 +151,8 @@ pub use state::{LoopState, ShutdownReport};
 /// });
 /// assert_eq!(counter.wait().unwrap(), 1);
 /// ```
+// Methods of `EventLoop` in other rooms: `new`, `builder` (builder.rs); `reserve`,
+// `try_reserve` (permit.rs); `local` (local.rs: `LoopLocal` sits above the loop).
 pub struct EventLoop {
     shared: Arc<LoopShared>,
     /// Whether this handle counts: the last counted handle to go closes the loop.

@@ -116,6 +116,8 @@ use crate::schedule::{Job, Scheduler};
 /// assert_eq!(again.into_inner().unwrap(), 2);
 /// # });
 /// ```
+// Methods of `Promise` in other rooms: `get_loop` (event_loop/mod.rs: it needs
+// `EventLoop`); `for_call` (promise/call.rs: a call and its promise in one allocation).
 #[doc(alias = "Future")]
 pub struct Promise<T> {
     reader: Reader<T>,
