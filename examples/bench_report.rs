@@ -830,11 +830,13 @@ fn keyed_app() {
     let actors = Actors::new(&rt);
     let pinned = Pinned::new();
     let ours = OnPool::new();
+    let ours_no_spin = OnPool::no_spin();
     let locked = Locked::default();
     let names = [
         "in-runtime tokio actor",
         "spawn_pinned_by_idx",
         "PoolLocal::call_keyed",
+        "PoolLocal::call_keyed, no spin",
         "Arc<Mutex> (informative)",
     ];
     let calls = scaled(CALLS / 100) * 100;
@@ -850,7 +852,8 @@ fn keyed_app() {
             record(0, run_handlers(&rt, &actors, concurrency, calls));
             record(1, run_handlers(&rt, &pinned, concurrency, calls));
             record(2, run_handlers(&rt, &ours, concurrency, calls));
-            record(3, run_handlers(&rt, &locked, concurrency, calls));
+            record(3, run_handlers(&rt, &ours_no_spin, concurrency, calls));
+            record(4, run_handlers(&rt, &locked, concurrency, calls));
         }
         let quantile = |lat: &mut Vec<f64>, q: f64| {
             lat.sort_by(f64::total_cmp);

@@ -169,10 +169,16 @@ pub struct OnPool {
 
 impl OnPool {
     pub fn new() -> Self {
-        let pool = EventLoop::builder()
-            .name("bench-keyed")
-            .pool(cores())
-            .unwrap();
+        Self::with_builder(EventLoop::builder())
+    }
+
+    /// The same, with loops that park at once when they run out of work.
+    pub fn no_spin() -> Self {
+        Self::with_builder(EventLoop::builder().spin(std::time::Duration::ZERO))
+    }
+
+    fn with_builder(builder: pulsar_async::event_loop::Builder) -> Self {
+        let pool = builder.name("bench-keyed").pool(cores()).unwrap();
         OnPool {
             shards: pool.local(|_| HashMap::new()),
         }

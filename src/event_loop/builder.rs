@@ -168,7 +168,13 @@ impl Builder {
     ///
     /// The loop spins only while it pays: after a park that lasted more than four
     /// windows (calls come seldom), it parks at once when it runs out of work, until
-    /// a short park shows calls coming back to back again.
+    /// a short park shows calls coming back to back again; and while its windows
+    /// catch calls less often than they end empty (a window caught adds a credit, up
+    /// to four, an empty one takes one; it starts with two), it parks at once too,
+    /// spinning one window in every sixteen idle turns to find out when spinning pays
+    /// again. On a machine where loop threads, tokio workers and callers outnumber the
+    /// cores, an empty window takes the CPU that the thread sending the next call
+    /// needs.
     ///
     /// # Examples
     ///
