@@ -360,7 +360,7 @@ where
             arm_timeout(&done, timeout);
         }
         match source.into_ready() {
-            Ok(outcome) => settle(outcome, callback, errback, done),
+            Ok(outcome) => take_step(outcome, callback, errback, done),
             Err(pending) => chain_pending(pending, callback, errback, done),
         }
         next
@@ -454,13 +454,13 @@ where
 {
     pending
         .into_promise()
-        .consume(move |outcome| settle(outcome, callback, errback, done));
+        .consume(move |outcome| take_step(outcome, callback, errback, done));
 }
 
 /// Runs the callback or errback on `outcome` and settles `done` with what it gives,
 /// chaining a returned promise in. Skipped when next is already done (cancelled, or
 /// timed out).
-fn settle<T, U, C, E>(outcome: Result<T, Error>, callback: C, errback: E, done: Completer<U>)
+fn take_step<T, U, C, E>(outcome: Result<T, Error>, callback: C, errback: E, done: Completer<U>)
 where
     U: Send + 'static,
     C: Step<T, U>,

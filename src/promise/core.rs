@@ -8,7 +8,7 @@
 //! sound lives here, so that no other file can break it:
 //!
 //! - **Writing.** The cell is written once, by the thread whose CAS *claims* the
-//!   promise (KIND from 0 to a kind: [`Core::settle`]); COMPLETE is set with `Release`
+//!   promise (KIND from 0 to a kind: [`Core::write_outcome`]); COMPLETE is set with `Release`
 //!   right after, and nothing reads the cell before seeing COMPLETE with `Acquire`.
 //! - **Moving out.** Only a [`Reader`] (a reading handle) may move the value out, by a
 //!   CAS from a state with READERS = 1 (itself), HOLD clear and TAKEN clear, to TAKEN
@@ -136,7 +136,7 @@ impl<T, C: ?Sized> Core<T, C> {
     /// and returns the state word as it was just before COMPLETE; gives `outcome` back
     /// if another settle claimed the promise first.
     #[inline]
-    pub(crate) fn settle(&self, outcome: Result<T, Error>) -> Result<Snapshot, Result<T, Error>> {
+    pub(crate) fn write_outcome(&self, outcome: Result<T, Error>) -> Result<Snapshot, Result<T, Error>> {
         if !self.state.claim(kind_of(&outcome)) {
             return Err(outcome);
         }

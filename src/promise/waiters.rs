@@ -270,7 +270,7 @@ pub(crate) fn settle<T>(
     core: &Shared<T>,
     outcome: Result<T, Error>,
 ) -> Result<(), Result<T, Error>> {
-    match core.settle(outcome) {
+    match core.write_outcome(outcome) {
         Ok(before) => {
             if before.has_waiters() {
                 let after = core.snapshot();
