@@ -136,7 +136,10 @@ impl<T, C: ?Sized> Core<T, C> {
     /// and returns the state word as it was just before COMPLETE; gives `outcome` back
     /// if another settle claimed the promise first.
     #[inline]
-    pub(crate) fn write_outcome(&self, outcome: Result<T, Error>) -> Result<Snapshot, Result<T, Error>> {
+    pub(crate) fn write_outcome(
+        &self,
+        outcome: Result<T, Error>,
+    ) -> Result<Snapshot, Result<T, Error>> {
         if !self.state.claim(kind_of(&outcome)) {
             return Err(outcome);
         }
