@@ -301,3 +301,126 @@ fn a_pool_of_more_loops_than_a_machine_can_serve_is_refused_up_front() {
         assert!(err.to_string().contains("at most 4096"), "{err}");
     }
 }
+
+/// The loop a key goes to, by the name of its thread (`a-<index>`).
+fn loop_name(pool: &LoopPool, key: &u32) -> String {
+    format!("a-{}", pool.index_of(key))
+}
+
+#[test]
+fn run_keyed_async_runs_the_whole_future_on_the_keys_loop_in_order_with_run_keyed() {
+    let pool = EventLoop::builder().name("a").pool(3).unwrap();
+    for key in 0..12u32 {
+        let sync = pool.run_keyed(&key, thread_name);
+        let later = pool.run_keyed_async(&key, || async {
+            let before = thread_name();
+            tokio::task::yield_now().await;
+            (before, thread_name())
+        });
+        let want = loop_name(&pool, &key);
+        assert_eq!(sync.wait_timeout(LIMIT).unwrap(), want);
+        assert_eq!(later.wait_timeout(LIMIT).unwrap(), (want.clone(), want));
+    }
+}
+
+#[test]
+fn run_any_async_runs_its_future_on_a_loop_of_the_pool() {
+    let pool = EventLoop::builder().name("a").pool(2).unwrap();
+    let names: HashSet<String> = ["a-0", "a-1"].iter().map(|s| s.to_string()).collect();
+    for _ in 0..8 {
+        let (before, after) = pool
+            .run_any_async(|| async {
+                let before = thread_name();
+                tokio::task::yield_now().await;
+                (before, thread_name())
+            })
+            .wait_timeout(LIMIT)
+            .unwrap();
+        assert!(names.contains(&before), "{before}");
+        assert_eq!(before, after, "the future stays on its loop");
+    }
+}
+
+#[test]
+fn call_async_keyed_reaches_the_keys_value_whether_the_future_is_ready_at_once_or_awaits() {
+    let pool = EventLoop::builder().name("a").pool(3).unwrap();
+    let counts = pool.local(|i| (i, 0u32));
+    for key in 0..12u32 {
+        // Ready at its first poll.
+        let at_once = counts.call_async_keyed(&key, |state| async move {
+            state.borrow_mut().1 += 1;
+            (state.borrow().0, thread_name())
+        });
+        // Awaits before it reads the value again.
+        let later = counts.call_async_keyed(&key, |state| async move {
+            tokio::task::yield_now().await;
+            let s = state.borrow();
+            (s.0, s.1)
+        });
+        let index = pool.index_of(&key);
+        assert_eq!(
+            at_once.wait_timeout(LIMIT).unwrap(),
+            (index, format!("a-{index}"))
+        );
+        let (seen_index, count) = later.wait_timeout(LIMIT).unwrap();
+        assert_eq!(seen_index, index);
+        assert!(count >= 1, "the first call's update is seen by the second");
+    }
+    let total: u32 = counts
+        .broadcast(|s| s.1)
+        .wait_timeout(LIMIT)
+        .unwrap()
+        .iter()
+        .sum();
+    assert_eq!(total, 12);
+}
+
+#[test]
+fn call_async_any_reaches_the_value_of_a_loop_of_the_pool() {
+    let pool = EventLoop::builder().name("a").pool(2).unwrap();
+    let values = pool.local(|i| i);
+    for _ in 0..8 {
+        let (index, name) = values
+            .call_async_any(|state| async move {
+                tokio::task::yield_now().await;
+                (*state.borrow(), thread_name())
+            })
+            .wait_timeout(LIMIT)
+            .unwrap();
+        assert_eq!(name, format!("a-{index}"), "each loop's own value");
+    }
+}
+
+#[test]
+fn shutdown_background_returns_at_once_and_the_pool_closes_with_a_report_per_loop() {
+    let pool = EventLoop::builder().pool(3).unwrap();
+    let queued: Vec<_> = (0..30u32).map(|i| pool.run_keyed(&i, move || i)).collect();
+    let closed = pool.closed();
+    pool.shutdown_background(Duration::from_secs(5));
+    // Refused at once: the pool takes no new work.
+    let refused = pool.run_any(|| 0u32);
+    assert_eq!(
+        refused.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
+    let reports = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(async move { tokio::time::timeout(LIMIT, closed).await });
+    let reports = reports.expect("the pool closed within the limit");
+    assert_eq!(reports.len(), 3);
+    // Calls served before the shutdown began are not in its reports; nothing queued
+    // is cut with 5 s to drain.
+    let (ran, cut): (usize, usize) = reports
+        .iter()
+        .fold((0, 0), |(r, c), x| (r + x.ran, c + x.cut));
+    assert!(ran <= 30 && cut == 0, "{reports:?}");
+    for (i, p) in queued.into_iter().enumerate() {
+        assert_eq!(p.wait_timeout(LIMIT).unwrap(), i as u32);
+    }
+    assert!(pool
+        .loops()
+        .iter()
+        .all(|lp| lp.state() == LoopState::Closed));
+}
