@@ -306,3 +306,72 @@ fn the_last_drop_returns_only_once_the_loops_thread_has_exited() {
         "the last drop returned while the loop's thread was still exiting"
     );
 }
+
+#[test]
+fn calls_queued_on_the_loops_own_thread_and_not_started_never_run_after_a_close() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let lp = EventLoop::new().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let inner = lp.clone();
+    let counter = ran.clone();
+    // On the loop's own thread, one iteration queues on its local queue a call that
+    // closes the loop and ten calls behind it: the next iteration runs the first,
+    // which closes the loop, and must start none of the ten.
+    let queued = run_in_loop(&lp, move || {
+        let closer = inner.clone();
+        let _closing = run_in_loop(&inner, move || closer.close());
+        let queued: Vec<Promise<()>> = (0..10)
+            .map(|_| {
+                let counter = counter.clone();
+                run_in_loop(&inner, move || {
+                    counter.fetch_add(1, SeqCst);
+                })
+            })
+            .collect();
+        queued
+    })
+    .wait_timeout(LIMIT)
+    .unwrap();
+    lp.close();
+    for p in queued {
+        assert_eq!(
+            p.wait_timeout(LIMIT).unwrap_err().kind(),
+            ErrorKind::LoopClosed
+        );
+    }
+    assert_eq!(
+        ran.load(SeqCst),
+        0,
+        "a call not started ran after the close"
+    );
+}
+
+#[test]
+fn calls_the_owner_queued_on_a_caller_driven_loop_never_run_after_it_closes() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let lp = EventLoop::builder().build_driven().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<Promise<()>> = (0..10)
+        .map(|_| {
+            let ran = ran.clone();
+            run_in_loop(&lp, move || {
+                ran.fetch_add(1, SeqCst);
+            })
+        })
+        .collect();
+    lp.close();
+    for p in queued {
+        assert_eq!(
+            p.wait_timeout(LIMIT).unwrap_err().kind(),
+            ErrorKind::LoopClosed
+        );
+    }
+    assert_eq!(ran.load(SeqCst), 0);
+    assert!(
+        lp.run_until_complete(async {}).is_err(),
+        "a closed loop runs nothing"
+    );
+    assert_eq!(ran.load(SeqCst), 0);
+}
