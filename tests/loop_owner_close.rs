@@ -2,7 +2,8 @@
 //! another thread while its owning thread does not drive it, every promise of work it
 //! held is settled with `LoopClosed` there and then (the calls its owner queued, its
 //! tasks), and the report counts them; on the owning thread, a blocking wait for a
-//! promise of the closed loop returns `LoopClosed` instead of refusing.
+//! promise of the closed loop returns `LoopClosed` instead of refusing. A close from
+//! another thread while the owner drives ends the drive and settles its work too.
 
 mod loops;
 
@@ -84,4 +85,47 @@ fn on_the_owning_thread_a_wait_for_a_promise_of_the_closed_loop_gives_loop_close
     let (call, task) = within(LIMIT, move || owner.join().unwrap()).expect("the waits returned");
     assert_eq!(call, Err(ErrorKind::LoopClosed));
     assert_eq!(task, Err(ErrorKind::LoopClosed));
+}
+
+#[test]
+fn a_close_from_another_thread_while_the_owner_drives_ends_the_drive_and_settles_its_work() {
+    let (tx, rx) = mpsc::channel();
+    let owner = thread::spawn(move || {
+        let lp = EventLoop::builder().build_driven().unwrap();
+        // A task that never ends on its own, and a call that says the drive is on.
+        let task: Promise<u8> = lp.spawn(std::future::pending());
+        let driving = mpsc::Sender::clone(&tx);
+        let remote = lp.clone();
+        lp.call_soon(move || driving.send(Some(remote.clone())).unwrap())
+            .unwrap();
+        let drive = lp.run_forever();
+        tx.send(None).unwrap();
+        (drive, task)
+    });
+    let lp: EventLoop = rx
+        .recv_timeout(LIMIT)
+        .expect("the owner drives the loop")
+        .expect("a loop, not the drive's end");
+    let queued = run_in_loop(&lp, || 2u8);
+    lp.close();
+    assert!(
+        rx.recv_timeout(LIMIT).expect("the drive ends").is_none(),
+        "the drive ended"
+    );
+    let (drive, task) = owner.join().unwrap();
+    let _ = drive; // Ok or a LoopClosed error: either way the drive returned.
+    assert_eq!(
+        task.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
+    // Queued before the close from this thread: run by the drive, or cut by the close.
+    match queued.wait_timeout(LIMIT) {
+        Ok(v) => assert_eq!(v, 2),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::LoopClosed),
+    }
+    let after = run_in_loop(&lp, || 3u8);
+    assert_eq!(
+        after.wait_timeout(LIMIT).unwrap_err().kind(),
+        ErrorKind::LoopClosed
+    );
 }
