@@ -315,24 +315,6 @@ pub trait IntoMaybeAsync {
         false
     }
 
-    /// The value, when [`is_value`](IntoMaybeAsync::is_value) said one is here;
-    /// `None` otherwise (the input dropped).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use pulsar_async::{maybe::IntoMaybeAsync, Error, Promise};
-    /// assert_eq!(Ok::<u8, Error>(1).into_value(), Some(1));
-    /// assert_eq!(Promise::<u8>::new().into_value(), None);
-    /// ```
-    #[inline]
-    fn into_value(self) -> Option<Self::Output>
-    where
-        Self: Sized,
-    {
-        self.into_outcome().ok()?.ok()
-    }
-
     /// The outcome now if there is one, else the [`MaybeAsync`] to wait on: what
     /// `into_maybe_async().into_ready()` gives, without building a `MaybeAsync` for
     /// an outcome that is already here (a gather of plain values is then a
@@ -367,10 +349,6 @@ impl<U> IntoMaybeAsync for Result<U, Error> {
     #[inline]
     fn is_value(&self) -> bool {
         self.is_ok()
-    }
-    #[inline]
-    fn into_value(self) -> Option<U> {
-        self.ok()
     }
     #[inline]
     fn into_outcome(self) -> Result<Result<U, Error>, MaybeAsync<U>> {

@@ -767,9 +767,9 @@ where
     let (shape, entries) = data.into_entries();
     let len = entries.size_hint().0;
     let output = guarded(|| {
-        let slots = entries.map(|(key, value)| match value.into_value() {
-            Some(value) => (key, M::value(value)),
-            None => panic!("multi_async: an input said it held a value and did not"),
+        let slots = entries.map(|(key, value)| match value.into_outcome() {
+            Ok(Ok(value)) => (key, M::value(value)),
+            _ => panic!("multi_async: an input said it held a value and did not"),
         });
         C::rebuild(shape, len, slots)
     });
