@@ -261,28 +261,9 @@ async fn dropping_the_last_handle_inside_a_tokio_runtime_does_not_block_it() {
     assert!(busy.await.unwrap());
 }
 
-/// A flag set by a thread-local destructor of the loop's thread that takes 50 ms:
-/// set only once that thread has finished exiting, whatever the machine's load.
+/// A flag set by a thread-local destructor of the loop's thread that takes 50 ms.
 fn slow_thread_exit_flag(lp: &EventLoop) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use std::cell::RefCell;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
-    struct OnExit(Arc<AtomicBool>);
-    impl Drop for OnExit {
-        fn drop(&mut self) {
-            thread::sleep(Duration::from_millis(50));
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    thread_local!(static EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) });
-    let exited = Arc::new(AtomicBool::new(false));
-    let flag = exited.clone();
-    run_in_loop(lp, move || {
-        EXIT.with(|x| *x.borrow_mut() = Some(OnExit(flag)))
-    })
-    .wait_timeout(LIMIT)
-    .expect("the loop runs the call");
-    exited
+    common::thread_exit_flag_after(lp, Duration::from_millis(50))
 }
 
 #[test]

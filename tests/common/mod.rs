@@ -26,9 +26,16 @@ impl<F: Future + Unpin> Future for Counted<F> {
 
 /// A flag set when the thread of `lp` exits (by a thread-local's destructor there).
 pub fn thread_exit_flag(lp: &EventLoop) -> Arc<AtomicBool> {
-    struct OnExit(Arc<AtomicBool>);
+    thread_exit_flag_after(lp, std::time::Duration::ZERO)
+}
+
+/// As [`thread_exit_flag`], with a destructor that takes `delay` before it sets the
+/// flag: set only once the thread has finished exiting, whatever the machine's load.
+pub fn thread_exit_flag_after(lp: &EventLoop, delay: std::time::Duration) -> Arc<AtomicBool> {
+    struct OnExit(Arc<AtomicBool>, std::time::Duration);
     impl Drop for OnExit {
         fn drop(&mut self) {
+            std::thread::sleep(self.1);
             self.0.store(true, Ordering::SeqCst);
         }
     }
@@ -36,7 +43,7 @@ pub fn thread_exit_flag(lp: &EventLoop) -> Arc<AtomicBool> {
     let exited = Arc::new(AtomicBool::new(false));
     let flag = exited.clone();
     run_in_loop(lp, move || {
-        EXIT.with(|x| *x.borrow_mut() = Some(OnExit(flag)))
+        EXIT.with(|x| *x.borrow_mut() = Some(OnExit(flag, delay)))
     })
     .wait_timeout(std::time::Duration::from_secs(5))
     .expect("the loop runs the call");
