@@ -133,15 +133,15 @@ const SPIN_PAYS_WITHIN: u32 = 4;
 
 /// The credit a loop starts with: windows in a row that catch nothing before a new
 /// loop rests from spinning.
-pub(super) const MISSES_TO_REST: u32 = 2;
+const MISSES_TO_REST: u32 = 2;
 
 /// The most credit a loop keeps: after a run of hits, this many misses in a row make
 /// it rest.
-pub(super) const MAX_CREDIT: u32 = 4;
+const MAX_CREDIT: u32 = 4;
 
 /// While resting, a loop spins one window in this many idle turns, to find out
 /// whether spinning pays again.
-pub(super) const REST_IDLES: u32 = 16;
+const REST_IDLES: u32 = 16;
 
 /// The longest a loop spins without letting its tasks run.
 const SPIN_SLICE: Duration = Duration::from_micros(50);
